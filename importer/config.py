@@ -1,0 +1,125 @@
+"""One frozen settings object, built from flags, the environment and the mapping file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import stat
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .dates import check_zone
+from .errors import UsageError
+from .mapping import Mapping
+
+REGIONS = ("eu", "us", "au")
+CREDENTIALS_FILE = Path("~/.config/cg-import/credentials.toml")
+
+
+def region_urls(region: str) -> tuple[str, str]:
+    """(activities URL, token URL) of a region, from the API's public documentation."""
+    if region not in REGIONS:
+        raise UsageError(f"unknown region '{region}'; use one of {', '.join(REGIONS)}")
+    return (
+        f"https://imports.api.{region}.customergauge.com/activities",
+        f"https://auth.{region}.customergauge.com/oauth2/token",
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one run needs; secrets are kept out of its repr."""
+
+    input: Path
+    report: Path
+    mapping: Mapping | None = None
+    sheet: str | None = None
+    timezone: str = "UTC"
+    date_format: str | None = None
+    delimiter: str | None = None
+    encoding: str | None = None
+    api_url: str = ""
+    token_url: str = ""
+    client_id: str = field(default="", repr=False)
+    client_secret: str = field(default="", repr=False)
+    rate: float = 10.0
+    concurrency: int = 8
+    max_attempts: int = 5
+    retry_wait: float = 0.5
+    timeout: float = 60.0
+    resume: bool = False
+    chunk_rows: int = 5_000
+
+
+def default_report(input_path: Path, now: dt.datetime | None = None) -> Path:
+    """``reports/<input-stem>-<UTC timestamp>.csv``."""
+    now = now or dt.datetime.now(dt.UTC)
+    return Path("reports") / f"{input_path.stem}-{now.strftime('%Y%m%dT%H%M%SZ')}.csv"
+
+
+def check_report_path(report: Path) -> None:
+    """Reports are .csv or .xlsx."""
+    if report.suffix.lower() not in (".csv", ".xlsx"):
+        raise UsageError(f"--report must end in .csv or .xlsx, not '{report.name}'")
+
+
+def resolve_timezone(flag: str | None, mapping: Mapping | None) -> str:
+    """--timezone wins over the mapping's timezone; UTC by default."""
+    zone = flag or (mapping.timezone if mapping else None) or "UTC"
+    if not check_zone(zone):
+        raise UsageError(
+            f"unknown time zone '{zone}'; use an IANA name such as Europe/Berlin or UTC"
+        )
+    return zone
+
+
+def check_url(url: str, what: str) -> str:
+    """https only, except plain http to this machine (the sandbox)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{what} '{url}' is not an http(s) URL")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise UsageError(
+            f"{what} uses plain http to {parts.hostname}; only https is allowed "
+            "(plain http only to this machine, e.g. the sandbox)"
+        )
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_credentials(environ: dict[str, str] | os._Environ[str] = os.environ) -> tuple[str, str]:
+    """CG_CLIENT_ID / CG_CLIENT_SECRET, else an owner-only credentials file."""
+    client_id = environ.get("CG_CLIENT_ID", "").strip()
+    client_secret = environ.get("CG_CLIENT_SECRET", "").strip()
+    if client_id and client_secret:
+        return client_id, client_secret
+    path = Path(environ.get("CG_CREDENTIALS_FILE", str(CREDENTIALS_FILE))).expanduser()
+    if path.exists():
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise UsageError(f"{path} can be read by other users; run: chmod 600 {path}")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            raise UsageError(
+                f'{path} is not valid TOML; write client_id = "…" and client_secret = "…"'
+            ) from None
+        client_id = client_id or str(data.get("client_id", "")).strip()
+        client_secret = client_secret or str(data.get("client_secret", "")).strip()
+    if not client_id or not client_secret:
+        raise UsageError(
+            "no API credentials: set CG_CLIENT_ID and CG_CLIENT_SECRET "
+            "(or try it first with --sandbox)"
+        )
+    return client_id, client_secret

@@ -1,0 +1,168 @@
+"""Turn the timestamps found in spreadsheets into the API's ``Y-m-d H:i:s`` in UTC.
+
+Accepted without configuration: ``Y-m-d H:i:s``, ``Y-m-d H:i``, ``Y-m-d``, ISO 8601 with
+``T``, fractions of a second, ``Z`` or an offset (``+05:30``, ``+0530``, ``+05``), and Excel
+date cells (the reader renders them as ``Y-m-d H:i:s``). A mapping's ``date_format`` adds one
+strptime form, tried first. Timestamps with an offset are converted to UTC; naive ones are
+read in the configured zone. Local times that do not exist (DST gap) or are ambiguous (DST
+overlap) are refused, and so are ``06/10/2019``-like forms unless ``date_format`` says which
+number is the day.
+
+Everything is vectorised: per-value Python runs only to word the error of a bad value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+SENT_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+_ISO = (
+    r"^(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})"
+    r"(?:[ T](?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:[.,]\d{1,9})?)?)?"
+    r"\s*(?P<offset>Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?$"
+)
+_DAY_OR_MONTH_FIRST = r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b"
+
+
+@dataclass(frozen=True)
+class ParsedDates:
+    """``sent``: the UTC text to send, NA where invalid; ``problem``: why, NA where fine."""
+
+    sent: pd.Series
+    problem: pd.Series
+
+
+def parse_timestamps(
+    values: pd.Series, zone: str = "UTC", date_format: str | None = None
+) -> ParsedDates:
+    """Parse a column of timestamp texts (NA = missing) into UTC ``Y-m-d H:i:s`` texts."""
+    index = values.index
+    sent = pd.Series(pd.NA, index=index, dtype="object")
+    problem = pd.Series(pd.NA, index=index, dtype="object")
+    present = values.notna()
+    todo = values[present].astype(str)
+    if date_format:
+        aware, naive, rest = _by_format(todo, date_format)
+        _store(sent, problem, aware, naive, zone)
+        todo = rest
+    if not todo.empty:
+        aware, naive, rest = _by_iso(todo)
+        _store(sent, problem, aware, naive, zone)
+        if not rest.empty:
+            problem[rest.index] = [_why_unreadable(v, date_format) for v in rest]
+    return ParsedDates(sent, problem)
+
+
+def _by_format(values: pd.Series, date_format: str) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Values matching the mapping's format: (tz-aware UTC, naive, the rest)."""
+    parsed = pd.to_datetime(values, format=date_format, errors="coerce", utc=False)
+    ok = parsed.notna()
+    rest = values[~ok]
+    parsed = parsed[ok]
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        return parsed.dt.tz_convert("UTC"), parsed.iloc[:0].dt.tz_localize(None), rest
+    if parsed.dtype == object:  # mixed offsets: pandas leaves Python datetimes
+        parsed = pd.to_datetime(parsed, utc=True)
+        return parsed, parsed.iloc[:0].dt.tz_localize(None), rest
+    return parsed.iloc[:0].dt.tz_localize("UTC"), parsed, rest
+
+
+def _by_iso(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Values in the ISO-like forms: (tz-aware UTC, naive, the rest)."""
+    parts = values.str.strip().str.extract(_ISO)
+    matched = parts["year"].notna()
+    fields = parts[matched]
+    numbers = {
+        name: pd.to_numeric(fields[name], errors="coerce").fillna(0).astype("int64")
+        for name in ("year", "month", "day", "hour", "minute", "second")
+    }
+    stamps = pd.to_datetime(pd.DataFrame(numbers), errors="coerce")
+    real = stamps.notna()
+    rest = values[~matched | ~real.reindex(values.index, fill_value=False)]
+    stamps = stamps[real]
+    offsets = fields.loc[real, "offset"]
+    has_offset = offsets.notna()
+    minutes = _offset_minutes(offsets[has_offset])
+    aware = (stamps[has_offset] - pd.to_timedelta(minutes, unit="m")).dt.tz_localize("UTC")
+    return aware, stamps[~has_offset], rest
+
+
+def _offset_minutes(offsets: pd.Series) -> pd.Series:
+    text = offsets.str.upper().replace({"Z": "+00:00", "UTC": "+00:00"}).str.replace(":", "")
+    sign = text.str[0].map({"+": 1, "-": -1}).astype("int64")
+    hours = pd.to_numeric(text.str[1:3]).astype("int64")
+    mins = pd.to_numeric(text.str[3:5].replace("", "0")).astype("int64")
+    return sign * (hours * 60 + mins)
+
+
+def _store(
+    sent: pd.Series, problem: pd.Series, aware: pd.Series, naive: pd.Series, zone: str
+) -> None:
+    if not aware.empty:
+        sent[aware.index] = aware.dt.strftime(SENT_FORMAT)
+    if naive.empty:
+        return
+    if zone == "UTC":
+        sent[naive.index] = naive.dt.strftime(SENT_FORMAT)
+        return
+    local = naive.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
+    good = local.notna()
+    sent[local[good].index] = local[good].dt.tz_convert("UTC").dt.strftime(SENT_FORMAT)
+    for row, stamp in naive[~good].items():
+        problem[row] = _why_not_local(stamp.to_pydatetime(), zone)
+
+
+def _why_not_local(stamp: datetime, zone: str) -> str:
+    tz = ZoneInfo(zone)
+    shown = stamp.strftime("%Y-%m-%d %H:%M")
+    first = stamp.replace(tzinfo=tz, fold=0)
+    second = stamp.replace(tzinfo=tz, fold=1)
+    if first.utcoffset() != second.utcoffset():
+        roundtrip = first.astimezone(ZoneInfo("UTC")).astimezone(tz).replace(tzinfo=None)
+        if roundtrip != stamp:
+            return (
+                f"{shown} does not exist in {zone} (clocks jump forward at that hour); "
+                "give the time with an offset such as +01:00"
+            )
+        return (
+            f"{shown} happens twice in {zone} (clocks go back at that hour); "
+            "give the time with an offset such as +01:00"
+        )
+    return f"{shown} cannot be placed in {zone}"
+
+
+def _why_unreadable(value: str, date_format: str | None) -> str:
+    shown = value if len(value) <= 40 else value[:37] + "..."
+    if date_format:
+        return (
+            f"'{shown}' does not match date_format '{date_format}' "
+            "nor YYYY-MM-DD HH:MM:SS; fix the cell or the mapping's date_format"
+        )
+    if pd.Series([value]).str.match(_DAY_OR_MONTH_FIRST).iloc[0]:
+        return (
+            f"'{shown}' could be day-first or month-first; set date_format in a "
+            'mapping file (e.g. date_format = "%d/%m/%Y %H:%M") or use YYYY-MM-DD'
+        )
+    return f"'{shown}' is not a date and time; use YYYY-MM-DD HH:MM:SS"
+
+
+def check_zone(zone: str) -> bool:
+    """Whether ``zone`` is an IANA time zone name this machine knows."""
+    try:
+        ZoneInfo(zone)
+    except (KeyError, ValueError):
+        return False
+    # tz_localize needs pandas to agree as well (it uses the same database)
+    try:
+        pd.Timestamp("2000-01-01").tz_localize(zone)
+    except Exception:
+        return False
+    return True
+
+
+__all__ = ["SENT_FORMAT", "ParsedDates", "check_zone", "parse_timestamps"]

@@ -1,0 +1,298 @@
+"""Wire the stages: read → map → validate → send → reconcile. Nothing else knows the order."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import signal
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import aiohttp
+import pandas as pd
+
+from .auth import TokenSource
+from .config import Settings
+from .journal import Journal, journal_path
+from .mapping import ColumnPlan, plan_columns
+from .read import DEFAULT_CHUNK_ROWS, Table, is_blank, open_table
+from .report import ReportWriter, summary_path, write_summary
+from .send import Delivery, Result, Sender, SendOptions
+from .validate import Validator
+
+NOT_ATTEMPTED = "not attempted: the run was interrupted; finish it with --resume"
+
+
+class Progress(Protocol):
+    """How stages report progress; only the CLI draws it."""
+
+    def start(self, total: int | None, what: str) -> None: ...
+    def advance(self, rows: int) -> None: ...
+    def close(self) -> None: ...
+
+
+class _Silent:
+    def start(self, total: int | None, what: str) -> None:
+        pass
+
+    def advance(self, rows: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class RunSummary:
+    """What a run did, for the summary table, summary.json and the exit code."""
+
+    command: str
+    input: Path
+    report: Path
+    counts: Counter[str] = field(default_factory=Counter)
+    blank_rows: int = 0
+    started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    finished: dt.datetime | None = None
+    input_sha256: str = ""
+    api_host: str | None = None
+    retry_file: Path | None = None
+    interrupted: bool = False
+    requests: int = 0
+    send_seconds: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def all_good(self) -> bool:
+        wanted = "valid" if self.command == "validate" else "imported"
+        return self.counts[wanted] == self.rows
+
+    @property
+    def rows_per_second(self) -> float:
+        sent = sum(self.counts[s] for s in ("imported", "rejected", "failed"))
+        return sent / self.send_seconds if self.send_seconds > 0 else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "input_file": str(self.input),
+            "input_sha256": self.input_sha256,
+            "api_host": self.api_host,
+            "rows": self.rows,
+            "counts": dict(sorted(self.counts.items())),
+            "blank_rows_skipped": self.blank_rows,
+            "requests": self.requests,
+            "rows_per_second": round(self.rows_per_second, 2),
+            "started": self.started.isoformat(timespec="seconds"),
+            "finished": self.finished.isoformat(timespec="seconds") if self.finished else None,
+            "interrupted": self.interrupted,
+            "report": str(self.report),
+            "retry_file": str(self.retry_file) if self.retry_file else None,
+        }
+
+
+def _open(settings: Settings) -> tuple[Table, ColumnPlan]:
+    table = open_table(
+        settings.input,
+        sheet=settings.sheet,
+        delimiter=settings.delimiter,
+        encoding=settings.encoding,
+    )
+    plan = plan_columns(table.headers, settings.mapping, settings.input.name)
+    return table, plan
+
+
+def validate_file(settings: Settings, progress: Progress | None = None) -> RunSummary:
+    """Check every row, send nothing, write the report (status ``valid`` or why not)."""
+    progress = progress or _Silent()
+    table, plan = _open(settings)
+    summary = RunSummary("validate", settings.input, settings.report, input_sha256=table.sha256)
+    validator = Validator(plan, settings.timezone, settings.date_format)
+    writer = ReportWriter(settings.report, table.headers, retry=False)
+    progress.start(table.estimated_rows, "rows checked")
+    try:
+        for chunk in table.chunks(max(settings.chunk_rows, DEFAULT_CHUNK_ROWS)):
+            result = validator.check(chunk)
+            summary.blank_rows += result.blank_rows
+            summary.counts.update(_count(result.outcomes["status"]))
+            writer.write(result.outcomes, chunk)
+            progress.advance(len(chunk))
+    finally:
+        writer.close()
+        progress.close()
+    summary.finished = dt.datetime.now(dt.UTC)
+    write_summary(summary_path(settings.report), summary.as_json())
+    return summary
+
+
+async def import_file(settings: Settings, progress: Progress | None = None) -> RunSummary:
+    """Validate, send the valid rows, record every outcome, write the report."""
+    progress = progress or _Silent()
+    table, plan = _open(settings)
+    summary = RunSummary(
+        "run",
+        settings.input,
+        settings.report,
+        input_sha256=table.sha256,
+        api_host=urlsplit(settings.api_url).netloc,
+    )
+    journal = Journal(journal_path(settings.report), table.sha256, resume=settings.resume)
+    try:
+        await _send_all(settings, table, plan, journal, summary, progress)
+        summary.finished = dt.datetime.now(dt.UTC)
+        _reconcile(settings, table, journal, summary)
+    finally:
+        journal.close()
+    write_summary(summary_path(settings.report), summary.as_json())
+    return summary
+
+
+async def _send_all(
+    settings: Settings,
+    table: Table,
+    plan: ColumnPlan,
+    journal: Journal,
+    summary: RunSummary,
+    progress: Progress,
+) -> None:
+    validator = Validator(plan, settings.timezone, settings.date_format)
+    timeout = aiohttp.ClientTimeout(
+        total=settings.timeout, sock_connect=min(10.0, settings.timeout)
+    )
+    connector = aiohttp.TCPConnector(limit=settings.concurrency + 2)
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        tokens = TokenSource(
+            session, settings.token_url, settings.client_id, settings.client_secret
+        )
+        await tokens.bearer()  # wrong credentials stop the run before anything is sent
+
+        def on_result(result: Result) -> None:
+            journal.record(
+                (
+                    result.source_row,
+                    result.status,
+                    result.reference,
+                    result.activity_id,
+                    result.http_status,
+                    result.attempts,
+                    result.errors,
+                )
+            )
+            progress.advance(1)
+
+        options = SendOptions(
+            api_url=settings.api_url,
+            rate=settings.rate,
+            concurrency=settings.concurrency,
+            max_attempts=settings.max_attempts,
+            retry_wait=settings.retry_wait,
+        )
+        sender = Sender(session, tokens, options, on_result)
+
+        async def deliveries() -> AsyncIterator[Delivery]:
+            chunks = iter(table.chunks(settings.chunk_rows))
+            while not sender.stopping:
+                chunk = await asyncio.to_thread(next, chunks, None)
+                if chunk is None:
+                    return
+                result, payloads = await asyncio.to_thread(_check_chunk, validator, chunk)
+                summary.blank_rows += result.blank_rows
+                final = result.outcomes[result.outcomes["status"] != "valid"]
+                journal.record_many(
+                    (int(row), o.status, _text(o.reference), None, None, None, _text(o.errors))
+                    for row, o in zip(final.index, final.itertuples(), strict=True)
+                )
+                finished = (
+                    journal.finished_rows(int(chunk.index[0]), int(chunk.index[-1]))
+                    if settings.resume and len(chunk)
+                    else set()
+                )
+                progress.advance(
+                    len(chunk) - len(payloads) + sum(p[0] in finished for p in payloads)
+                )
+                for row, reference, body in payloads:
+                    if row not in finished:
+                        yield Delivery(row, reference, body)
+
+        signals = _stop_on_signals(loop, sender)
+        progress.start(table.estimated_rows, "rows")
+        started = time.monotonic()
+        try:
+            await sender.run(deliveries())
+        finally:
+            summary.send_seconds = time.monotonic() - started
+            summary.requests = sender.requests
+            summary.interrupted = sender.stopping
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+            journal.flush()
+            progress.close()
+
+
+def _check_chunk(
+    validator: Validator, chunk: pd.DataFrame
+) -> tuple[Any, list[tuple[int, str, dict[str, Any]]]]:
+    result = validator.check(chunk)
+    return result, list(result.payloads())
+
+
+def _count(statuses: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in statuses.value_counts().items()}
+
+
+def _text(value: object) -> str | None:
+    return (
+        None
+        if value is None or value is pd.NA or (isinstance(value, float) and value != value)
+        else str(value)
+    )
+
+
+def _stop_on_signals(loop: asyncio.AbstractEventLoop, sender: Sender) -> list[signal.Signals]:
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, sender.stop)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # not the main thread, or not supported on this platform
+    return installed
+
+
+def _reconcile(settings: Settings, table: Table, journal: Journal, summary: RunSummary) -> None:
+    """Second pass over the input: every row with its outcome, in input order."""
+    writer = ReportWriter(
+        settings.report, table.headers, retry=True, delimiter=table.delimiter or ","
+    )
+    blank = 0
+    try:
+        for chunk in table.chunks(DEFAULT_CHUNK_ROWS):
+            rows = chunk[~is_blank(chunk)]
+            blank += len(chunk) - len(rows)
+            if rows.empty:
+                continue
+            known = journal.outcomes(int(rows.index[0]), int(rows.index[-1]))
+            outcomes = known.reindex(rows.index)
+            missing = outcomes["status"].isna()
+            if missing.any():
+                outcomes.loc[missing, "status"] = "skipped"
+                outcomes.loc[missing, "errors"] = NOT_ATTEMPTED
+            summary.counts.update(_count(outcomes["status"]))
+            writer.write(outcomes, rows)
+    finally:
+        writer.close()
+    summary.blank_rows = blank
+    summary.retry_file = writer.retry_file
+
+
+def journal_for(report: Path) -> Path:
+    """Where the journal of ``report`` lives (re-exported for the CLI's messages)."""
+    return journal_path(report)

@@ -1,0 +1,352 @@
+"""Send activities with a pool of workers: rate limit, retries, per-reference ordering.
+
+Invariants:
+- never more than ``rate`` requests start in any one-second window: an aiolimiter bucket
+  of capacity one, refilled ``rate`` times a second, so there is no burst after a pause;
+- rows that share a reference are sent one after another, in file order (the worker that
+  sent one sends the next), so the last row of the file is the state that stays;
+- 5xx, timeouts and dropped connections are retried with exponential backoff and full
+  jitter up to ``max_attempts``; 429 pauses every worker for ``Retry-After`` and slows
+  the pool down, then it climbs back; 401 renews the token once for all workers;
+  400/422 (and other 4xx) are final: ``rejected`` with the server's errors.
+Resending is safe because every row has a stable reference: the API updates instead of
+creating a second activity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+from aiolimiter import AsyncLimiter
+
+from .auth import TokenSource
+
+ERROR_SEPARATOR = " | "
+_MAX_THROTTLES = 50
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One row to send."""
+
+    source_row: int
+    reference: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Result:
+    """The final word on one sent row."""
+
+    source_row: int
+    status: str  # imported | rejected | failed
+    reference: str
+    activity_id: str | None
+    http_status: int | None
+    attempts: int
+    errors: str | None
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """How hard and how fast to send."""
+
+    api_url: str
+    rate: float = 10.0
+    concurrency: int = 8
+    max_attempts: int = 5
+    retry_wait: float = 0.5  # first backoff; doubles each attempt
+    max_wait: float = 30.0
+    grace: float = 10.0  # how long a stop waits for requests in flight
+
+
+class RateGate:
+    """Admits request starts: a strict ceiling, a slower pace after 429, and pauses."""
+
+    def __init__(self, rate: float) -> None:
+        self.target = rate
+        self.current = rate
+        self.throttled = 0
+        # capacity 1 → requests at least 1/rate apart: never more than `rate` per second
+        self._ceiling = AsyncLimiter(1, 1 / rate) if rate > 0 else None
+        self._slower: AsyncLimiter | None = None
+        self._pause_until = 0.0
+        self._successes = 0
+
+    async def wait(self) -> None:
+        """Return when one more request may start."""
+        loop = asyncio.get_running_loop()
+        while True:
+            delay = self._pause_until - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+                continue
+            if self._slower is not None:
+                await self._slower.acquire()
+            if self._ceiling is not None:
+                await self._ceiling.acquire()
+            if self._pause_until <= loop.time():
+                return
+
+    def too_many(self, retry_after: float | None) -> float:
+        """The API said 429: pause everyone, slow down; returns the pause in seconds."""
+        loop = asyncio.get_running_loop()
+        self.throttled += 1
+        pause = retry_after if retry_after is not None else 1.0
+        self._pause_until = max(self._pause_until, loop.time() + pause)
+        base = self.current or 20.0
+        self.current = max(1.0, base * 0.75)
+        self._slower = AsyncLimiter(1, 1 / self.current)
+        self._successes = 0
+        return pause
+
+    def succeeded(self) -> None:
+        """Climb back toward the target rate after a run of successes."""
+        if self._slower is None:
+            return
+        self._successes += 1
+        if self._successes >= 20:
+            self._successes = 0
+            self.current *= 1.15
+            if self.target and self.current >= self.target:
+                self.current = self.target
+                self._slower = None
+            elif not self.target and self.current >= 1000:
+                self._slower = None
+            else:
+                self._slower = AsyncLimiter(1, 1 / self.current)
+
+
+class Sender:
+    """A pool of ``concurrency`` workers sending deliveries over one aiohttp session."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        tokens: TokenSource,
+        options: SendOptions,
+        on_result: Callable[[Result], None],
+    ) -> None:
+        self._session = session
+        self._tokens = tokens
+        self.options = options
+        self._on_result = on_result
+        self.gate = RateGate(options.rate)
+        self._queue: asyncio.Queue[Delivery | None] = asyncio.Queue(maxsize=options.concurrency)
+        self._busy: dict[str, deque[Delivery]] = {}
+        self._stop = asyncio.Event()
+        self.requests = 0
+
+    @property
+    def stopping(self) -> bool:
+        """Whether a stop was asked for (Ctrl-C)."""
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        """Start no new request; those in flight may finish within the grace period."""
+        self._stop.set()
+
+    async def run(self, deliveries: AsyncIterator[Delivery]) -> None:
+        """Send everything ``deliveries`` yields; after ``stop()``, let go within the grace."""
+        workers = [asyncio.create_task(self._worker()) for _ in range(self.options.concurrency)]
+        try:
+            async for delivery in deliveries:
+                if self.stopping:
+                    break
+                waiting = self._busy.get(delivery.reference)
+                if waiting is not None:
+                    waiting.append(delivery)  # the worker on this reference sends it next
+                    continue
+                self._busy[delivery.reference] = deque()
+                await self._put(delivery)
+            if not self.stopping:
+                for _ in workers:
+                    await self._put(None)
+            pending = set(workers)
+            while pending and not self.stopping:
+                _, pending = await asyncio.wait(pending, timeout=0.25)
+            if pending:
+                await asyncio.wait(pending, timeout=self.options.grace)
+            for task in workers:
+                if task.done() and not task.cancelled() and task.exception():
+                    raise task.exception()  # type: ignore[misc]
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _put(self, item: Delivery | None) -> None:
+        """Queue ``item`` for the workers, unless a stop comes first."""
+        put = asyncio.ensure_future(self._queue.put(item))
+        stop = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({put, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not put.done():
+            put.cancel()
+
+    async def _worker(self) -> None:
+        while True:
+            delivery = await self._queue.get()
+            if delivery is None:
+                return
+            current: Delivery | None = delivery
+            while current is not None:
+                if self.stopping:
+                    self._busy.pop(current.reference, None)
+                    break
+                result = await self._deliver(current)
+                if result is not None:
+                    self._on_result(result)
+                waiting = self._busy.get(current.reference)
+                if waiting:
+                    current = waiting.popleft()
+                else:
+                    self._busy.pop(current.reference, None)
+                    current = None
+
+    async def _deliver(self, delivery: Delivery) -> Result | None:
+        """Send one row until it has a final outcome; None if stopped before one."""
+        options = self.options
+        attempts = 0
+        failures = 0
+        throttles = 0
+        renewed = False
+        last_status: int | None = None
+        problem = "not sent"
+        while True:
+            if self.stopping:
+                return None
+            await self.gate.wait()
+            if self.stopping:
+                return None
+            token = await self._tokens.bearer()
+            attempts += 1
+            self.requests += 1
+            status: int | None = None
+            body: Any = None
+            try:
+                async with self._session.put(
+                    options.api_url,
+                    json=delivery.body,
+                    headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                ) as resp:
+                    status = resp.status
+                    text = await resp.text()
+                    retry_after = resp.headers.get("Retry-After")
+                body = _json(text)
+            except (aiohttp.ClientError, TimeoutError) as err:
+                problem = _describe(err)
+            if status is not None:
+                last_status = status
+            if status is not None and 200 <= status < 300:
+                self.gate.succeeded()
+                data = body.get("data") if isinstance(body, dict) else None
+                activity_id = data.get("id") if isinstance(data, dict) else None
+                return Result(
+                    delivery.source_row,
+                    "imported",
+                    delivery.reference,
+                    None if activity_id is None else str(activity_id),
+                    status,
+                    attempts,
+                    None,
+                )
+            if status == 401 and not renewed:
+                renewed = True  # one shared renewal, then one more try
+                await self._tokens.renew(token)
+                continue
+            if status == 429:
+                throttles += 1
+                if throttles <= _MAX_THROTTLES:
+                    self.gate.too_many(_retry_after(retry_after))
+                    continue
+                problem = "HTTP 429: still throttled after many waits"
+            elif status is not None and 400 <= status < 500:
+                return Result(
+                    delivery.source_row,
+                    "rejected",
+                    delivery.reference,
+                    None,
+                    status,
+                    attempts,
+                    _server_errors(status, body, text),
+                )
+            elif status is not None:
+                problem = f"HTTP {status}: {_server_errors(status, body, text)}"
+            failures += 1
+            if failures >= options.max_attempts or status == 429:
+                return Result(
+                    delivery.source_row,
+                    "failed",
+                    delivery.reference,
+                    None,
+                    last_status,
+                    attempts,
+                    f"gave up after {attempts} attempts: {problem}",
+                )
+            wait = min(options.max_wait, options.retry_wait * 2 ** (failures - 1))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=random.uniform(0, wait))
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    import datetime as dt
+
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, TimeoutError):
+        return "no answer in time (timeout)"
+    if isinstance(err, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection without answering"
+    if isinstance(err, aiohttp.ClientConnectorError):
+        return f"cannot connect to {err.host}:{err.port}"
+    return f"connection problem ({err.__class__.__name__})"
+
+
+def _server_errors(status: int, body: Any, text: str) -> str:
+    """The API's errors as ``field: message`` entries joined by `` | ``."""
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, dict) and errors:
+            parts: list[str] = []
+            for field, messages in errors.items():
+                items = messages if isinstance(messages, list) else [messages]
+                parts.extend(f"{field}: {message}" for message in items)
+            return ERROR_SEPARATOR.join(parts)
+        message = body.get("message") or body.get("error")
+        if message:
+            return f"api: {message}"
+    snippet = " ".join(text.split())[:200] if text else ""
+    return f"api: HTTP {status}" + (f" {snippet}" if snippet else "")

@@ -1,0 +1,205 @@
+"""Check a chunk of mapped rows against the activity schema; row problems become data.
+
+For each chunk: timestamps are normalised (``dates.py``), the pandera schema runs lazily
+so every problem of every row is found at once, rows without a reference get a derived
+one, and exact duplicates of earlier rows are marked ``skipped``. Nothing here raises for
+a bad row: problems are ``RowIssue`` records, gathered per row into the report's
+``errors`` text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+import pandera.errors
+
+from schemas.activity import ACTIVITY_SCHEMA
+
+from .dates import parse_timestamps
+from .mapping import ColumnPlan
+from .read import is_blank
+
+ERROR_SEPARATOR = " | "
+AUTO_PREFIX = "auto-"
+_FIELD_SEP = "\x1f"
+_KEY_SEP = "\x1e"
+
+
+class RowIssue(NamedTuple):
+    """One problem of one row: what the report's ``errors`` column is made of."""
+
+    source_row: int
+    field: str
+    message: str
+
+
+@dataclass
+class ChunkResult:
+    """What validation decided for one chunk (blank rows are left out and counted)."""
+
+    outcomes: pd.DataFrame  # index source_row; status, reference, errors
+    sendable: pd.DataFrame  # valid rows: API fields + additional information columns
+    extra_keys: tuple[str, ...]
+    issues: pd.DataFrame  # source_row, field, message
+    blank_rows: int
+
+    def row_issues(self) -> Iterator[RowIssue]:
+        """The problems as typed records, for library users."""
+        for row in self.issues.itertuples(index=False):
+            yield RowIssue(int(str(row.source_row)), str(row.field), str(row.message))
+
+    def payloads(self) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        """(source row, reference, JSON body) for every row that may be sent."""
+        extras = list(self.extra_keys)
+        frame = self.sendable
+        fields = [c for c in frame.columns if c not in extras]
+        records = frame.astype(object).where(frame.notna(), None)
+        for row, values in zip(frame.index, records.itertuples(index=False), strict=True):
+            cells = dict(zip(frame.columns, values, strict=True))
+            body = {name: cells[name] for name in fields if cells[name] is not None}
+            info = {key: cells[key] for key in extras if cells[key] is not None}
+            if info:
+                body["additional_information_object"] = info
+            yield int(row), str(body["reference"]), body
+
+
+class Validator:
+    """Validates chunk after chunk of one file, remembering derived references seen."""
+
+    def __init__(self, plan: ColumnPlan, zone: str = "UTC", date_format: str | None = None):
+        self.plan = plan
+        self.zone = zone
+        self.date_format = date_format
+        self._seen = _SeenReferences()
+
+    def check(self, chunk: pd.DataFrame) -> ChunkResult:
+        blank = is_blank(chunk)
+        chunk = chunk[~blank]
+        fields, extras = self.plan.apply(chunk)
+        dates = parse_timestamps(fields["happened_at"], self.zone, self.date_format)
+        fields["happened_at"] = dates.sent.astype("str")
+        issues = [_date_issues(dates.problem), _schema_issues(fields, dates.problem)]
+        issue_frame = pd.concat(issues, ignore_index=True).sort_values("source_row", kind="stable")
+        errors = _join_errors(issue_frame, fields.index)
+        valid = errors.isna()
+
+        reference = fields["reference"].copy()
+        derive = valid & reference.isna()
+        derived = derive_references(fields[derive], extras[derive])
+        reference[derive] = derived
+        status = pd.Series("valid", index=fields.index, dtype="object")
+        status[~valid] = "invalid"
+        first_rows = self._seen.first_rows(derived)
+        duplicate = first_rows.notna()
+        if duplicate.any():
+            rows = first_rows[duplicate]
+            status[rows.index] = "skipped"
+            errors[rows.index] = "reference: duplicate of row " + rows.astype("int64").astype(str)
+        fields["reference"] = reference
+        outcomes = pd.DataFrame({"status": status, "reference": reference, "errors": errors})
+        sendable_rows = status == "valid"
+        sendable = pd.concat([fields[sendable_rows], extras[sendable_rows]], axis=1)
+        return ChunkResult(
+            outcomes=outcomes,
+            sendable=sendable,
+            extra_keys=tuple(extras.columns),
+            issues=issue_frame.reset_index(drop=True),
+            blank_rows=int(blank.sum()),
+        )
+
+
+def _date_issues(problem: pd.Series) -> pd.DataFrame:
+    bad = problem.dropna()
+    return pd.DataFrame(
+        {"source_row": bad.index.astype("int64"), "field": "happened_at", "message": bad.values}
+    )
+
+
+def _schema_issues(fields: pd.DataFrame, date_problem: pd.Series) -> pd.DataFrame:
+    try:
+        ACTIVITY_SCHEMA.validate(fields, lazy=True)
+    except pandera.errors.SchemaErrors as err:
+        cases = err.failure_cases
+    else:
+        return pd.DataFrame(columns=["source_row", "field", "message"])
+    cases = cases[cases["index"].notna()]
+    message = cases["check"].astype(str).where(cases["check"] != "not_nullable", "is required")
+    frame = pd.DataFrame(
+        {
+            "source_row": cases["index"].astype("int64").values,
+            "field": cases["column"].astype(str).values,
+            "message": message.values,
+        }
+    )
+    # a timestamp that could not be read already has its own, better message
+    explained = frame["source_row"].isin(date_problem.dropna().index)
+    return frame[~(explained & (frame["field"] == "happened_at"))]
+
+
+def _join_errors(issues: pd.DataFrame, index: pd.Index) -> pd.Series:
+    if issues.empty:
+        return pd.Series(pd.NA, index=index, dtype="object")
+    text = issues["field"] + ": " + issues["message"]
+    joined = text.groupby(issues["source_row"].to_numpy(), sort=False).agg(ERROR_SEPARATOR.join)
+    return joined.reindex(index).astype("object")
+
+
+def derive_references(fields: pd.DataFrame, extras: pd.DataFrame) -> pd.Series:
+    """``auto-`` + 24 hex digits of the SHA-256 of the row's canonical payload.
+
+    The canonical payload is the sent values of account, contact, type, source and
+    happened_at (UTC), in that order, then the additional information sorted by key as
+    ``key=value`` (blank ones left out), joined by ASCII unit/record separators. The same
+    row content therefore always gets the same reference, in any run.
+    """
+    if fields.empty:
+        return pd.Series(dtype="object", index=fields.index)
+    canon = fields["account"].fillna("")
+    for name in ("contact", "type", "source", "happened_at"):
+        canon = canon + _FIELD_SEP + fields[name].fillna("")
+    for key in sorted(extras.columns):
+        canon = canon + (_KEY_SEP + key + "=" + extras[key]).fillna("")
+    digests = [AUTO_PREFIX + hashlib.sha256(t.encode()).hexdigest()[:24] for t in canon]
+    return pd.Series(digests, index=fields.index, dtype="object")
+
+
+class _SeenReferences:
+    """First row of every derived reference seen so far, in 16 bytes a reference."""
+
+    def __init__(self) -> None:
+        self._keys = np.empty(0, dtype=np.uint64)
+        self._rows = np.empty(0, dtype=np.int64)
+
+    def first_rows(self, references: pd.Series) -> pd.Series:
+        """For each reference, the earlier row that had it (NA if none); then remember them."""
+        result = pd.Series(pd.NA, index=references.index, dtype="Int64")
+        if references.empty:
+            return result
+        prefix = len(AUTO_PREFIX)
+        keys = np.array([int(r[prefix : prefix + 16], 16) for r in references], dtype=np.uint64)
+        rows = references.index.to_numpy(dtype=np.int64)
+        pos = np.searchsorted(self._keys, keys)
+        inside = pos < len(self._keys)
+        earlier = np.zeros(len(keys), dtype=bool)
+        earlier[inside] = self._keys[pos[inside]] == keys[inside]
+        first = np.full(len(keys), -1, dtype=np.int64)
+        first[earlier] = self._rows[pos[earlier]]
+        by_key = (
+            pd.Series(rows, index=keys).groupby(level=0, sort=False).transform("first").to_numpy()
+        )
+        repeat = (~earlier) & (by_key != rows)
+        first[repeat] = by_key[repeat]
+        dup = first >= 0
+        result[dup] = first[dup]
+        new = ~dup
+        if new.any():
+            keys_all = np.concatenate([self._keys, keys[new]])
+            rows_all = np.concatenate([self._rows, rows[new]])
+            order = np.argsort(keys_all, kind="stable")
+            self._keys, self._rows = keys_all[order], rows_all[order]
+        return result

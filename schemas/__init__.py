@@ -1,0 +1,1 @@
+"""The activity field rules (a pandera schema) and mapping profiles for common exports."""
