@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -185,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long access tokens live (default 3600)",
     )
+    box.add_argument(
+        "--revoke-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="every Nth request revokes all tokens, forcing 401s (default off)",
+    )
     box.add_argument("--seed", type=int, default=None, help="random seed for repeatable faults")
     return parser
 
@@ -206,6 +214,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cg-import: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as err:  # a bug: still one line, the traceback only on request
+        if os.environ.get("CG_IMPORT_DEBUG"):
+            raise
+        print(
+            f"cg-import: internal error: {err.__class__.__name__}: {err} "
+            "(please report it; set CG_IMPORT_DEBUG=1 to see the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_NOTHING_DONE
     if not args.quiet:
         _print_summary(summary, sys.stdout)
     if summary.interrupted:
@@ -306,6 +323,7 @@ def _sandbox(args: argparse.Namespace) -> int:
         fail_before=args.fail_before,
         fail_after=args.fail_after,
         drop_after=args.drop_after,
+        revoke_every=args.revoke_every,
         seed=args.seed,
     )
     base = f"http://127.0.0.1:{args.port}"

@@ -51,7 +51,7 @@ class Settings:
     retry_wait: float = 0.5
     timeout: float = 60.0
     resume: bool = False
-    chunk_rows: int = 5_000
+    chunk_rows: int = 20_000
 
 
 def default_report(input_path: Path, now: dt.datetime | None = None) -> Path:

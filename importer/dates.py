@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from .errors import MappingError
+
 SENT_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 _ISO = (
@@ -60,14 +62,18 @@ def parse_timestamps(
 
 def _by_format(values: pd.Series, date_format: str) -> tuple[pd.Series, pd.Series, pd.Series]:
     """Values matching the mapping's format: (tz-aware UTC, naive, the rest)."""
-    parsed = pd.to_datetime(values, format=date_format, errors="coerce", utc=False)
+    with_offset = "%z" in date_format or "%Z" in date_format
+    try:
+        parsed = pd.to_datetime(values, format=date_format, errors="coerce", utc=with_offset)
+    except ValueError as err:
+        raise MappingError(
+            f"date_format '{date_format}' cannot be used ({err}); "
+            'write it with strptime codes, e.g. date_format = "%d.%m.%Y %H:%M"'
+        ) from None
     ok = parsed.notna()
     rest = values[~ok]
     parsed = parsed[ok]
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        return parsed.dt.tz_convert("UTC"), parsed.iloc[:0].dt.tz_localize(None), rest
-    if parsed.dtype == object:  # mixed offsets: pandas leaves Python datetimes
-        parsed = pd.to_datetime(parsed, utc=True)
+    if with_offset:
         return parsed, parsed.iloc[:0].dt.tz_localize(None), rest
     return parsed.iloc[:0].dt.tz_localize("UTC"), parsed, rest
 

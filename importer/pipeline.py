@@ -20,7 +20,7 @@ from .auth import TokenSource
 from .config import Settings
 from .journal import Journal, journal_path
 from .mapping import ColumnPlan, plan_columns
-from .read import DEFAULT_CHUNK_ROWS, Table, is_blank, open_table
+from .read import Table, is_blank, open_table
 from .report import ReportWriter, summary_path, write_summary
 from .send import Delivery, Result, Sender, SendOptions
 from .validate import Validator
@@ -118,7 +118,7 @@ def validate_file(settings: Settings, progress: Progress | None = None) -> RunSu
     writer = ReportWriter(settings.report, table.headers, retry=False)
     progress.start(table.estimated_rows, "rows checked")
     try:
-        for chunk in table.chunks(max(settings.chunk_rows, DEFAULT_CHUNK_ROWS)):
+        for chunk in table.chunks(settings.chunk_rows):
             result = validator.check(chunk)
             summary.blank_rows += result.blank_rows
             summary.counts.update(_count(result.outcomes["status"]))
@@ -274,7 +274,7 @@ def _reconcile(settings: Settings, table: Table, journal: Journal, summary: RunS
     )
     blank = 0
     try:
-        for chunk in table.chunks(DEFAULT_CHUNK_ROWS):
+        for chunk in table.chunks(settings.chunk_rows):
             rows = chunk[~is_blank(chunk)]
             blank += len(chunk) - len(rows)
             if rows.empty:

@@ -8,7 +8,8 @@ same 200/401/422/429 shapes as the real API, plus:
 - ``fail_before`` / ``fail_after``: share of requests answered 503 before applying the
   write, or 500 after applying it;
 - ``drop_after``: share of requests whose connection is dropped after applying the write;
-- ``latency``: seconds to wait before answering; ``token_lifetime``: seconds a token lives.
+- ``latency``: seconds to wait before answering; ``token_lifetime``: seconds a token lives;
+- ``revoke_every``: every Nth request revokes all tokens (a 401 mid-run).
 
 It counts creations per reference, so tests can prove no activity was created twice
 (``GET /_sandbox/stats``, ``GET /_sandbox/activities/{reference}``). Contacts at the
@@ -53,6 +54,7 @@ class SandboxConfig:
     fail_before: float = 0.0
     fail_after: float = 0.0
     drop_after: float = 0.0
+    revoke_every: int = 0  # every Nth PUT revokes all tokens first (forces 401s)
     seed: int | None = None
 
 
@@ -87,6 +89,7 @@ class Sandbox:
         self.activities: dict[str, dict[str, Any]] = {}
         self.creations: collections.Counter[str] = collections.Counter()
         self._tokens: dict[str, float] = {}
+        self.issued_tokens: list[str] = []  # every token handed out, for leak checks
         self._arrivals: collections.deque[float] = collections.deque()
         self._random = random.Random(self.config.seed)
         self._rules = field_rules()
@@ -122,6 +125,7 @@ class Sandbox:
         token = secrets.token_urlsafe(24)
         lifetime = self.config.token_lifetime
         self._tokens[token] = time.monotonic() + lifetime
+        self.issued_tokens.append(token)
         return web.json_response(
             {"access_token": token, "token_type": "Bearer", "expires_in": math.ceil(lifetime)}
         )
@@ -149,6 +153,8 @@ class Sandbox:
         if config.latency:
             await asyncio.sleep(config.latency)
 
+        if config.revoke_every and stats.puts % config.revoke_every == 0:
+            self._tokens.clear()
         auth = request.headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else ""
         expiry = self._tokens.get(token)

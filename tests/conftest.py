@@ -1,0 +1,102 @@
+"""Shared fixtures: a real sandbox API on 127.0.0.1 and ways to run the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from importer.cli import main
+from importer.sandbox import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    RunningSandbox,
+    SandboxConfig,
+    serve_in_thread,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+PROFILES = ROOT / "schemas" / "profiles"
+DATA = Path(__file__).resolve().parent / "data"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@dataclass
+class CliResult:
+    """Exit code and everything the program printed."""
+
+    code: int
+    out: str
+    err: str
+
+    @property
+    def output(self) -> str:
+        return self.out + self.err
+
+
+@pytest.fixture
+def make_sandbox() -> Iterator[Callable[..., RunningSandbox]]:
+    """Start sandboxes (in a background thread each) with the given fault switches."""
+    with ExitStack() as stack:
+
+        def start(**config: object) -> RunningSandbox:
+            return stack.enter_context(serve_in_thread(SandboxConfig(**config)))  # type: ignore[arg-type]
+
+        yield start
+
+
+@pytest.fixture
+def sandbox(make_sandbox: Callable[..., RunningSandbox]) -> RunningSandbox:
+    """A fault-free sandbox."""
+    return make_sandbox()
+
+
+@pytest.fixture
+def api_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sandbox's demo credentials in the environment, as an analyst would set them."""
+    monkeypatch.setenv("CG_CLIENT_ID", DEMO_CLIENT_ID)
+    monkeypatch.setenv("CG_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+
+
+def api_args(box: RunningSandbox) -> list[str]:
+    """The flags that point ``run`` at a sandbox."""
+    return ["--api-url", box.api_url, "--token-url", box.token_url]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """Run ``cg-import`` in this process through its real ``main(argv)``."""
+
+    def run(*argv: str | Path) -> CliResult:
+        code = main([str(a) for a in argv])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+def run_subprocess(
+    *argv: str | Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+) -> CliResult:
+    """Run ``python -m importer`` as a separate process, as a scheduler would."""
+    full_env = {**os.environ, **(env or {})}
+    done = subprocess.run(
+        [sys.executable, "-m", "importer", *[str(a) for a in argv]],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    return CliResult(done.returncode, done.stdout, done.stderr)
