@@ -1,15 +1,17 @@
 """OAuth2 client credentials for the Activities API, renewed before expiry.
 
-authlib builds the token request (``client_secret_post``, as the API documents) and
-tracks expiry (``OAuth2Token``); this module adds what authlib's aiohttp-less client
-lacks: an asyncio single-flight renewal, so that 32 workers hitting a 401 at once cause
-one token request, not 32. The secret and the tokens never leave this object: its repr
-hides them and no message includes them.
+authlib builds the token request (``client_secret_post``, as the API documents) and holds
+the token (``OAuth2Token``); this module adds what authlib's aiohttp-less client lacks: an
+asyncio single-flight renewal, so that 32 workers hitting a 401 at once cause one token
+request, not 32, and a monotonic renewal deadline (authlib keeps expiry in whole seconds
+of wall-clock time, too coarse for short-lived tokens). The secret and the tokens never
+leave this object: its repr hides them and no message includes them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import aiohttp
@@ -32,6 +34,7 @@ class TokenSource:
         self._url = token_url
         self._client = ClientAuth(client_id, client_secret, "client_secret_post")
         self._token: OAuth2Token | None = None
+        self._renew_at = 0.0  # monotonic; authlib's expires_at has whole-second precision
         self._lock = asyncio.Lock()
         self.fetches = 0
 
@@ -41,10 +44,10 @@ class TokenSource:
     async def bearer(self) -> str:
         """A token that is not about to expire."""
         token = self._token
-        if token is None or self._expiring(token):
+        if token is None or self._expiring():
             async with self._lock:
                 token = self._token
-                if token is None or self._expiring(token):
+                if token is None or self._expiring():
                     token = await self._fetch()
         return str(token["access_token"])
 
@@ -55,12 +58,8 @@ class TokenSource:
             if current is None or current["access_token"] == rejected:
                 await self._fetch()
 
-    @staticmethod
-    def _expiring(token: OAuth2Token) -> bool:
-        lifetime = float(token.get("expires_in") or 3600)
-        # renew a minute early for long-lived tokens, a quarter of the life for short ones
-        expired = token.is_expired(leeway=min(60.0, lifetime / 4))
-        return bool(expired)
+    def _expiring(self) -> bool:
+        return time.monotonic() >= self._renew_at
 
     async def _fetch(self) -> OAuth2Token:
         body = prepare_token_request("client_credentials")
@@ -71,6 +70,7 @@ class TokenSource:
         _, headers, body = self._client.prepare("POST", self._url, headers, body)
         problem = "no answer"
         for attempt in range(1, _ATTEMPTS + 1):
+            started = time.monotonic()
             try:
                 async with self._session.post(self._url, data=body, headers=headers) as resp:
                     status = resp.status
@@ -82,6 +82,9 @@ class TokenSource:
             else:
                 if status == 200 and isinstance(data, dict) and data.get("access_token"):
                     self._token = OAuth2Token.from_dict(data)
+                    lifetime = float(data.get("expires_in") or 3600)
+                    # renew a minute early for long-lived tokens, a quarter of the life for short
+                    self._renew_at = started + lifetime - min(60.0, lifetime / 4)
                     self.fetches += 1
                     return self._token
                 if status in (400, 401, 403):

@@ -18,6 +18,7 @@ import pandas as pd
 
 from .auth import TokenSource
 from .config import Settings
+from .errors import ReportError
 from .journal import Journal, journal_path
 from .mapping import ColumnPlan, plan_columns
 from .read import Table, is_blank, open_table
@@ -98,6 +99,15 @@ class RunSummary:
         }
 
 
+def _prepare_folder(report: Path) -> None:
+    try:
+        report.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ReportError(
+            f"cannot create the folder {report.parent} ({err.strerror}); choose another --report"
+        ) from None
+
+
 def _open(settings: Settings) -> tuple[Table, ColumnPlan]:
     table = open_table(
         settings.input,
@@ -143,6 +153,7 @@ async def import_file(settings: Settings, progress: Progress | None = None) -> R
         input_sha256=table.sha256,
         api_host=urlsplit(settings.api_url).netloc,
     )
+    _prepare_folder(settings.report)
     journal = Journal(journal_path(settings.report), table.sha256, resume=settings.resume)
     try:
         await _send_all(settings, table, plan, journal, summary, progress)

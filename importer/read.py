@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import warnings
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,9 @@ CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
 EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
 DELIMITERS = (",", ";", "\t", "|")
 DEFAULT_CHUNK_ROWS = 50_000
+#: Column of a CSV chunk holding cells beyond the header's width (present only if any)
+OVERFLOW = "overflow"
+_SPARE_CELLS = 4
 _BLOCK = 1 << 20
 
 
@@ -83,6 +87,11 @@ def is_blank(chunk: pd.DataFrame) -> pd.Series:
     if chunk.shape[1] == 0:
         return pd.Series(True, index=chunk.index)
     return chunk.apply(lambda col: col.str.strip() == "").all(axis=1)
+
+
+def original_cells(chunk: pd.DataFrame, width: int) -> pd.DataFrame:
+    """The cells under the header's columns (without ``OVERFLOW``)."""
+    return chunk.iloc[:, :width]
 
 
 # --- CSV -------------------------------------------------------------------------------
@@ -177,7 +186,9 @@ def _csv_chunks(table: Table, rows: int) -> Iterator[pd.DataFrame]:
             table.path,
             sep=table.delimiter,
             header=None,
-            names=range(width),
+            # room for a few cells too many: such a row is shown as invalid, not shifted
+            names=range(width + _SPARE_CELLS),
+            index_col=False,
             skiprows=1,
             dtype=str,
             keep_default_na=False,
@@ -191,22 +202,43 @@ def _csv_chunks(table: Table, rows: int) -> Iterator[pd.DataFrame]:
             doublequote=True,
         )
         start = 2
-        for chunk in reader:
-            chunk.index = pd.RangeIndex(start, start + len(chunk), name="source_row")
-            start += len(chunk)
-            yield chunk.fillna("")
-    except pd.errors.ParserError as err:
+        with reader:
+            while True:
+                with warnings.catch_warnings():
+                    # pandas would cut a row with more cells than names, keeping quiet
+                    warnings.simplefilter("error", pd.errors.ParserWarning)
+                    chunk = next(reader, None)
+                if chunk is None:
+                    return
+                chunk.index = pd.RangeIndex(start, start + len(chunk), name="source_row")
+                start += len(chunk)
+                yield _with_overflow(chunk.fillna(""), width)
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as err:
         raise InputError(_explain_parser_error(table, err)) from None
     except pd.errors.EmptyDataError:
         return
 
 
+def _with_overflow(chunk: pd.DataFrame, width: int) -> pd.DataFrame:
+    """Keep the header's columns; cells beyond them go to one ``OVERFLOW`` column."""
+    spare = chunk.iloc[:, width:]
+    chunk = chunk.iloc[:, :width]
+    if spare.shape[1]:
+        extra = spare.apply(lambda col: col.str.strip() != "").any(axis=1)
+        if extra.any():
+            chunk = chunk.copy()
+            chunk[OVERFLOW] = spare.where(extra, "").agg(" ".join, axis=1).str.strip()
+    return chunk
+
+
 def _explain_parser_error(table: Table, err: Exception) -> str:
     message = str(err).strip().splitlines()[-1]
-    if "Expected" in message and "fields" in message:
+    if isinstance(err, pd.errors.ParserWarning) or ("Expected" in message and "fields" in message):
+        message = f"more than {len(table.headers) + _SPARE_CELLS} cells"
         return (
-            f"{table.path.name}: a row has more cells than the {len(table.headers)} headers "
-            f"({message}); quote cells that contain '{table.delimiter}' or add the missing header"
+            f"{table.path.name}: a row has many more cells than the {len(table.headers)} "
+            f"headers ({message}); quote cells that contain '{table.delimiter}' or check the "
+            "delimiter"
         )
     return f"{table.path.name}: not a readable CSV ({message}); check quotes and the delimiter"
 

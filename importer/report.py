@@ -154,7 +154,7 @@ class ReportWriter:
         frame.insert(0, "source_row", outcomes.index.astype("int64"))
         for name in ("http_status", "attempts"):
             frame[name] = frame[name].astype("Int64")
-        original = cells.loc[outcomes.index]
+        original = cells.loc[outcomes.index].iloc[:, : len(self.headers)]
         original.columns = pd.RangeIndex(len(self.headers)) + len(OUTCOME_COLUMNS)
         joined = pd.concat([frame.set_axis(range(len(OUTCOME_COLUMNS)), axis=1), original], axis=1)
         self._main.write(joined)
@@ -164,7 +164,9 @@ class ReportWriter:
         if again.any():
             if self._retry is None:
                 self._retry = TableWriter(self._retry_path, self.headers, self._delimiter)
-            self._retry.write(cells.loc[outcomes.index[again.to_numpy()]])
+            self._retry.write(
+                cells.loc[outcomes.index[again.to_numpy()]].iloc[:, : len(self.headers)]
+            )
             self.retry_rows += int(again.sum())
 
     @property

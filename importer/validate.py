@@ -22,7 +22,7 @@ from schemas.activity import ACTIVITY_SCHEMA
 
 from .dates import parse_timestamps
 from .mapping import ColumnPlan
-from .read import is_blank
+from .read import OVERFLOW, is_blank
 
 ERROR_SEPARATOR = " | "
 AUTO_PREFIX = "auto-"
@@ -83,7 +83,11 @@ class Validator:
         fields, extras = self.plan.apply(chunk)
         dates = parse_timestamps(fields["happened_at"], self.zone, self.date_format)
         fields["happened_at"] = dates.sent.astype("str")
-        issues = [_date_issues(dates.problem), _schema_issues(fields, dates.problem)]
+        issues = [
+            _overflow_issues(chunk),
+            _date_issues(dates.problem),
+            _schema_issues(fields, dates.problem),
+        ]
         issue_frame = pd.concat(issues, ignore_index=True).sort_values("source_row", kind="stable")
         errors = _join_errors(issue_frame, fields.index)
         valid = errors.isna()
@@ -111,6 +115,21 @@ class Validator:
             issues=issue_frame.reset_index(drop=True),
             blank_rows=int(blank.sum()),
         )
+
+
+def _overflow_issues(chunk: pd.DataFrame) -> pd.DataFrame:
+    if OVERFLOW not in chunk.columns:
+        return pd.DataFrame(columns=["source_row", "field", "message"])
+    extra = chunk[OVERFLOW]
+    extra = extra[extra != ""]
+    message = (
+        "has more cells than the header row (extra: "
+        + extra.str.slice(0, 60)
+        + "); a delimiter inside a cell that is not in quotes? The columns may be shifted"
+    )
+    return pd.DataFrame(
+        {"source_row": extra.index.astype("int64"), "field": "row", "message": message.values}
+    )
 
 
 def _date_issues(problem: pd.Series) -> pd.DataFrame:

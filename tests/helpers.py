@@ -1,0 +1,52 @@
+"""Small helpers for reading what the importer wrote."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+
+def read_report(path: Path) -> list[dict[str, str]]:
+    """The report's rows as dicts (first occurrence of a header wins)."""
+    header, *rows = read_rows(path)
+    result = []
+    for row in rows:
+        line: dict[str, str] = {}
+        for name, value in zip(header, row, strict=True):
+            line.setdefault(name, value)
+        result.append(line)
+    return result
+
+
+def read_rows(path: Path) -> list[list[str]]:
+    """A CSV's rows as lists, header included."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def write_csv(
+    path: Path, rows: list[list[str]], *, encoding: str = "utf-8", delimiter: str = ","
+) -> Path:
+    """Write rows (header first) as a CSV file."""
+    with path.open("w", encoding=encoding, newline="") as handle:
+        csv.writer(handle, delimiter=delimiter).writerows(rows)
+    return path
+
+
+HEADER = ["Reference", "Account", "Contact", "Type", "Source", "Happened At", "Subject"]
+
+
+def activity_rows(count: int, *, prefix: str = "R", start: int = 0) -> list[list[str]]:
+    """``count`` distinct valid activity rows (no header)."""
+    return [
+        [
+            f"{prefix}-{i:06d}",
+            f"Account {i % 97}",
+            f"person{i}@customer{i % 13}.example",
+            "Support Ticket",
+            "Zendesk",
+            f"2024-03-{1 + i % 28:02d} {i % 24:02d}:{i % 60:02d}:{(i * 7) % 60:02d}",
+            f"Subject {i}",
+        ]
+        for i in range(start, start + count)
+    ]
