@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from .errors import MappingError
+from schemas.activity import SENT_FORMAT
 
-SENT_FORMAT = "%Y-%m-%d %H:%M:%S"
+from .errors import MappingError
 
 _ISO = (
     r"^(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})"
@@ -29,22 +29,34 @@ _ISO = (
     r"\s*(?P<offset>Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?$"
 )
 _DAY_OR_MONTH_FIRST = r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b"
+_UNIT = "datetime64[s]"  # whole seconds, as sent; covers years 1 to 9999
 
 
 @dataclass(frozen=True)
 class ParsedDates:
-    """``sent``: the UTC text to send, NA where invalid; ``problem``: why, NA where fine."""
+    """``utc``: naive UTC timestamps (seconds), NaT where invalid; ``problem``: why, else NA."""
 
-    sent: pd.Series
+    utc: pd.Series
     problem: pd.Series
+
+    @property
+    def sent(self) -> pd.Series:
+        """The timestamps as the API wants them written (NA where invalid)."""
+        return sent_text(self.utc)
+
+
+def sent_text(utc: pd.Series) -> pd.Series:
+    """UTC timestamps → ``Y-m-d H:i:s`` texts (None where missing)."""
+    text = utc.dt.strftime(SENT_FORMAT).astype(object)
+    return text.where(utc.notna(), None)
 
 
 def parse_timestamps(
     values: pd.Series, zone: str = "UTC", date_format: str | None = None
 ) -> ParsedDates:
-    """Parse a column of timestamp texts (NA = missing) into UTC ``Y-m-d H:i:s`` texts."""
+    """Parse a column of timestamp texts (None = missing) into naive UTC timestamps."""
     index = values.index
-    sent = pd.Series(pd.NA, index=index, dtype="object")
+    sent = pd.Series(pd.NaT, index=index, dtype=_UNIT)  # naive UTC
     problem = pd.Series(pd.NA, index=index, dtype="object")
     present = values.notna()
     todo = values[present].astype(str)
@@ -52,6 +64,15 @@ def parse_timestamps(
         aware, naive, rest = _by_format(todo, date_format)
         _store(sent, problem, aware, naive, zone)
         todo = rest
+    if not todo.empty:
+        # the common case first, at C speed: exactly the sent form (also Excel date cells)
+        exact = pd.to_datetime(todo, format=SENT_FORMAT, errors="coerce")
+        hit = exact.notna()
+        if zone == "UTC" and len(todo) == len(values) and hit.all():
+            return ParsedDates(_seconds(exact), problem)  # every value already as sent
+        if hit.any():
+            _store(sent, problem, exact.iloc[:0].dt.tz_localize("UTC"), exact[hit], zone)
+            todo = todo[~hit]
     if not todo.empty:
         aware, naive, rest = _by_iso(todo)
         _store(sent, problem, aware, naive, zone)
@@ -107,20 +128,24 @@ def _offset_minutes(offsets: pd.Series) -> pd.Series:
 
 
 def _store(
-    sent: pd.Series, problem: pd.Series, aware: pd.Series, naive: pd.Series, zone: str
+    utc: pd.Series, problem: pd.Series, aware: pd.Series, naive: pd.Series, zone: str
 ) -> None:
     if not aware.empty:
-        sent[aware.index] = aware.dt.strftime(SENT_FORMAT)
+        utc[aware.index] = _seconds(aware.dt.tz_convert("UTC").dt.tz_localize(None))
     if naive.empty:
         return
     if zone == "UTC":
-        sent[naive.index] = naive.dt.strftime(SENT_FORMAT)
+        utc[naive.index] = _seconds(naive)
         return
     local = naive.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
     good = local.notna()
-    sent[local[good].index] = local[good].dt.tz_convert("UTC").dt.strftime(SENT_FORMAT)
+    utc[local[good].index] = _seconds(local[good].dt.tz_convert("UTC").dt.tz_localize(None))
     for row, stamp in naive[~good].items():
         problem[row] = _why_not_local(stamp.to_pydatetime(), zone)
+
+
+def _seconds(stamps: pd.Series) -> pd.Series:
+    return stamps.dt.floor("s").astype(_UNIT)
 
 
 def _why_not_local(stamp: datetime, zone: str) -> str:
@@ -171,4 +196,4 @@ def check_zone(zone: str) -> bool:
     return True
 
 
-__all__ = ["SENT_FORMAT", "ParsedDates", "check_zone", "parse_timestamps"]
+__all__ = ["SENT_FORMAT", "ParsedDates", "check_zone", "parse_timestamps", "sent_text"]

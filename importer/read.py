@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .errors import InputError
@@ -84,14 +85,20 @@ def open_table(
 
 def is_blank(chunk: pd.DataFrame) -> pd.Series:
     """Rows whose every cell is blank (they are not activities)."""
-    if chunk.shape[1] == 0:
-        return pd.Series(True, index=chunk.index)
-    return chunk.apply(lambda col: col.str.strip() == "").all(axis=1)
+    blank = np.ones(len(chunk), dtype=bool)
+    for position in range(chunk.shape[1]):
+        # most rows are decided by their first cells: look only at the undecided ones
+        rows = np.flatnonzero(blank)
+        if not len(rows):
+            break
+        cells = chunk.iloc[:, position].to_numpy(dtype=object)[rows]
+        filled = strip(cells) != ""
+        blank[rows[filled]] = False
+    return pd.Series(blank, index=chunk.index)
 
 
-def original_cells(chunk: pd.DataFrame, width: int) -> pd.DataFrame:
-    """The cells under the header's columns (without ``OVERFLOW``)."""
-    return chunk.iloc[:, :width]
+#: ``str.strip`` over an object array of texts, element by element in C
+strip = np.frompyfunc(str.strip, 1, 1)
 
 
 # --- CSV -------------------------------------------------------------------------------
@@ -109,7 +116,7 @@ def _open_csv(path: Path, delimiter: str | None, encoding: str | None) -> Table:
         while block:
             digest.update(block)
             newlines += block.count(b"\n")
-            if is_utf8:
+            if is_utf8 and not (block.isascii() and not utf8.getstate()[0]):
                 try:
                     utf8.decode(block)
                 except UnicodeDecodeError:
@@ -190,7 +197,7 @@ def _csv_chunks(table: Table, rows: int) -> Iterator[pd.DataFrame]:
             names=range(width + _SPARE_CELLS),
             index_col=False,
             skiprows=1,
-            dtype=str,
+            dtype=object,  # plain Python texts: the fastest for the per-cell loops later
             keep_default_na=False,
             na_filter=False,
             skip_blank_lines=False,
@@ -212,18 +219,25 @@ def _csv_chunks(table: Table, rows: int) -> Iterator[pd.DataFrame]:
                     return
                 chunk.index = pd.RangeIndex(start, start + len(chunk), name="source_row")
                 start += len(chunk)
-                yield _with_overflow(chunk.fillna(""), width)
+                yield _tidy(chunk, width)
     except (pd.errors.ParserError, pd.errors.ParserWarning) as err:
         raise InputError(_explain_parser_error(table, err)) from None
     except pd.errors.EmptyDataError:
         return
 
 
-def _with_overflow(chunk: pd.DataFrame, width: int) -> pd.DataFrame:
-    """Keep the header's columns; cells beyond them go to one ``OVERFLOW`` column."""
+def _tidy(chunk: pd.DataFrame, width: int) -> pd.DataFrame:
+    """Blank the missing cells of short rows; cells beyond the header go to ``OVERFLOW``.
+
+    pandas fills a short row's missing cells from the right, so the last column tells
+    whether there is anything to fill.
+    """
     spare = chunk.iloc[:, width:]
     chunk = chunk.iloc[:, :width]
-    if spare.shape[1]:
+    if width and chunk.iloc[:, -1].hasnans:
+        chunk = chunk.fillna("")
+    if spare.shape[1] and (spare.to_numpy(dtype=object) != "").any():
+        spare = spare.fillna("")
         extra = spare.apply(lambda col: col.str.strip() != "").any(axis=1)
         if extra.any():
             chunk = chunk.copy()
@@ -338,7 +352,7 @@ def _excel_chunks(table: Table, rows: int) -> Iterator[pd.DataFrame]:
 
 
 def _frame(batch: list[list[str]], numbers: list[int], width: int) -> pd.DataFrame:
-    frame = pd.DataFrame(batch, columns=range(width), dtype=str)
+    frame = pd.DataFrame(batch, columns=range(width), dtype=object)
     frame.index = pd.Index(numbers, name="source_row")
     return frame
 

@@ -10,11 +10,11 @@ formula ever reaches Excel.
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .errors import ReportError
@@ -44,12 +44,13 @@ def summary_path(report: Path) -> Path:
 
 
 class TableWriter:
-    """Appends chunks of rows to a CSV (UTF-8 with BOM) or XLSX file."""
+    """Appends chunks of text rows to a CSV (UTF-8 with BOM) or XLSX file."""
 
     def __init__(self, path: Path, headers: list[str], delimiter: str = ",") -> None:
         self.path = path
         self.headers = headers
         self.rows = 0
+        self._sep = delimiter
         self._excel = path.suffix.lower() == ".xlsx"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,50 +62,48 @@ class TableWriter:
                 self._sheet.append([self._text_cell(h) for h in headers])
             else:
                 self._handle = path.open("w", encoding="utf-8-sig", newline="")
-                self._csv = csv.writer(self._handle, delimiter=delimiter)
-                self._csv.writerow(_neutralise_values(headers))
+                self.write([np.array([h], dtype=object) for h in headers], count=False)
         except OSError as err:
             raise ReportError(
                 f"cannot write {path}: {err.strerror}; choose another --report"
             ) from None
 
-    def write(self, frame: pd.DataFrame) -> None:
-        """Append ``frame``'s rows (its columns in ``headers`` order)."""
-        if frame.empty:
+    def write(self, columns: list[np.ndarray], *, count: bool = True, safe: int = 0) -> None:
+        """Append rows given as columns (object arrays of texts, in ``headers`` order).
+
+        The first ``safe`` columns hold only texts this program wrote (row numbers,
+        statuses): they need no formula check.
+        """
+        rows = len(columns[0]) if columns else 0
+        if not rows:
             return
-        self.rows += len(frame)
-        if self._excel:
-            if self.rows + 1 > EXCEL_MAX_ROWS:
-                raise ReportError(
-                    f"more rows than an Excel sheet holds ({EXCEL_MAX_ROWS:,}); "
-                    "use a .csv --report for this file"
-                )
-            self._write_excel(frame)
-            return
-        text = frame.astype("object").where(frame.notna(), "").astype(str)
-        for column in range(text.shape[1]):
-            cells = text.iloc[:, column]
-            danger = cells.str.startswith(_DANGEROUS)
-            if danger.any():
-                text.iloc[:, column] = cells.where(~danger, "'" + cells)
+        if count:
+            self.rows += rows
         try:
-            self._csv.writerows(text.itertuples(index=False, name=None))
+            if self._excel:
+                if self.rows + 1 > EXCEL_MAX_ROWS:
+                    raise ReportError(
+                        f"more rows than an Excel sheet holds ({EXCEL_MAX_ROWS:,}); "
+                        "use a .csv --report for this file"
+                    )
+                self._write_excel(columns)
+            else:
+                self._handle.write(_csv_lines(columns, self._sep, safe))
         except OSError as err:
             raise ReportError(f"cannot write {self.path}: {err.strerror}") from None
 
-    def _write_excel(self, frame: pd.DataFrame) -> None:
+    def _write_excel(self, columns: list[np.ndarray]) -> None:
         from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-        text = frame.astype("object").where(frame.notna(), None)
-        for values in text.itertuples(index=False, name=None):
+        for values in zip(*(column.tolist() for column in columns), strict=True):
             row: list[Any] = []
             for value in values:
-                if isinstance(value, str):
-                    if ILLEGAL_CHARACTERS_RE.search(value):
-                        value = ILLEGAL_CHARACTERS_RE.sub("", value)
-                    row.append(self._text_cell(value) if value.startswith(_DANGEROUS) else value)
-                else:
-                    row.append(value)
+                if not value:
+                    row.append(None)
+                    continue
+                if ILLEGAL_CHARACTERS_RE.search(value):
+                    value = ILLEGAL_CHARACTERS_RE.sub("", value)
+                row.append(self._text_cell(value) if value.startswith(_DANGEROUS) else value)
             self._sheet.append(row)
 
     def _text_cell(self, value: str) -> Any:
@@ -125,8 +124,46 @@ class TableWriter:
             raise ReportError(f"cannot write {self.path}: {err.strerror}") from None
 
 
-def _neutralise_values(values: list[str]) -> list[str]:
-    return [f"'{v}" if v.startswith(_DANGEROUS) else v for v in values]
+def _csv_lines(columns: list[np.ndarray], sep: str, safe: int = 0) -> str:
+    """The rows as CSV text, CRLF-terminated, safe to open in Excel.
+
+    A cell that Excel would read as a formula gets a leading ``'``; cells are quoted as
+    the csv module quotes them (only when they hold the delimiter, a quote or a line
+    break). Everything runs column by column at C speed (joins and substring searches;
+    ``\x00`` marks where a cell starts); a column is looked at cell by cell only when it
+    holds such a cell.
+    """
+    texts: list[list[str]] = []
+    for number, column in enumerate(columns):
+        cells = column.tolist()
+        joined = "\x00" + "\x00".join(cells)
+        if number >= safe and any(
+            mark in joined and "\x00" + mark in joined for mark in _DANGEROUS
+        ):
+            cells = ["'" + cell if cell.startswith(_DANGEROUS) else cell for cell in cells]
+        if sep in joined or '"' in joined or "\n" in joined or "\r" in joined:
+            cells = [
+                '"' + cell.replace('"', '""') + '"'
+                if sep in cell or '"' in cell or "\n" in cell or "\r" in cell
+                else cell
+                for cell in cells
+            ]
+        texts.append(cells)
+    lines = [sep.join(row) for row in zip(*texts, strict=True)]
+    lines.append("")
+    return "\r\n".join(lines)
+
+
+def as_text(values: pd.Series) -> np.ndarray:
+    """A column as an object array of texts: whole numbers without ``.0``, missing as ``""``."""
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        numbers = values.astype("Int64")
+        texts = numbers.astype(str).to_numpy(dtype=object)
+        texts[numbers.isna().to_numpy()] = ""
+        return texts
+    texts = values.to_numpy(dtype=object, copy=True)
+    texts[pd.isna(texts)] = ""
+    return texts
 
 
 class ReportWriter:
@@ -150,23 +187,23 @@ class ReportWriter:
         """Append the rows of one chunk: outcomes and original cells share the index."""
         if outcomes.empty:
             return
-        frame = outcomes.reindex(columns=OUTCOME_COLUMNS[1:]).copy()
-        frame.insert(0, "source_row", outcomes.index.astype("int64"))
-        for name in ("http_status", "attempts"):
-            frame[name] = frame[name].astype("Int64")
-        original = cells.loc[outcomes.index].iloc[:, : len(self.headers)]
-        original.columns = pd.RangeIndex(len(self.headers)) + len(OUTCOME_COLUMNS)
-        joined = pd.concat([frame.set_axis(range(len(OUTCOME_COLUMNS)), axis=1), original], axis=1)
-        self._main.write(joined)
+        same = len(cells) == len(outcomes) and cells.index.equals(outcomes.index)
+        rows = cells if same else cells.loc[outcomes.index]
+        original = [rows.iloc[:, i].to_numpy(dtype=object) for i in range(len(self.headers))]
+        columns = [np.array(list(map(str, outcomes.index.tolist())), dtype=object)]
+        for name in OUTCOME_COLUMNS[1:]:
+            if name in outcomes.columns:
+                columns.append(as_text(outcomes[name]))
+            else:
+                columns.append(np.full(len(outcomes), "", dtype=object))
+        self._main.write([*columns, *original], safe=2)  # source_row, status
         if not self._retry_wanted:
             return
-        again = outcomes["status"] != "imported"
+        again = (outcomes["status"] != "imported").to_numpy()
         if again.any():
             if self._retry is None:
                 self._retry = TableWriter(self._retry_path, self.headers, self._delimiter)
-            self._retry.write(
-                cells.loc[outcomes.index[again.to_numpy()]].iloc[:, : len(self.headers)]
-            )
+            self._retry.write([column[again] for column in original])
             self.retry_rows += int(again.sum())
 
     @property

@@ -20,7 +20,7 @@ import pandera.errors
 
 from schemas.activity import ACTIVITY_SCHEMA
 
-from .dates import parse_timestamps
+from .dates import parse_timestamps, sent_text
 from .mapping import ColumnPlan
 from .read import OVERFLOW, is_blank
 
@@ -71,30 +71,51 @@ class ChunkResult:
 class Validator:
     """Validates chunk after chunk of one file, remembering derived references seen."""
 
-    def __init__(self, plan: ColumnPlan, zone: str = "UTC", date_format: str | None = None):
+    def __init__(
+        self,
+        plan: ColumnPlan,
+        zone: str = "UTC",
+        date_format: str | None = None,
+        *,
+        payloads: bool = True,
+    ):
         self.plan = plan
         self.zone = zone
         self.date_format = date_format
+        self.payloads = payloads  # False: only checking, valid rows' bodies are not needed
         self._seen = _SeenReferences()
 
     def check(self, chunk: pd.DataFrame) -> ChunkResult:
         blank = is_blank(chunk)
-        chunk = chunk[~blank]
-        fields, extras = self.plan.apply(chunk)
+        if blank.any():
+            chunk = chunk[~blank]
+        fields = self.plan.fields_of(chunk)
         dates = parse_timestamps(fields["happened_at"], self.zone, self.date_format)
-        fields["happened_at"] = dates.sent.astype("str")
+        fields["happened_at"] = dates.utc
         issues = [
-            _overflow_issues(chunk),
-            _date_issues(dates.problem),
-            _schema_issues(fields, dates.problem),
+            found
+            for found in (
+                _overflow_issues(chunk),
+                _date_issues(dates.problem),
+                _schema_issues(fields, dates.problem),
+            )
+            if not found.empty
         ]
-        issue_frame = pd.concat(issues, ignore_index=True).sort_values("source_row", kind="stable")
+        issue_frame = (
+            pd.concat(issues, ignore_index=True).sort_values("source_row", kind="stable")
+            if issues
+            else _NO_ISSUES
+        )
         errors = _join_errors(issue_frame, fields.index)
         valid = errors.isna()
 
         reference = fields["reference"].copy()
         derive = valid & reference.isna()
-        derived = derive_references(fields[derive], extras[derive])
+        # additional information is needed for derived references and for bodies only
+        extras = self.plan.extras_of(chunk[valid if self.payloads else derive])
+        derived = derive_references(fields[derive], extras.loc[derive[derive].index])
+        if self.payloads:
+            fields["happened_at"] = sent_text(fields["happened_at"])
         reference[derive] = derived
         status = pd.Series("valid", index=fields.index, dtype="object")
         status[~valid] = "invalid"
@@ -107,7 +128,11 @@ class Validator:
         fields["reference"] = reference
         outcomes = pd.DataFrame({"status": status, "reference": reference, "errors": errors})
         sendable_rows = status == "valid"
-        sendable = pd.concat([fields[sendable_rows], extras[sendable_rows]], axis=1)
+        if self.payloads:
+            extras = extras.loc[sendable_rows[sendable_rows].index]
+        else:
+            extras = extras.iloc[:0]
+        sendable = pd.concat([fields[sendable_rows], extras], axis=1)
         return ChunkResult(
             outcomes=outcomes,
             sendable=sendable,
@@ -117,9 +142,18 @@ class Validator:
         )
 
 
+_NO_ISSUES = pd.DataFrame(
+    {
+        "source_row": pd.Series(dtype="int64"),
+        "field": pd.Series(dtype=object),
+        "message": pd.Series(dtype=object),
+    }
+)
+
+
 def _overflow_issues(chunk: pd.DataFrame) -> pd.DataFrame:
     if OVERFLOW not in chunk.columns:
-        return pd.DataFrame(columns=["source_row", "field", "message"])
+        return _NO_ISSUES
     extra = chunk[OVERFLOW]
     extra = extra[extra != ""]
     message = (
@@ -145,7 +179,7 @@ def _schema_issues(fields: pd.DataFrame, date_problem: pd.Series) -> pd.DataFram
     except pandera.errors.SchemaErrors as err:
         cases = err.failure_cases
     else:
-        return pd.DataFrame(columns=["source_row", "field", "message"])
+        return _NO_ISSUES
     cases = cases[cases["index"].notna()]
     message = cases["check"].astype(str).where(cases["check"] != "not_nullable", "is required")
     frame = pd.DataFrame(
@@ -179,8 +213,9 @@ def derive_references(fields: pd.DataFrame, extras: pd.DataFrame) -> pd.Series:
     if fields.empty:
         return pd.Series(dtype="object", index=fields.index)
     canon = fields["account"].fillna("")
-    for name in ("contact", "type", "source", "happened_at"):
+    for name in ("contact", "type", "source"):
         canon = canon + _FIELD_SEP + fields[name].fillna("")
+    canon = canon + _FIELD_SEP + sent_text(fields["happened_at"])
     for key in sorted(extras.columns):
         canon = canon + (_KEY_SEP + key + "=" + extras[key]).fillna("")
     digests = [AUTO_PREFIX + hashlib.sha256(t.encode()).hexdigest()[:24] for t in canon]
