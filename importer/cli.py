@@ -26,7 +26,6 @@ from .errors import ImporterError, UsageError
 from .journal import journal_path
 from .mapping import Mapping, load_mapping
 from .pipeline import RunSummary, import_file, validate_file
-from .sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SandboxConfig, serve_forever, start
 
 EXIT_OK, EXIT_NOT_ALL, EXIT_NOTHING_DONE, EXIT_INTERRUPTED = 0, 1, 2, 130
 STATUS_ORDER = ("valid", "imported", "invalid", "rejected", "failed", "skipped")
@@ -297,6 +296,8 @@ def _latest_report(input_path: Path) -> Path:
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> RunSummary:
+    from .sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SandboxConfig, start
+
     if not args.sandbox:
         return await import_file(settings, _progress(args))
     running = await start(SandboxConfig())
@@ -316,6 +317,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> RunSummary:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
+    from .sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SandboxConfig, serve_forever
+
     config = SandboxConfig(
         token_lifetime=args.token_lifetime,
         rate_limit=args.rate_limit,

@@ -1,15 +1,17 @@
 """A durable SQLite record of every row's outcome, so a stopped run can resume.
 
 The journal sits beside the report (``<report>.journal.sqlite``) and is keyed on the input
-file's SHA-256: resuming against a changed file is refused. Outcomes are written in
-batches; losing the last batch to a crash only means those rows are sent again, which is
-harmless because every row has a stable reference (sending it again updates, never
-duplicates).
+file's SHA-256: resuming against a changed file is refused. Outcomes are committed in
+batches of 100 or every half second, whichever comes first (the pipeline also flushes
+when outcomes stop arriving); losing the last batch to a crash only means those rows are
+sent again, which is harmless because every row has a stable reference (sending it again
+updates, never duplicates).
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -43,10 +45,14 @@ def journal_path(report: Path) -> Path:
 class Journal:
     """Outcomes of one input file's rows, written in batches."""
 
-    def __init__(self, path: Path, input_sha256: str, *, resume: bool, batch: int = 500):
+    def __init__(
+        self, path: Path, input_sha256: str, *, resume: bool, batch: int = 100, every: float = 0.5
+    ):
         self.path = path
         self.batch = batch
+        self.every = every
         self._pending: list[Outcome] = []
+        self._flushed = time.monotonic()
         if resume and not path.exists():
             raise ResumeError(
                 f"nothing to resume: no journal {path.name} beside the report; "
@@ -71,7 +77,7 @@ class Journal:
     def record(self, outcome: Outcome) -> None:
         """Keep one outcome; it reaches the disk with the next batch."""
         self._pending.append(outcome)
-        if len(self._pending) >= self.batch:
+        if len(self._pending) >= self.batch or time.monotonic() - self._flushed >= self.every:
             self.flush()
 
     def record_many(self, outcomes: Iterable[Outcome]) -> None:
@@ -81,6 +87,7 @@ class Journal:
 
     def flush(self) -> None:
         """Write the pending outcomes durably."""
+        self._flushed = time.monotonic()
         if self._pending:
             pending, self._pending = self._pending, []
             self._write(pending)

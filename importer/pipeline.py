@@ -10,21 +10,21 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-import aiohttp
 import pandas as pd
 
-from .auth import TokenSource
 from .config import Settings
 from .errors import ReportError
 from .journal import Journal, journal_path
 from .mapping import ColumnPlan, plan_columns
 from .read import Table, is_blank, open_table
 from .report import ReportWriter, summary_path, write_summary
-from .send import Delivery, Result, Sender, SendOptions
 from .validate import Validator
+
+if TYPE_CHECKING:
+    from .send import Delivery, Result, Sender
 
 NOT_ATTEMPTED = "not attempted: the run was interrupted; finish it with --resume"
 
@@ -124,7 +124,7 @@ def validate_file(settings: Settings, progress: Progress | None = None) -> RunSu
     progress = progress or _Silent()
     table, plan = _open(settings)
     summary = RunSummary("validate", settings.input, settings.report, input_sha256=table.sha256)
-    validator = Validator(plan, settings.timezone, settings.date_format)
+    validator = Validator(plan, settings.timezone, settings.date_format, payloads=False)
     writer = ReportWriter(settings.report, table.headers, retry=False)
     progress.start(table.estimated_rows, "rows checked")
     try:
@@ -173,6 +173,12 @@ async def _send_all(
     summary: RunSummary,
     progress: Progress,
 ) -> None:
+    # the network stack loads only for sending: `validate` starts faster without it
+    import aiohttp
+
+    from .auth import TokenSource
+    from .send import Delivery, Sender, SendOptions
+
     validator = Validator(plan, settings.timezone, settings.date_format)
     timeout = aiohttp.ClientTimeout(
         total=settings.timeout, sock_connect=min(10.0, settings.timeout)
@@ -233,12 +239,19 @@ async def _send_all(
                     if row not in finished:
                         yield Delivery(row, reference, body)
 
+        async def flush_while_idle() -> None:
+            while True:  # outcomes that arrive slowly still reach the disk within a second
+                await asyncio.sleep(journal.every)
+                journal.flush()
+
         signals = _stop_on_signals(loop, sender)
         progress.start(table.estimated_rows, "rows")
         started = time.monotonic()
+        flusher = asyncio.create_task(flush_while_idle())
         try:
             await sender.run(deliveries())
         finally:
+            flusher.cancel()
             summary.send_seconds = time.monotonic() - started
             summary.requests = sender.requests
             summary.interrupted = sender.stopping

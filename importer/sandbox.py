@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import datetime
 import math
 import random
 import re
@@ -209,7 +210,9 @@ class Sandbox:
                 errors[rule.name] = [
                     f"The {label} may not be greater than {rule.max_length} characters."
                 ]
-            elif rule.pattern is not None and not re.match(rule.pattern, value):
+            elif rule.timestamp_format is not None and not _is_timestamp(
+                value, rule.timestamp_format
+            ):
                 errors[rule.name] = [f"The {label} does not match the format Y-m-d H:i:s."]
         info = body.get("additional_information_object")
         if info is not None and (
@@ -266,6 +269,14 @@ class Sandbox:
         if activity is None:
             return web.json_response({"message": "Not found."}, status=404)
         return web.json_response({"data": activity})
+
+
+def _is_timestamp(value: str, form: str) -> bool:
+    try:
+        datetime.datetime.strptime(value, form)
+    except ValueError:
+        return False
+    return len(value) == 19  # strptime also takes one-digit months and hours
 
 
 @dataclass
