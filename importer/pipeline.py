@@ -221,7 +221,6 @@ async def _send_all(
                 if chunk is None:
                     return
                 result, payloads = await asyncio.to_thread(_check_chunk, validator, chunk)
-                summary.blank_rows += result.blank_rows
                 final = result.outcomes[result.outcomes["status"] != "valid"]
                 journal.record_many(
                     (int(row), o.status, _text(o.reference), None, None, None, _text(o.errors))

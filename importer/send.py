@@ -3,8 +3,8 @@
 Invariants:
 - never more than ``rate`` requests start in any one-second window: a log of the last
   ``rate`` start times holds each new start until the oldest is more than a second (plus
-  a small margin for network jitter) old; an aiolimiter bucket of capacity one spaces
-  starts evenly, so there is no burst after a pause;
+  a small margin for network jitter) old; an aiolimiter bucket of two paces the starts
+  evenly, so there is no burst after a pause;
 - rows that share a reference are sent one after another, in file order (the worker that
   sent one sends the next), so the last row of the file is the state that stays;
 - 5xx, timeouts and dropped connections are retried with exponential backoff and full
@@ -78,16 +78,14 @@ class RateGate:
     A leaky bucket alone cannot promise "at most N in any sliding second" without losing
     throughput: with capacity N it allows 2N in a second after an idle spell, and with
     capacity 1 every late wake-up of a worker is lost for good (measured: ~91 of 100/s).
-    So aiolimiter only smooths (starts at least 1/(1.25·N) apart, no bursts) and the
-    sliding log of start times is the hard ceiling.
+    So aiolimiter only paces (N a second, a bucket of two: no burst after a pause, and a
+    late wake-up is made up by the next start) and a log of start times is the ceiling.
     """
 
     #: a start waits until the N-th previous one is this old: one second plus a margin so
-    #: that network jitter cannot put N+1 arrivals into one of the server's seconds
-    WINDOW = 1.02
-    #: starts are spaced for this multiple of the rate: late wake-ups lose credit in a
-    #: bucket of capacity one, so the spacing must leave room for them; the log caps
-    SMOOTHING = 1.25
+    #: that network and scheduling jitter cannot put N+1 arrivals into one of the server's
+    #: seconds (measured: 1.02 let the server see 102)
+    WINDOW = 1.04
 
     def __init__(self, rate: float) -> None:
         self.target = rate
@@ -95,7 +93,7 @@ class RateGate:
         self.throttled = 0
         self._limit = max(1, math.floor(rate)) if rate > 0 else 0
         self._starts: deque[float] = deque(maxlen=max(1, self._limit))
-        self._smooth = AsyncLimiter(1, 1 / (self.SMOOTHING * rate)) if rate > 0 else None
+        self._pace = AsyncLimiter(2, 2 / rate) if rate > 0 else None
         self._slower: AsyncLimiter | None = None
         self._recent: deque[float] = deque(maxlen=100_000)
         self._pause_until = 0.0
@@ -111,8 +109,8 @@ class RateGate:
                 continue
             if self._slower is not None:
                 await self._slower.acquire()
-            if self._smooth is not None:
-                await self._smooth.acquire()
+            if self._pace is not None:
+                await self._pace.acquire()
                 await self._window()
             now = loop.time()
             if self._pause_until <= now:
