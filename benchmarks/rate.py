@@ -1,0 +1,106 @@
+"""Rate limiting: does ``--rate 100`` reach 100 rows/s without tripping the API's limit?
+
+A sandbox process on 127.0.0.1 with ``--rate-limit 100 --latency 0.02`` (at most 100
+requests in any sliding second, else 429 with Retry-After); the importer runs 3,000 rows
+with ``--rate 100 --concurrency 16``. Prints achieved rows/s (summary.json
+``rows_per_second``), the 429s (sandbox ``throttled``), their share of all requests, and
+the most requests the sandbox admitted in any one second (``peak_per_second``).
+
+Targets: ≥ 92 rows/s, ≤ 1 % of requests answered 429, peak ≤ 100.
+
+    python benchmarks/rate.py [--rows 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from _common import (
+    DEMO_ENV,
+    PYTHON,
+    SandboxProcess,
+    measure,
+    read_summary,
+    verdict,
+    workdir,
+    write_csv,
+)
+
+RATE, LIMIT, LATENCY, CONCURRENCY = 100, 100, 0.02, 16
+MIN_ROWS_PER_SECOND, MAX_429_SHARE, MAX_PEAK = 92.0, 0.01, 100
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="importer under a 100/s API rate limit")
+    parser.add_argument("--rows", type=int, default=3_000)
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    parser.add_argument(
+        "--no-peak-check",
+        action="store_true",
+        help="skip the second run against a sandbox without a limit (the importer's own peak)",
+    )
+    args = parser.parse_args()
+
+    with workdir(args.keep) as tmp:
+        data = write_csv(tmp / "activities.csv", args.rows)
+        report = tmp / "rate.csv"
+        with SandboxProcess(tmp, rate_limit=LIMIT, latency=LATENCY) as box:
+            cmd = [
+                PYTHON, "-m", "importer", "run", str(data),
+                "--api-url", box.api_url, "--token-url", box.token_url,
+                "--rate", str(RATE), "--concurrency", str(CONCURRENCY),
+                "--report", str(report), "--quiet",
+            ]  # fmt: skip
+            print(
+                f"rate: {args.rows:,} rows; sandbox --rate-limit {LIMIT} --latency {LATENCY}; "
+                f"importer --rate {RATE} --concurrency {CONCURRENCY}"
+            )
+            print(f"  command: {' '.join(cmd)}", flush=True)
+            result = measure(cmd, env=DEMO_ENV, timeout=max(600, args.rows)).check((0, 1))
+            stats = box.stats()
+        summary = read_summary(report)
+        free_peak = None
+        if not args.no_peak_check:
+            # the limited sandbox counts only admitted requests, so its peak cannot pass the
+            # limit; without a limit, peak_per_second is every request that arrived
+            free_report = tmp / "rate-nolimit.csv"
+            with SandboxProcess(tmp, latency=LATENCY) as free_box:
+                free_cmd = [*cmd]
+                free_cmd[free_cmd.index("--api-url") + 1] = free_box.api_url
+                free_cmd[free_cmd.index("--token-url") + 1] = free_box.token_url
+                free_cmd[free_cmd.index("--report") + 1] = str(free_report)
+                measure(free_cmd, env=DEMO_ENV, timeout=max(600, args.rows)).check((0, 1))
+                free_peak = int(free_box.stats()["peak_per_second"])
+            free_rps = float(read_summary(free_report)["rows_per_second"])
+
+    achieved = float(summary["rows_per_second"])
+    puts = int(stats["puts"])
+    throttled = int(stats["throttled"])
+    share = throttled / puts if puts else 0.0
+    peak = int(stats["peak_per_second"])
+    print(f"  exit code {result.returncode}; counts {summary['counts']}; whole process "
+          f"{result.wall:.1f} s")  # fmt: skip
+    print(f"  sandbox: PUTs {puts:,}, created {stats['created']:,}, duplicates "
+          f"{stats['duplicates']}, by status {stats['by_status']}")  # fmt: skip
+    span = (stats["last_put"] or 0) - (stats["first_put"] or 0)
+    if span > 0:
+        phase = args.rows / achieved if achieved else 0.0
+        print(f"  sandbox-side: first to last PUT {span:.2f} s = {(puts - 1) / span:.1f} "
+              f"requests/s; send phase {phase:.2f} s")  # fmt: skip
+    print(f"achieved rows/s        {achieved:8.1f}   target ≥ {MIN_ROWS_PER_SECOND:g}: "
+          f"{verdict(achieved >= MIN_ROWS_PER_SECOND)}")  # fmt: skip
+    print(f"429 answers            {throttled:8d}")
+    print(f"share of requests 429  {share:8.2%}   target ≤ {MAX_429_SHARE:.0%}: "
+          f"{verdict(share <= MAX_429_SHARE)}")  # fmt: skip
+    print(f"peak requests / second {peak:8d}   target ≤ {MAX_PEAK}: {verdict(peak <= MAX_PEAK)}"
+          "   (admitted by the limited sandbox)")  # fmt: skip
+    if free_peak is not None:
+        print(f"same run, sandbox without a limit: peak {free_peak} requests in one second "
+              f"(target ≤ {MAX_PEAK}: {verdict(free_peak <= MAX_PEAK)}), "
+              f"{free_rps:.1f} rows/s")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Scale: ``validate`` on big files: time against plain pandas, and memory flat in rows.
+
+For each size, a generated file of valid rows (CSV: 100k and 1M rows; XLSX: 20k and 200k,
+written with openpyxl write-only) is:
+- validated with ``python -m importer validate FILE --report TMP.csv --quiet`` (a full
+  report is written); wall time and peak RSS of that process;
+- read whole by pandas in a process of its own (``pandas.read_csv(FILE, dtype=str,
+  keep_default_na=False)``; for XLSX ``pandas.read_excel(FILE, dtype=str,
+  keep_default_na=False)``); wall time and peak RSS.
+Prints seconds, the ratio validate ÷ pandas, peak RSS, and the RSS ratio largest ÷
+smallest size (target ≤ 1.5 for CSV 1M ÷ 100k and XLSX 200k ÷ 20k), and checks the report
+has as many data lines as the input has rows.
+
+    python benchmarks/scale.py [--sizes 100000,1000000]
+        [--xlsx-sizes 20000,200000] [--skip-xlsx]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from _common import (
+    PYTHON,
+    TIME_BIN,
+    Measurement,
+    count_csv_data_lines,
+    fmt_mb,
+    measure,
+    verdict,
+    workdir,
+    write_csv,
+    write_xlsx,
+)
+
+RSS_TARGET = 1.5
+TIME_TARGET = 4.0  # validate ÷ read_csv at the largest CSV size
+_PANDAS = (
+    "import sys, time; t = time.perf_counter(); import pandas as pd; "
+    "f = pd.read_{kind}(sys.argv[1], dtype=str, keep_default_na=False); "
+    "print(len(f), time.perf_counter() - t)"
+)
+
+
+def _sizes(text: str) -> list[int]:
+    return [int(s.replace("_", "")) for s in text.split(",") if s.strip()]
+
+
+def bench(tmp: Path, kind: str, rows: int, repeat: int) -> dict:
+    suffix = "csv" if kind == "csv" else "xlsx"
+    data = tmp / f"scale-{rows}.{suffix}"
+    started = time.perf_counter()
+    (write_csv if kind == "csv" else write_xlsx)(data, rows)
+    made = time.perf_counter() - started
+    report = tmp / f"scale-{rows}-{suffix}-report.csv"
+    cmd = [PYTHON, "-m", "importer", "validate", str(data), "--report", str(report), "--quiet"]
+    reader = "csv" if kind == "csv" else "excel"
+    pd_cmd = [PYTHON, "-c", _PANDAS.format(kind=reader), str(data)]
+    vals: list[Measurement] = []
+    bases: list[Measurement] = []
+    for _ in range(repeat):  # alternate, so both see the same machine noise
+        vals.append(measure(cmd, timeout=3600).check())
+        bases.append(measure(pd_cmd, timeout=3600).check())
+    val = _median_run(vals)
+    base = _median_run(bases)
+    lines = count_csv_data_lines(report)
+    pd_rows, pd_inner = base.stdout.split()
+    report.unlink(missing_ok=True)
+    data_mb = data.stat().st_size / 2**20
+    data.unlink(missing_ok=True)
+    return {
+        "kind": kind,
+        "rows": rows,
+        "made": made,
+        "data_mb": data_mb,
+        "validate": val,
+        "pandas": base,
+        "pandas_inner": float(pd_inner),
+        "pandas_rows": int(pd_rows),
+        "report_lines": lines,
+        "reader": f"pandas.read_{reader}",
+        "repeat": repeat,
+    }
+
+
+def _median_run(runs: list[Measurement]) -> Measurement:
+    """The run with the median wall time (its peak RSS is that run's)."""
+    return sorted(runs, key=lambda run: run.wall)[len(runs) // 2]
+
+
+def show(res: dict) -> None:
+    val: Measurement = res["validate"]
+    base: Measurement = res["pandas"]
+    ok_lines = res["report_lines"] == res["rows"] == res["pandas_rows"]
+    print(
+        f"  {res['kind'].upper():<4} {res['rows']:>9,} rows ({res['data_mb']:,.1f} MB, "
+        f"generated in {res['made']:.1f} s)\n"
+        f"     validate          {val.wall:8.2f} s   peak RSS {fmt_mb(val.peak_rss_kb):>9}\n"
+        f"     {res['reader']:<17} {base.wall:8.2f} s   peak RSS {fmt_mb(base.peak_rss_kb):>9}"
+        f"   (read itself {res['pandas_inner']:.2f} s)\n"
+        f"     validate ÷ pandas {val.wall / base.wall:8.2f}x   (medians of {res['repeat']} runs)\n"
+        f"     report data lines {res['report_lines']:,} for {res['rows']:,} input rows: "
+        f"{'OK' if ok_lines else 'MISMATCH'}",
+        flush=True,
+    )
+
+
+def time_ratio(results: list[dict]) -> None:
+    csvs = sorted((r for r in results if r["kind"] == "csv"), key=lambda r: r["rows"])
+    if not csvs:
+        return
+    big = csvs[-1]
+    ratio = big["validate"].wall / big["pandas"].wall
+    print(
+        f"CSV validate {big['rows']:,} rows ÷ pandas.read_csv: {ratio:.2f}x   "
+        f"target ≤ {TIME_TARGET}: {verdict(ratio <= TIME_TARGET)}"
+    )
+
+
+def rss_ratio(results: list[dict], kind: str) -> None:
+    mine = sorted((r for r in results if r["kind"] == kind), key=lambda r: r["rows"])
+    if len(mine) < 2:
+        return
+    small, big = mine[0], mine[-1]
+    a, b = small["validate"].peak_rss_kb, big["validate"].peak_rss_kb
+    p, q = small["pandas"].peak_rss_kb, big["pandas"].peak_rss_kb
+    if not (a and b):
+        print(f"{kind.upper()} RSS ratio: n/a (no RSS measured)")
+        return
+    ratio = b / a
+    print(
+        f"{kind.upper()} validate peak RSS {big['rows']:,} ÷ {small['rows']:,} rows: "
+        f"{ratio:.2f}   target ≤ {RSS_TARGET}: {verdict(ratio <= RSS_TARGET)}"
+        + (f"   (pandas whole-file read: {q / p:.2f})" if p and q else "")
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="validate on big files vs pandas")
+    parser.add_argument("--sizes", type=_sizes, default=[100_000, 1_000_000], help="CSV rows")
+    parser.add_argument("--xlsx-sizes", type=_sizes, default=[20_000, 200_000], help="XLSX rows")
+    parser.add_argument("--skip-xlsx", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per size (medians)")
+    args = parser.parse_args()
+
+    cases = [("csv", n) for n in args.sizes]
+    if not args.skip_xlsx:
+        cases += [("xlsx", n) for n in args.xlsx_sizes]
+    results = []
+    with workdir(args.keep) as tmp:
+        print(f"scale: {', '.join(f'{k.upper()} {n:,}' for k, n in cases)} rows; "
+              f"peak RSS by {'GNU time -v' if TIME_BIN else 'psutil polling'}")  # fmt: skip
+        print(
+            f"  commands: {PYTHON} -m importer validate FILE --report TMP.csv --quiet\n"
+            f"            {PYTHON} -c 'pandas.read_csv|read_excel(FILE, dtype=str, "
+            "keep_default_na=False)'",
+            flush=True,
+        )
+        for kind, rows in cases:
+            res = bench(tmp, kind, rows, args.repeat)
+            results.append(res)
+            show(res)
+    time_ratio(results)
+    rss_ratio(results, "csv")
+    rss_ratio(results, "xlsx")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
