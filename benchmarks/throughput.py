@@ -24,6 +24,7 @@ from pathlib import Path
 from _common import (
     DEMO_ENV,
     PYTHON,
+    Measurement,
     SandboxProcess,
     csv_bodies,
     measure,
@@ -53,15 +54,7 @@ def run_importer(tmp: Path, data: Path, rows: int, rnd: int, concurrency: int) -
     imported = summary["counts"].get("imported", 0)
     if imported != rows or stats["created"] != rows or stats["duplicates"]:
         raise RuntimeError(f"importer round {rnd}: counts {summary['counts']}, sandbox {stats}")
-    return {
-        "rows_per_second": float(summary["rows_per_second"]),
-        "wall": result.wall,
-        "wall_rows_per_second": rows / result.wall,
-        "created": stats["created"],
-        "span": (stats["last_put"] or 0) - (stats["first_put"] or 0),
-        "puts": stats["puts"],
-        "cmd": result.cmd,
-    }
+    return _figures(float(summary["rows_per_second"]), result, rows, stats)
 
 
 def run_bare(tmp: Path, bodies: Path, rows: int, rnd: int, concurrency: int) -> dict:
@@ -76,8 +69,13 @@ def run_bare(tmp: Path, bodies: Path, rows: int, rnd: int, concurrency: int) -> 
     out = json.loads(result.stdout.strip().splitlines()[-1])
     if out["statuses"] != {"200": rows} or stats["created"] != rows:
         raise RuntimeError(f"bare round {rnd}: statuses {out['statuses']}, sandbox {stats}")
+    return _figures(float(out["rows_per_second"]), result, rows, stats)
+
+
+def _figures(rows_per_second: float, result: Measurement, rows: int, stats: dict) -> dict:
+    """One round's figures, the same for the importer and the bare client."""
     return {
-        "rows_per_second": float(out["rows_per_second"]),
+        "rows_per_second": rows_per_second,
         "wall": result.wall,
         "wall_rows_per_second": rows / result.wall,
         "created": stats["created"],
