@@ -90,7 +90,8 @@ def main() -> int:
               f"requests/s; send phase {phase:.2f} s")  # fmt: skip
     print(f"achieved rows/s        {achieved:8.1f}   target ≥ {MIN_ROWS_PER_SECOND:g}: "
           f"{verdict(achieved >= MIN_ROWS_PER_SECOND)}")  # fmt: skip
-    print(f"429 answers            {throttled:8d}")
+    when = ", ".join(f"{t:.2f}" for t in stats.get("throttled_at", [])[:10])
+    print(f"429 answers            {throttled:8d}" + (f"   (at {when} s)" if when else ""))
     print(f"share of requests 429  {share:8.2%}   target ≤ {MAX_429_SHARE:.0%}: "
           f"{verdict(share <= MAX_429_SHARE)}")  # fmt: skip
     print(f"peak requests / second {peak:8d}   target ≤ {MAX_PEAK}: {verdict(peak <= MAX_PEAK)}"

@@ -78,6 +78,7 @@ class SandboxStats:
     duplicates: int = 0  # references created more than once: must stay 0
     first_put: float | None = None
     last_put: float | None = None
+    throttled_at: list[float] = field(default_factory=list)  # seconds after the first PUT
     by_status: dict[str, int] = field(default_factory=dict)
 
 
@@ -145,6 +146,8 @@ class Sandbox:
             arrivals.popleft()
         if config.rate_limit and len(arrivals) >= config.rate_limit:
             stats.throttled += 1
+            if len(stats.throttled_at) < 1000:
+                stats.throttled_at.append(round(time.time() - stats.first_put, 3))
             wait = max(1, math.ceil(arrivals[0] + 1.0 - now))
             return self._answer(
                 {"message": "Too Many Attempts."}, 429, headers={"Retry-After": str(wait)}
