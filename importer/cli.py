@@ -23,7 +23,6 @@ from .config import (
     resolve_timezone,
 )
 from .errors import ImporterError, UsageError
-from .journal import journal_path
 from .mapping import Mapping, load_mapping
 from .pipeline import RunSummary, import_file, validate_file
 
@@ -408,4 +407,4 @@ def _quote(text: str) -> str:
     return f'"{text}"' if " " in text else text
 
 
-__all__ = ["build_parser", "journal_path", "main"]
+__all__ = ["build_parser", "main"]

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from .config import Settings
-from .errors import ReportError
+from .errors import ImporterError, ReportError
 from .journal import Journal, journal_path
 from .mapping import ColumnPlan, plan_columns
 from .read import Table, is_blank, open_table
@@ -155,14 +155,30 @@ async def import_file(settings: Settings, progress: Progress | None = None) -> R
     )
     _prepare_folder(settings.report)
     journal = Journal(journal_path(settings.report), table.sha256, resume=settings.resume)
+    stopped_by: ImporterError | None = None
     try:
-        await _send_all(settings, table, plan, journal, summary, progress)
+        try:
+            await _send_all(settings, table, plan, journal, summary, progress)
+        except SendingStopped as stop:
+            # e.g. the credentials were revoked mid-run: keep and report what was done
+            stopped_by = stop.cause
+            summary.interrupted = True
         summary.finished = dt.datetime.now(dt.UTC)
-        _reconcile(settings, table, journal, summary)
+        _reconcile(settings, table, plan, journal, summary)
     finally:
         journal.close()
     write_summary(summary_path(settings.report), summary.as_json())
+    if stopped_by is not None:
+        raise stopped_by
     return summary
+
+
+class SendingStopped(Exception):
+    """Sending began, then an ``ImporterError`` stopped it (the report is still due)."""
+
+    def __init__(self, cause: ImporterError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 async def _send_all(
@@ -249,6 +265,8 @@ async def _send_all(
         flusher = asyncio.create_task(flush_while_idle())
         try:
             await sender.run(deliveries())
+        except ImporterError as err:
+            raise SendingStopped(err) from err
         finally:
             flusher.cancel()
             summary.send_seconds = time.monotonic() - started
@@ -290,7 +308,9 @@ def _stop_on_signals(loop: asyncio.AbstractEventLoop, sender: Sender) -> list[si
     return installed
 
 
-def _reconcile(settings: Settings, table: Table, journal: Journal, summary: RunSummary) -> None:
+def _reconcile(
+    settings: Settings, table: Table, plan: ColumnPlan, journal: Journal, summary: RunSummary
+) -> None:
     """Second pass over the input: every row with its outcome, in input order."""
     writer = ReportWriter(
         settings.report, table.headers, retry=True, delimiter=table.delimiter or ","
@@ -306,6 +326,10 @@ def _reconcile(settings: Settings, table: Table, journal: Journal, summary: RunS
             outcomes = known.reindex(rows.index)
             missing = outcomes["status"].isna()
             if missing.any():
+                # never sent (a stopped run): still show the reference they will be sent with
+                checked = Validator(plan, settings.timezone, settings.date_format, payloads=False)
+                found = checked.check(rows[missing.to_numpy()]).outcomes["reference"]
+                outcomes.loc[missing, "reference"] = found.reindex(outcomes.index[missing])
                 outcomes.loc[missing, "status"] = "skipped"
                 outcomes.loc[missing, "errors"] = NOT_ATTEMPTED
             summary.counts.update(_count(outcomes["status"]))
@@ -314,8 +338,3 @@ def _reconcile(settings: Settings, table: Table, journal: Journal, summary: RunS
         writer.close()
     summary.blank_rows = blank
     summary.retry_file = writer.retry_file
-
-
-def journal_for(report: Path) -> Path:
-    """Where the journal of ``report`` lives (re-exported for the CLI's messages)."""
-    return journal_path(report)

@@ -17,7 +17,7 @@ import io
 import warnings
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,6 @@ class Table:
     sheet: str | None = None
     header_row: int = 1
     estimated_rows: int | None = None  # for progress bars only; may be off
-    _excel_first_data_row: int = field(default=2, repr=False)
 
     def chunks(self, rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
         """Yield the data rows (blank ones included) in chunks of at most ``rows``."""
@@ -308,7 +307,6 @@ def _open_excel(path: Path, sheet: str | None) -> Table:
         digest,
         sheet=chosen,
         header_row=header_row,
-        _excel_first_data_row=header_row + 1,
         estimated_rows=None if estimated is None else max(0, estimated - header_row),
     )
 
@@ -331,7 +329,7 @@ def _excel_chunks(table: Table, rows: int) -> Iterator[pd.DataFrame]:
         worksheet = workbook[table.sheet]
         worksheet.reset_dimensions()
         width = len(table.headers)
-        first = table._excel_first_data_row
+        first = table.header_row + 1
         batch: list[list[str]] = []
         numbers: list[int] = []
         for number, values in enumerate(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import math
 import random
@@ -191,6 +192,7 @@ class Sender:
         self._stop = asyncio.Event()
         self.requests = 0
         self.in_flight = 0  # requests sent and not yet answered
+        self._failure: BaseException | None = None
 
     @property
     def stopping(self) -> bool:
@@ -225,9 +227,8 @@ class Sender:
                 deadline = asyncio.get_running_loop().time() + self.options.grace
                 while self.in_flight and asyncio.get_running_loop().time() < deadline:
                     await asyncio.sleep(0.05)
-            for task in workers:
-                if task.done() and not task.cancelled() and task.exception():
-                    raise task.exception()  # type: ignore[misc]
+            if self._failure is not None:
+                raise self._failure
         finally:
             for task in workers:
                 task.cancel()
@@ -246,6 +247,14 @@ class Sender:
             put.cancel()
 
     async def _worker(self) -> None:
+        try:
+            await self._work()
+        except Exception as err:
+            # e.g. the token endpoint refused the credentials: everyone stops, the run ends
+            self._failure = self._failure or err
+            self.stop()
+
+    async def _work(self) -> None:
         while True:
             delivery = await self._queue.get()
             if delivery is None:
@@ -383,8 +392,6 @@ def _retry_after(value: str | None) -> float | None:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    import datetime as dt
-
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())

@@ -411,3 +411,26 @@ def test_shared_support_export_validates(cli, tmp_path):
     assert len(lines) == 5000 and {r["status"] for r in lines} == {"valid"}
     # 16-digit floats and True/False stay exactly as the export wrote them
     assert lines[0]["resolution_hours"] == "17.25326246777651"
+
+
+def test_credentials_revoked_mid_run_keep_the_report(cli, make_sandbox, tmp_path):
+    import threading
+
+    box = make_sandbox(token_lifetime=2)
+    source = write_csv(tmp_path / "in.csv", [HEADER, *activity_rows(200)])
+    rotate = threading.Timer(0.5, lambda: setattr(box.sandbox.config, "client_secret", "new"))
+    rotate.start()
+    try:
+        result = cli("run", source, "--report", tmp_path / "r.csv", *api_args(box), "--rate", "50")
+    finally:
+        rotate.cancel()
+    assert result.code == 2
+    assert "refused the client credentials" in result.err and "Traceback" not in result.err
+    lines = read_report(tmp_path / "r.csv")
+    assert len(lines) == 200
+    statuses = {line["status"] for line in lines}
+    assert statuses == {"imported", "skipped"}
+    for line in lines:
+        if line["status"] == "skipped":
+            assert "--resume" in line["errors"]
+            assert line["reference"] == line["Reference"]  # shown even though never sent

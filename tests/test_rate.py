@@ -52,3 +52,18 @@ def test_never_more_than_rate_starts_in_any_one_second_window():
         assert len(in_window) <= 20
     # and no burst at the start: after the bucket's two, requests come 1/rate apart
     assert starts[4] - starts[0] >= 3 / 20 - 0.005
+
+
+def test_retry_after_in_seconds_or_as_an_http_date():
+    import datetime as dt
+    from email.utils import format_datetime
+
+    from importer.send import _retry_after
+
+    assert _retry_after("7") == 7.0
+    assert _retry_after(" 0 ") == 0.0
+    in_ten = format_datetime(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=10), usegmt=True)
+    assert 8.0 <= (_retry_after(in_ten) or 0) <= 10.0
+    past = format_datetime(dt.datetime(2000, 1, 1, tzinfo=dt.UTC), usegmt=True)
+    assert _retry_after(past) == 0.0
+    assert _retry_after("soon") is None and _retry_after(None) is None
