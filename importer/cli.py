@@ -397,7 +397,9 @@ def _print_summary(summary: RunSummary, out: TextIO) -> None:
     if summary.command == "run" and summary.send_seconds:
         print(f"  speed      {summary.rows_per_second:>9,.1f} rows/s", file=out)
     print(f"Report:     {summary.report}", file=out)
-    if summary.retry_file:
+    if summary.retry_file and summary.interrupted:
+        print(f"Retry file: {summary.retry_file}  (so far; --resume sends the rest)", file=out)
+    elif summary.retry_file:
         print(f"Retry file: {summary.retry_file}  (fix these rows, then run this file)", file=out)
     elif summary.command == "validate" and not summary.all_good:
         print("Fix the rows marked invalid (see the errors column), then validate again.", file=out)
