@@ -434,3 +434,54 @@ def test_credentials_revoked_mid_run_keep_the_report(cli, make_sandbox, tmp_path
         if line["status"] == "skipped":
             assert "--resume" in line["errors"]
             assert line["reference"] == line["Reference"]  # shown even though never sent
+
+
+def test_resume_without_report_finds_the_latest_run(cli, sandbox, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    source = write_csv(tmp_path / "in.csv", [HEADER, *activity_rows(5)])
+    assert cli("run", source, *api_args(sandbox)).code == 0
+    (report,) = [p for p in (tmp_path / "reports").glob("in-*.csv") if ".retry" not in p.name]
+    again = cli("run", source, "--resume", *api_args(sandbox))
+    assert again.code == 0 and str(report.name) in again.out
+    assert sandbox.sandbox.stats.puts == 5  # everything was already imported
+
+
+def test_sandbox_command_serves_the_api(tmp_path):
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.parse
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "importer", "sandbox", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        banner = proc.stdout.readline() + proc.stdout.readline()  # type: ignore[union-attr]
+        assert "demo credentials" in banner
+        body = urllib.parse.urlencode(
+            {
+                "grant_type": "client_credentials",
+                "client_id": DEMO_CLIENT_ID,
+                "client_secret": DEMO_CLIENT_SECRET,
+            }
+        ).encode()
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/oauth2/token", body) as r:
+                    token = json.load(r)
+                break
+            except OSError:
+                time.sleep(0.05)
+        assert token["token_type"] == "Bearer" and token["expires_in"] == 3600
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
