@@ -131,6 +131,8 @@ def _open_csv(path: Path, delimiter: str | None, encoding: str | None) -> Table:
 
     if head.startswith(codecs.BOM_UTF8):
         chosen = "utf-8-sig"  # a BOM is definitive, whatever the mapping says
+    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        chosen = "utf-16"  # Excel's "Unicode Text" export
     elif encoding:
         chosen = encoding
     else:

@@ -206,3 +206,14 @@ def test_day_or_month_first_is_refused_without_date_format(day, month, sep):
     assert "day-first or month-first" in parsed.problem.iloc[0]
     with_format = parse_timestamps(pd.Series([text], dtype="str"), date_format=f"%d{sep}%m{sep}%Y")
     assert with_format.sent.iloc[0] == f"2019-{month:02d}-{day:02d} 00:00:00"
+
+
+def test_excel_unicode_text_export_utf16_tab_is_read(tmp_path):
+    rows = [HEADER, *activity_rows(3)]
+    rows[1][1] = "Zoë Ünal 株式会社"
+    source = tmp_path / "unicode.txt"
+    text = "\r\n".join("\t".join(row) for row in rows) + "\r\n"
+    source.write_bytes(codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
+    lines = _validate(source, tmp_path)
+    assert [line["status"] for line in lines] == ["valid"] * 3
+    assert lines[0]["Account"] == "Zoë Ünal 株式会社"
