@@ -109,7 +109,7 @@ class Validator:
         errors = _join_errors(issue_frame, fields.index)
         valid = errors.isna()
 
-        reference = fields["reference"].copy()
+        reference = fields["reference"]
         derive = valid & reference.isna()
         # additional information is needed for derived references and for bodies only
         extras = self.plan.extras_of(chunk[valid if self.payloads else derive])
@@ -127,12 +127,12 @@ class Validator:
             errors[rows.index] = "reference: duplicate of row " + rows.astype("int64").astype(str)
         fields["reference"] = reference
         outcomes = pd.DataFrame({"status": status, "reference": reference, "errors": errors})
-        sendable_rows = status == "valid"
         if self.payloads:
+            sendable_rows = status == "valid"
             extras = extras.loc[sendable_rows[sendable_rows].index]
+            sendable = pd.concat([fields[sendable_rows], extras], axis=1)
         else:
-            extras = extras.iloc[:0]
-        sendable = pd.concat([fields[sendable_rows], extras], axis=1)
+            sendable = fields.iloc[:0]
         return ChunkResult(
             outcomes=outcomes,
             sendable=sendable,
