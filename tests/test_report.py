@@ -28,3 +28,18 @@ def test_csv_text_reads_back_as_the_cells_with_formulas_defused(rows, sep):
         for row in rows
     ]
     assert back == expected
+
+
+def test_validate_report_of_the_sample_matches_the_golden_file(tmp_path):
+    """Byte for byte: columns, quoting, BOM, CRLF, formula guard, error wording."""
+    from importer.cli import main
+
+    from .conftest import DATA, SAMPLES
+
+    report = tmp_path / "report.csv"
+    assert main(["validate", str(SAMPLES / "activities.csv"), "--report", str(report),
+                 "--quiet"]) == 1  # fmt: skip
+    golden = DATA / "activities.validate.golden.csv"
+    # to accept an intended change: cg-import validate samples/activities.csv
+    #   --report tests/data/activities.validate.golden.csv --quiet (and drop its summary)
+    assert report.read_bytes() == golden.read_bytes()
