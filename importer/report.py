@@ -29,6 +29,8 @@ OUTCOME_COLUMNS = (
     "errors",
 )
 REPORT_SUFFIXES = (".csv", ".xlsx")
+#: between the ``field: message`` entries of the errors column, from the schema or the API
+ERROR_SEPARATOR = " | "
 EXCEL_MAX_ROWS = 1_048_576
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 

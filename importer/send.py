@@ -33,8 +33,8 @@ import aiohttp
 from aiolimiter import AsyncLimiter
 
 from .auth import TokenSource
+from .report import ERROR_SEPARATOR
 
-ERROR_SEPARATOR = " | "
 _MAX_THROTTLES = 50
 
 

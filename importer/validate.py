@@ -23,8 +23,8 @@ from schemas.activity import ACTIVITY_SCHEMA
 from .dates import parse_timestamps, sent_text
 from .mapping import ColumnPlan
 from .read import OVERFLOW, is_blank
+from .report import ERROR_SEPARATOR
 
-ERROR_SEPARATOR = " | "
 AUTO_PREFIX = "auto-"
 _FIELD_SEP = "\x1f"
 _KEY_SEP = "\x1e"
