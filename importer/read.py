@@ -32,6 +32,9 @@ DELIMITERS = (",", ";", "\t", "|")
 DEFAULT_CHUNK_ROWS = 50_000
 #: Column of a CSV chunk holding cells beyond the header's width (present only if any)
 OVERFLOW = "overflow"
+#: Column of a chunk holding what the reader found wrong with a row ("" for nothing); present
+#: only if any row has a problem. ``validate`` turns each into a problem of that row.
+PROBLEM = "problem"
 _SPARE_CELLS = 4
 _BLOCK = 1 << 20
 

@@ -22,7 +22,7 @@ from schemas.activity import ACTIVITY_SCHEMA
 
 from .dates import parse_timestamps, sent_text
 from .mapping import ColumnPlan
-from .read import OVERFLOW, is_blank
+from .read import OVERFLOW, PROBLEM, is_blank
 from .report import ERROR_SEPARATOR
 
 AUTO_PREFIX = "auto-"
@@ -96,6 +96,7 @@ class Validator:
             found
             for found in (
                 _overflow_issues(chunk),
+                _reader_issues(chunk),
                 _date_issues(dates.problem),
                 _schema_issues(fields, dates.problem),
             )
@@ -163,6 +164,17 @@ def _overflow_issues(chunk: pd.DataFrame) -> pd.DataFrame:
     )
     return pd.DataFrame(
         {"source_row": extra.index.astype("int64"), "field": "row", "message": message.values}
+    )
+
+
+def _reader_issues(chunk: pd.DataFrame) -> pd.DataFrame:
+    """What the reader found wrong with rows (e.g. a formula without a saved value)."""
+    if PROBLEM not in chunk.columns:
+        return _NO_ISSUES
+    problem = chunk[PROBLEM]
+    problem = problem[problem.notna() & (problem != "")]
+    return pd.DataFrame(
+        {"source_row": problem.index.astype("int64"), "field": "row", "message": problem.values}
     )
 
 
