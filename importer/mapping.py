@@ -15,7 +15,6 @@ from collections.abc import Mapping as MappingType
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from schemas.activity import FIELDS, REQUIRED
@@ -25,7 +24,6 @@ from .read import strip
 
 _SETTINGS = ("sheet", "delimiter", "encoding", "date_format", "timezone")
 _TABLES = ("columns", "constants", "additional_information")
-_QUOTED_FORMULA = ("'=", "'+", "'-", "'@")
 
 
 @dataclass(frozen=True)
@@ -147,19 +145,16 @@ def _clean(cells: pd.Series) -> pd.Series:
     through millions of cells (measured: 2-5 times pandas' ``.str`` methods).
     """
     text = strip(cells.to_numpy(dtype=object))
-    if "'" in "".join(text):
-        # our reports write a formula-like cell as '=…; Excel reads that ' as "this is
-        # text", so do we: a retry file fed back in sends the original value
-        text = np.array(
-            [cell[1:] if cell.startswith(_QUOTED_FORMULA) else cell for cell in text] or [],
-            dtype=object,
-        )
     text[text == ""] = None
     return pd.Series(text, index=cells.index, dtype=object)
 
 
 def plan_columns(headers: list[str], mapping: Mapping | None, input_name: str) -> ColumnPlan:
-    """Decide, from the header row and the mapping, where every field comes from."""
+    """Decide, from the header row and the mapping, where every field comes from.
+
+    Two columns with the same header are refused wherever that header would be used (one
+    of them would be lost); a mapping picks one as ``"Email #2"`` (the second from the left).
+    """
     mapping = mapping or Mapping()
     positions: dict[str, list[int]] = {}
     for position, header in enumerate(headers):
@@ -171,12 +166,20 @@ def plan_columns(headers: list[str], mapping: Mapping | None, input_name: str) -
     def locate(header: str, where: str) -> int:
         found = positions.get(header) or positions.get(header.strip())
         if not found:
+            chosen = _OCCURRENCE.fullmatch(header.strip())
+            same = positions.get(chosen["header"], []) if chosen else []
+            if chosen and len(same) > 1:
+                number = int(chosen["number"])
+                if 1 <= number <= len(same):
+                    return same[number - 1]
             lowered = [p for h, ps in positions.items() if h.lower() == header.lower() for p in ps]
             if len(lowered) == 1:
                 return lowered[0]
             raise MappingError(
                 f"the mapping's {where} names '{header}', which is not a header; {hint}"
             )
+        if len(found) > 1:
+            raise _duplicate(header, found)
         return found[0]
 
     fields: dict[str, int] = {}
@@ -191,6 +194,8 @@ def plan_columns(headers: list[str], mapping: Mapping | None, input_name: str) -
             continue
         matches = by_name.get(name, [])
         if len(matches) > 1:
+            if len({headers[p] for p in matches}) == 1:
+                raise _duplicate(headers[matches[0]], matches)
             shown = " and ".join(f"'{headers[p]}'" for p in matches)
             raise MappingError(
                 f"columns {shown} both match the field {name}; "
@@ -211,9 +216,36 @@ def plan_columns(headers: list[str], mapping: Mapping | None, input_name: str) -
             for key, header in mapping.additional_information.items()
         )
     else:
+        for header, places in positions.items():
+            unused = [p for p in places if p not in used]
+            if len(unused) > 1:
+                raise _duplicate(header, unused)
         extras = tuple(
             (header, position)
             for position, header in enumerate(headers)
             if header and position not in used
         )
     return ColumnPlan(fields, dict(mapping.constants), extras)
+
+
+#: a mapping's way to pick one of several columns with the same header: ``"Email #2"``
+_OCCURRENCE = re.compile(r"(?P<header>.*\S)\s+#(?P<number>\d+)")
+
+
+def _duplicate(header: str, places: list[int]) -> MappingError:
+    shown = ", ".join(column_name(p) for p in places)
+    picks = " or ".join(f'"{header} #{n}"' for n in range(1, len(places) + 1))
+    return MappingError(
+        f"{len(places)} columns are headed '{header}' (columns {shown}): one would be lost. "
+        f"Rename them, or say which to use in a mapping file, e.g. {picks}"
+    )
+
+
+def column_name(position: int) -> str:
+    """A column position as a spreadsheet shows it: 0 → ``A``, 27 → ``AB``."""
+    name = ""
+    number = position + 1
+    while number:
+        number, rest = divmod(number - 1, 26)
+        name = chr(ord("A") + rest) + name
+    return name

@@ -3,14 +3,19 @@
 The report has one line per input row, in input order: ``source_row``, ``status``,
 ``reference``, ``activity_id``, ``http_status``, ``attempts``, ``errors``, then every
 original column under its original header. It is written chunk by chunk, never held
-whole. Spreadsheet content is data: in CSV a cell starting with ``= + - @``, tab or
-carriage return gets a leading ``'``; in XLSX every cell is written as text, so no
-formula ever reaches Excel.
+whole. Spreadsheet content is data, never a formula: in XLSX every cell is written as
+text; in CSV, Excel starts a field wherever a cell starts and, when it splits the line
+on the other list separator (``;`` in most of Europe, ``,`` elsewhere) or at a line break
+inside a cell, after each of those too. Wherever such a field would begin with
+``= + - @``, tab or carriage return, a ``'`` is put in front (``formula_safe``); the reader
+takes exactly those marks away again (``unmark``), so a retry file fed back sends the
+original values byte for byte.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +37,60 @@ REPORT_SUFFIXES = (".csv", ".xlsx")
 #: between the ``field: message`` entries of the errors column, from the schema or the API
 ERROR_SEPARATOR = " | "
 EXCEL_MAX_ROWS = 1_048_576
-_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+#: the longest text an Excel cell holds
+EXCEL_MAX_CHARS = 32_767
+#: where Excel may start a field (a cell's start, either list separator, a line break, a
+#: quote) followed by what would start a formula; ``'`` runs are included so that marking
+#: is reversible
+_UNSAFE = re.compile(r"(^|[,;\r\n\"])(?='*[=+\-@\t\r])")
+_MARKED = re.compile(r"(^|[,;\r\n\"])'(?='*[=+\-@\t\r])")
+#: what may follow a field start in a cell that needs marks (``'`` for runs of them), and
+#: the field starts, with NUL for a cell's own start in a column joined with NUL
+_MARKS = ("=", "+", "-", "@", "\t", "\r", "'")
+_STARTS = ("\x00", ",", ";", "\r", "\n", '"')
+
+
+def formula_safe(text: str) -> str:
+    """``text`` with a ``'`` wherever Excel could start a formula field in it."""
+    return _UNSAFE.sub(r"\1'", text)
+
+
+def unmark(text: str) -> str:
+    """Undo ``formula_safe`` exactly: ``unmark(formula_safe(t)) == t`` for every text."""
+    return _MARKED.sub(r"\1", text)
+
+
+def excel_problem(text: str) -> str | None:
+    """Why an .xlsx cell cannot hold ``text`` exactly (None if it can)."""
+    if len(text) > EXCEL_MAX_CHARS:
+        return (
+            f"is {len(text):,} characters long, more than an Excel cell holds ({EXCEL_MAX_CHARS:,})"
+        )
+    found = control_character(text)
+    if found:
+        return f"holds a control character (U+{ord(found):04X}) that Excel cannot store"
+    return None
+
+
+def control_character(text: str) -> str | None:
+    """The first character in ``text`` that an .xlsx cell cannot hold, if any."""
+    found = _illegal().search(text)
+    return found.group() if found else None
+
+
+def _illegal() -> re.Pattern[str]:
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    return ILLEGAL_CHARACTERS_RE
+
+
+def _shown_in_excel(text: str) -> str:
+    """A text an .xlsx cell can hold: control characters as their visible symbols (␁), cut
+    at Excel's limit. Only rows already marked invalid for it carry such cells."""
+    text = _illegal().sub(lambda m: chr(0x2400 + ord(m.group())), text)
+    if len(text) > EXCEL_MAX_CHARS:
+        text = text[: EXCEL_MAX_CHARS - 40] + f" … [cut: {len(text):,} characters]"
+    return text
 
 
 def retry_path(report: Path) -> Path:
@@ -95,17 +153,18 @@ class TableWriter:
             raise ReportError(f"cannot write {self.path}: {err.strerror}") from None
 
     def _write_excel(self, columns: list[np.ndarray]) -> None:
-        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
+        illegal = _illegal()
         for values in zip(*(column.tolist() for column in columns), strict=True):
             row: list[Any] = []
             for value in values:
                 if not value:
                     row.append(None)
                     continue
-                if ILLEGAL_CHARACTERS_RE.search(value):
-                    value = ILLEGAL_CHARACTERS_RE.sub("", value)
-                row.append(self._text_cell(value) if value.startswith(_DANGEROUS) else value)
+                if len(value) > EXCEL_MAX_CHARS or illegal.search(value):
+                    value = _shown_in_excel(value)
+                row.append(
+                    self._text_cell(value) if value.startswith(("=", "+", "-", "@")) else value
+                )
             self._sheet.append(row)
 
     def _text_cell(self, value: str) -> Any:
@@ -129,20 +188,18 @@ class TableWriter:
 def _csv_lines(columns: list[np.ndarray], sep: str, safe: int = 0) -> str:
     """The rows as CSV text, CRLF-terminated, safe to open in Excel.
 
-    A cell that Excel would read as a formula gets a leading ``'``; cells are quoted as
-    the csv module quotes them (only when they hold the delimiter, a quote or a line
-    break). Everything runs column by column at C speed (joins and substring searches;
-    ``\x00`` marks where a cell starts); a column is looked at cell by cell only when it
-    holds such a cell.
+    Cells that Excel could read as a formula get their ``'`` marks (``formula_safe``);
+    cells are quoted as the csv module quotes them (only when they hold the delimiter, a
+    quote or a line break). Everything runs column by column at C speed (joins, substring
+    and regex searches; ``\x00`` marks where a cell starts); a column is looked at cell by
+    cell only when it holds such a cell.
     """
     texts: list[list[str]] = []
     for number, column in enumerate(columns):
         cells = column.tolist()
         joined = "\x00" + "\x00".join(cells)
-        if number >= safe and any(
-            mark in joined and "\x00" + mark in joined for mark in _DANGEROUS
-        ):
-            cells = ["'" + cell if cell.startswith(_DANGEROUS) else cell for cell in cells]
+        if number >= safe and _may_need_marks(joined):
+            cells = [formula_safe(cell) for cell in cells]
         if sep in joined or '"' in joined or "\n" in joined or "\r" in joined:
             cells = [
                 '"' + cell.replace('"', '""') + '"'
@@ -154,6 +211,15 @@ def _csv_lines(columns: list[np.ndarray], sep: str, safe: int = 0) -> str:
     lines = [sep.join(row) for row in zip(*texts, strict=True)]
     lines.append("")
     return "\r\n".join(lines)
+
+
+def _may_need_marks(joined: str) -> bool:
+    """Whether any cell of a NUL-joined column may need a ``'`` mark (substring searches:
+    several times faster than one regular expression over the column)."""
+    starts = [start for start in _STARTS if start in joined]
+    return any(
+        mark in joined and any(start + mark in joined for start in starts) for mark in _MARKS
+    )
 
 
 def as_text(values: pd.Series) -> np.ndarray:
@@ -186,7 +252,11 @@ class ReportWriter:
             self._retry_path.unlink()  # a stale retry file would mislead
 
     def write(self, outcomes: pd.DataFrame, cells: pd.DataFrame) -> None:
-        """Append the rows of one chunk: outcomes and original cells share the index."""
+        """Append the rows of one chunk: outcomes and original cells share the index.
+
+        A boolean ``retry`` column in ``outcomes`` says which rows go to the retry file
+        (default: every row not imported).
+        """
         if outcomes.empty:
             return
         same = len(cells) == len(outcomes) and cells.index.equals(outcomes.index)
@@ -201,7 +271,11 @@ class ReportWriter:
         self._main.write([*columns, *original], safe=2)  # source_row, status
         if not self._retry_wanted:
             return
-        again = (outcomes["status"] != "imported").to_numpy()
+        again = (
+            outcomes["retry"].to_numpy(dtype=bool)
+            if "retry" in outcomes.columns
+            else (outcomes["status"] != "imported").to_numpy()
+        )
         if again.any():
             if self._retry is None:
                 self._retry = TableWriter(self._retry_path, self.headers, self._delimiter)

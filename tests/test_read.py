@@ -128,10 +128,13 @@ def test_excel_cached_formula_values_are_read(tmp_path):
 
 def test_default_mapping_matches_headers_loosely(tmp_path):
     rows = [["REFERENCE", "account", "Type", "source", "happened-at", "Happened.Note", ""]]
-    rows.append(["X", "Acme", "Call", "Excel", "2024-01-01", "note", "ignored: no header"])
+    rows.append(["X", "Acme", "Call", "Excel", "2024-01-01", "note", ""])
+    # a value under no header is never silently dropped: that row is a problem
+    rows.append(["Y", "Acme", "Call", "Excel", "2024-01-01", "note", "no header"])
     source = write_csv(tmp_path / "in.csv", rows)
     lines = _validate(source, tmp_path)
     assert lines[0]["status"] == "valid", lines[0]["errors"]
+    assert lines[1]["status"] == "invalid" and "column 7 (G) has no header" in lines[1]["errors"]
 
 
 def test_every_problem_of_a_row_is_reported(tmp_path):
