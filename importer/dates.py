@@ -29,6 +29,11 @@ _ISO = (
     r"\s*(?P<offset>Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?$"
 )
 _DAY_OR_MONTH_FIRST = r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b"
+#: a minute or second of 60 or 61: strptime and pandas take them and roll over to the next
+#: minute (``23:59:60`` → the next day); no timestamp in a spreadsheet means that
+_SIXTY = r"(?<=:)6[01](?!\d)"
+#: the widest offset any zone uses (UTC+14:00; the lowest is UTC-12:00)
+_MAX_OFFSET_MINUTES = 14 * 60
 _UNIT = "datetime64[s]"  # whole seconds, as sent; covers years 1 to 9999
 
 
@@ -62,12 +67,18 @@ def parse_timestamps(
     todo = values[present].astype(str)
     if date_format:
         aware, naive, rest = _by_format(todo, date_format)
+        sixty = _sixty(todo)
+        if sixty.any():
+            bad = todo.index[sixty]
+            aware, naive = aware.drop(bad, errors="ignore"), naive.drop(bad, errors="ignore")
+            rest = pd.concat([rest[~rest.index.isin(bad)], todo[bad]])
         _store(sent, problem, aware, naive, zone)
         todo = rest
     if not todo.empty:
         # the common case first, at C speed: exactly the sent form (also Excel date cells)
         exact = pd.to_datetime(todo, format=SENT_FORMAT, errors="coerce")
         hit = exact.notna()
+        hit &= ~_sixty(todo)
         if zone == "UTC" and len(todo) == len(values) and hit.all():
             return ParsedDates(_seconds(exact), problem)  # every value already as sent
         if hit.any():
@@ -79,6 +90,13 @@ def parse_timestamps(
         if not rest.empty:
             problem[rest.index] = [_why_unreadable(v, date_format) for v in rest]
     return ParsedDates(sent, problem)
+
+
+def _sixty(values: pd.Series) -> pd.Series:
+    """Values with a minute or second of 60 or 61 (a substring test first: C speed)."""
+    if ":6" not in "".join(values.tolist()):
+        return pd.Series(False, index=values.index)
+    return values.str.contains(_SIXTY)
 
 
 def _by_format(values: pd.Series, date_format: str) -> tuple[pd.Series, pd.Series, pd.Series]:
@@ -109,12 +127,16 @@ def _by_iso(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
         for name in ("year", "month", "day", "hour", "minute", "second")
     }
     stamps = pd.to_datetime(pd.DataFrame(numbers), errors="coerce")
-    real = stamps.notna()
-    rest = values[~matched | ~real.reindex(values.index, fill_value=False)]
-    stamps = stamps[real]
-    offsets = fields.loc[real, "offset"]
+    in_range = (numbers["hour"] <= 23) & (numbers["minute"] <= 59) & (numbers["second"] <= 59)
+    offsets = fields["offset"]
     has_offset = offsets.notna()
     minutes = _offset_minutes(offsets[has_offset])
+    in_range[minutes.index] &= minutes.abs() <= _MAX_OFFSET_MINUTES
+    real = stamps.notna() & in_range
+    rest = values[~matched | ~real.reindex(values.index, fill_value=False)]
+    stamps = stamps[real]
+    has_offset = has_offset[real]
+    minutes = minutes[minutes.index.isin(stamps.index)]
     aware = (stamps[has_offset] - pd.to_timedelta(minutes, unit="m")).dt.tz_localize("UTC")
     return aware, stamps[~has_offset], rest
 
@@ -124,7 +146,8 @@ def _offset_minutes(offsets: pd.Series) -> pd.Series:
     sign = text.str[0].map({"+": 1, "-": -1}).astype("int64")
     hours = pd.to_numeric(text.str[1:3]).astype("int64")
     mins = pd.to_numeric(text.str[3:5].replace("", "0")).astype("int64")
-    return sign * (hours * 60 + mins)
+    # a minute part of 60 or more is no offset: make it too wide to pass
+    return sign * (hours * 60 + mins + (mins > 59) * 10_000)
 
 
 def _store(
@@ -178,6 +201,11 @@ def _why_unreadable(value: str, date_format: str | None) -> str:
         return (
             f"'{shown}' could be day-first or month-first; set date_format in a "
             'mapping file (e.g. date_format = "%d/%m/%Y %H:%M") or use YYYY-MM-DD'
+        )
+    if pd.Series([value]).str.strip().str.match(_ISO).iloc[0]:
+        return (
+            f"'{shown}' is no real date and time (a month, day, hour, minute, second or "
+            "offset out of range); fix the cell"
         )
     return f"'{shown}' is not a date and time; use YYYY-MM-DD HH:MM:SS"
 

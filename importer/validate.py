@@ -23,11 +23,9 @@ from schemas.activity import ACTIVITY_SCHEMA
 from .dates import parse_timestamps, sent_text
 from .mapping import ColumnPlan
 from .read import OVERFLOW, PROBLEM, is_blank
-from .report import ERROR_SEPARATOR
+from .report import ERROR_SEPARATOR, EXCEL_MAX_CHARS, control_character, excel_problem
 
 AUTO_PREFIX = "auto-"
-_FIELD_SEP = "\x1f"
-_KEY_SEP = "\x1e"
 
 
 class RowIssue(NamedTuple):
@@ -78,11 +76,14 @@ class Validator:
         date_format: str | None = None,
         *,
         payloads: bool = True,
+        excel_headers: list[str] | None = None,
     ):
         self.plan = plan
         self.zone = zone
         self.date_format = date_format
         self.payloads = payloads  # False: only checking, valid rows' bodies are not needed
+        # the report is a workbook: a cell it cannot hold exactly is a problem of its row
+        self.excel_headers = excel_headers
         self._seen = _SeenReferences()
 
     def check(self, chunk: pd.DataFrame) -> ChunkResult:
@@ -97,6 +98,7 @@ class Validator:
             for found in (
                 _overflow_issues(chunk),
                 _reader_issues(chunk),
+                _excel_issues(chunk, self.excel_headers),
                 _date_issues(dates.problem),
                 _schema_issues(fields, dates.problem),
             )
@@ -178,6 +180,29 @@ def _reader_issues(chunk: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _excel_issues(chunk: pd.DataFrame, headers: list[str] | None) -> pd.DataFrame:
+    """Cells an .xlsx report cannot hold as they are (control characters, too long)."""
+    if headers is None:
+        return _NO_ISSUES
+    rows: list[int] = []
+    messages: list[str] = []
+    for position, header in enumerate(headers):
+        cells = chunk[position].to_numpy(dtype=object)
+        longest = max(map(len, cells), default=0)
+        if longest <= EXCEL_MAX_CHARS and control_character("".join(cells)) is None:
+            continue  # the common case, decided at C speed
+        for row, cell in zip(chunk.index, cells, strict=True):
+            problem = excel_problem(cell)
+            if problem:
+                rows.append(int(row))
+                messages.append(
+                    f"column '{header}' {problem}; fix the cell, or write a .csv --report"
+                )
+    if not rows:
+        return _NO_ISSUES
+    return pd.DataFrame({"source_row": rows, "field": "row", "message": messages})
+
+
 def _date_issues(problem: pd.Series) -> pd.DataFrame:
     bad = problem.dropna()
     return pd.DataFrame(
@@ -218,20 +243,37 @@ def derive_references(fields: pd.DataFrame, extras: pd.DataFrame) -> pd.Series:
     """``auto-`` + 24 hex digits of the SHA-256 of the row's canonical payload.
 
     The canonical payload is the sent values of account, contact, type, source and
-    happened_at (UTC), in that order, then the additional information sorted by key as
-    ``key=value`` (blank ones left out), joined by ASCII unit/record separators. The same
-    row content therefore always gets the same reference, in any run.
+    happened_at (UTC), in that order, then the additional information sorted by key
+    (blank values left out, as they are not sent), each key and value written as
+    ``<length>:<text>,`` and a missing value as ``~,``. Lengths make the encoding
+    unambiguous whatever the texts hold (``=``, commas, control characters), so two rows
+    that would be sent differently never share a reference, and the same content always
+    gets the same one, in any run.
     """
     if fields.empty:
         return pd.Series(dtype="object", index=fields.index)
-    canon = fields["account"].fillna("")
-    for name in ("contact", "type", "source"):
-        canon = canon + _FIELD_SEP + fields[name].fillna("")
-    canon = canon + _FIELD_SEP + sent_text(fields["happened_at"])
+    parts = [_framed(fields[name]) for name in ("account", "contact", "type", "source")]
+    parts.append(_framed(sent_text(fields["happened_at"])))
     for key in sorted(extras.columns):
-        canon = canon + (_KEY_SEP + key + "=" + extras[key]).fillna("")
-    digests = [AUTO_PREFIX + hashlib.sha256(t.encode()).hexdigest()[:24] for t in canon]
+        parts.append(_framed(extras[key], key=key))
+    digests = [
+        AUTO_PREFIX + hashlib.sha256("".join(row).encode()).hexdigest()[:24]
+        for row in zip(*parts, strict=True)
+    ]
     return pd.Series(digests, index=fields.index, dtype="object")
+
+
+def _framed(values: pd.Series, key: str | None = None) -> np.ndarray:
+    """Each text as ``<length>:<text>,`` (after its framed ``key``, if given).
+
+    A missing text is ``~,``; with a key, a missing value leaves the whole entry out.
+    """
+    texts = values.to_numpy(dtype=object)
+    present = pd.notna(texts)
+    head = "" if key is None else f"{len(key)}:{key},"
+    framed = np.full(len(texts), "~," if key is None else "", dtype=object)
+    framed[present] = [f"{head}{len(t)}:{t}," for t in texts[present]]
+    return framed
 
 
 class _SeenReferences:
