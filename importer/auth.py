@@ -5,12 +5,17 @@ the token (``OAuth2Token``); this module adds what authlib's aiohttp-less client
 asyncio single-flight renewal, so that 32 workers hitting a 401 at once cause one token
 request, not 32, and a monotonic renewal deadline (authlib keeps expiry in whole seconds
 of wall-clock time, too coarse for short-lived tokens). The secret and the tokens never
-leave this object: its repr hides them and no message includes them.
+leave this object: its repr hides them, no message includes them, and ``redact`` masks
+them in server text (some servers echo what they were sent) before anything is kept.
+Redirects are never followed: a 3xx from the token URL would carry the secret elsewhere.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import math
+import re
 import time
 from typing import Any
 
@@ -22,6 +27,11 @@ from authlib.oauth2.rfc6749.parameters import prepare_token_request
 from .errors import AuthError
 
 _ATTEMPTS = 4
+#: renewal lifetime when the token endpoint gives no usable ``expires_in``
+DEFAULT_LIFETIME = 3600.0
+#: OAuth2 error codes (``invalid_client``): anything else from the server is not shown
+_ERROR_CODE = re.compile(r"^[a-z_]{1,40}$")
+_BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+")
 
 
 class TokenSource:
@@ -36,6 +46,7 @@ class TokenSource:
         self._token: OAuth2Token | None = None
         self._renew_at = 0.0  # monotonic; authlib's expires_at has whole-second precision
         self._lock = asyncio.Lock()
+        self._secrets = {client_secret}  # and every access token: masked in any text kept
         self.fetches = 0
 
     def __repr__(self) -> str:
@@ -72,25 +83,31 @@ class TokenSource:
         for attempt in range(1, _ATTEMPTS + 1):
             started = time.monotonic()
             try:
-                async with self._session.post(self._url, data=body, headers=headers) as resp:
+                # never follow a redirect: it would carry the client secret to another place
+                async with self._session.post(
+                    self._url, data=body, headers=headers, allow_redirects=False
+                ) as resp:
                     status = resp.status
-                    data: Any = (
-                        await resp.json(content_type=None) if resp.content_length != 0 else None
-                    )
-            except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+                    location = resp.headers.get("Location", "")
+                    raw = await resp.read()
+            except (aiohttp.ClientError, TimeoutError) as err:
                 problem = err.__class__.__name__
             else:
+                data = parse_json(raw)
                 if status == 200 and isinstance(data, dict) and data.get("access_token"):
-                    self._token = OAuth2Token.from_dict(data)
-                    lifetime = float(data.get("expires_in") or 3600)
-                    # renew a minute early for long-lived tokens, a quarter of the life for short
-                    self._renew_at = started + lifetime - min(60.0, lifetime / 4)
-                    self.fetches += 1
-                    return self._token
-                if status in (400, 401, 403):
-                    code = data.get("error", "refused") if isinstance(data, dict) else "refused"
+                    return self._keep(data, started)
+                if 300 <= status < 400:
                     raise AuthError(
-                        f"the API refused the client credentials ({status} {code}); "
+                        f"the token URL answered HTTP {status}, redirecting to "
+                        f"{self.redact(location) or '(no Location)'}; redirects are never "
+                        "followed, so the credentials were not sent there: check --token-url "
+                        "(or --region)"
+                    )
+                if status in (400, 401, 403):
+                    code = data.get("error") if isinstance(data, dict) else None
+                    shown = code if isinstance(code, str) and _ERROR_CODE.match(code) else "refused"
+                    raise AuthError(
+                        f"the API refused the client credentials ({status} {shown}); "
                         "check CG_CLIENT_ID and CG_CLIENT_SECRET (and --region)"
                     )
                 problem = f"HTTP {status}"
@@ -99,3 +116,40 @@ class TokenSource:
             f"cannot get an access token from {self._url} ({problem}); "
             "check the network and --region or --token-url"
         )
+
+    def _keep(self, data: dict[str, Any], started: float) -> OAuth2Token:
+        """Hold a new token; renew it a minute early (a quarter of its life if short)."""
+        lifetime = _lifetime(data.get("expires_in"))
+        fields = {k: v for k, v in data.items() if k != "expires_at"}  # ours, from expires_in
+        token = OAuth2Token.from_dict({**fields, "expires_in": int(lifetime)})
+        self._token = token
+        self._secrets.add(str(token["access_token"]))
+        self._renew_at = started + lifetime - min(60.0, lifetime / 4)
+        self.fetches += 1
+        return token
+
+    def redact(self, text: str) -> str:
+        """``text`` with the client secret, every access token and any bearer value masked."""
+        for secret in self._secrets:
+            if secret and secret in text:
+                text = text.replace(secret, "***")
+        return _BEARER.sub("Bearer ***", text)
+
+
+def _lifetime(expires_in: object) -> float:
+    """Seconds a token lives; a missing, non-positive or non-numeric ``expires_in``: an hour."""
+    try:
+        seconds = float(expires_in)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return DEFAULT_LIFETIME
+    return seconds if math.isfinite(seconds) and seconds >= 1 else DEFAULT_LIFETIME
+
+
+def parse_json(raw: bytes) -> Any:
+    """A body as JSON, or None: server text is never trusted to be UTF-8 or JSON."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw.decode("utf-8", errors="replace"))
+    except ValueError:
+        return None

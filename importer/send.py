@@ -69,7 +69,9 @@ class SendOptions:
     concurrency: int = 8
     max_attempts: int = 5
     retry_wait: float = 0.5  # first backoff; doubles each attempt
-    max_wait: float = 30.0
+    max_backoff: float = 30.0
+    max_wait: float = 300.0  # the longest Retry-After obeyed; a longer one stops the run
+    breaker: int = 20  # requests in a row (all workers) without an answer that stop the run
     grace: float = 10.0  # how long a stop waits for requests in flight
 
 
@@ -192,6 +194,8 @@ class Sender:
         self._stop = asyncio.Event()
         self.requests = 0
         self.in_flight = 0  # requests sent and not yet answered
+        self.halted: str | None = None  # why the run stopped itself (a Ctrl-C leaves it None)
+        self._unanswered = 0  # requests in a row, across workers, that got no answer
         self._failure: BaseException | None = None
 
     @property
@@ -202,6 +206,12 @@ class Sender:
     def stop(self) -> None:
         """Start no new request; those in flight may finish within the grace period."""
         self._stop.set()
+
+    def halt(self, reason: str) -> None:
+        """Stop because going on is pointless (no answers, a day-long Retry-After)."""
+        if self.halted is None:
+            self.halted = reason
+        self.stop()
 
     async def run(self, deliveries: AsyncIterator[Delivery]) -> None:
         """Send everything ``deliveries`` yields; after ``stop()``, let go within the grace."""
@@ -277,74 +287,79 @@ class Sender:
     async def _deliver(self, delivery: Delivery) -> Result | None:
         """Send one row until it has a final outcome; None if stopped before one."""
         options = self.options
-        attempts = 0
-        failures = 0
-        throttles = 0
-        refused = 0
+        attempts = failures = throttles = refused = 0
         last_status: int | None = None
         problem = "not sent"
         while True:
             if self.stopping:
-                return None
+                return self._unfinished(delivery, attempts, last_status, problem)
             await self.gate.wait()
             if self.stopping:
-                return None
+                return self._unfinished(delivery, attempts, last_status, problem)
             token = await self._tokens.bearer()
             attempts += 1
-            self.requests += 1
-            status: int | None = None
-            body: Any = None
-            self.in_flight += 1
-            try:
-                async with self._session.put(
-                    options.api_url,
-                    json=delivery.body,
-                    headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                ) as resp:
-                    status = resp.status
-                    text = await resp.text()
-                    retry_after = resp.headers.get("Retry-After")
-                body = _json(text)
-            except (aiohttp.ClientError, TimeoutError) as err:
-                problem = _describe(err)
-            finally:
-                self.in_flight -= 1
-            if status is not None:
+            answer = await self._request(delivery, token)
+            status = answer.status
+            if status is None:
+                problem = answer.problem
+                self._unanswered += 1
+                if self._unanswered >= options.breaker:
+                    self.halt(
+                        f"{self._unanswered} requests in a row got no answer (last: {problem})"
+                    )
+            else:
+                self._unanswered = 0
                 last_status = status
-            if status is not None and 200 <= status < 300:
-                self.gate.succeeded()
-                data = body.get("data") if isinstance(body, dict) else None
-                activity_id = data.get("id") if isinstance(data, dict) else None
-                return Result(
-                    delivery.source_row,
-                    "imported",
-                    delivery.reference,
-                    None if activity_id is None else str(activity_id),
-                    status,
-                    attempts,
-                    None,
+            final: str | None = None  # the status of a final outcome, if this answer is one
+            if status is None:
+                pass
+            elif 200 <= status < 300:
+                activity_id = answer.activity_id()
+                if activity_id is not None:
+                    self.gate.succeeded()
+                    return Result(
+                        delivery.source_row,
+                        "imported",
+                        delivery.reference,
+                        activity_id,
+                        status,
+                        attempts,
+                        None,
+                    )
+                # a proxy or captive portal answers 200 too: without data.id nothing proves
+                # the import, so the row is tried again and, failing that, resent later
+                problem = f"HTTP {status} without the API's data.id: {answer.snippet()}"
+            elif 300 <= status < 400:
+                final = "failed"
+                problem = (
+                    f"HTTP {status}: the API redirected to {answer.location or '(no Location)'}; "
+                    "redirects are never followed (the row was not sent there): check --api-url"
                 )
-            if status == 401:
+            elif status == 401:
                 refused += 1
                 if refused < options.max_attempts:
                     await self._tokens.renew(token)  # one renewal shared by all workers
                     continue
-                return Result(
-                    delivery.source_row,
-                    "failed",
-                    delivery.reference,
-                    None,
-                    status,
-                    attempts,
-                    f"gave up after {attempts} attempts: the API kept refusing fresh tokens (401)",
-                )
-            if status == 429:
+                final = "failed"
+                problem = "the API kept refusing fresh tokens (401)"
+            elif status == 429:
                 throttles += 1
-                if throttles <= _MAX_THROTTLES:
-                    self.gate.too_many(_retry_after(retry_after))
+                wait = _retry_after(answer.retry_after)
+                if wait is not None and wait > options.max_wait:
+                    final = "failed"
+                    problem = (
+                        f"HTTP 429: the API asked to wait {wait:,.0f} s (Retry-After: "
+                        f"{answer.retry_after}), more than --max-wait {options.max_wait:,.0f} "
+                        "s; run it again later with --resume"
+                    )
+                    self.halt(f"the API asked to wait {wait:,.0f} s (Retry-After)")
+                elif throttles <= _MAX_THROTTLES:
+                    self.gate.too_many(wait)
                     continue
-                problem = "HTTP 429: still throttled after many waits"
-            elif status is not None and 400 <= status < 500:
+                else:
+                    final = "failed"
+                    problem = "HTTP 429: still throttled after many waits"
+            elif 400 <= status < 500:
                 return Result(
                     delivery.source_row,
                     "rejected",
@@ -352,24 +367,95 @@ class Sender:
                     None,
                     status,
                     attempts,
-                    _server_errors(status, body, text),
+                    answer.errors(),
                 )
-            elif status is not None:
-                problem = f"HTTP {status}: {_server_errors(status, body, text)}"
-            failures += 1
-            if failures >= options.max_attempts or status == 429:
+            else:
+                problem = f"HTTP {status}: {answer.errors()}"
+            if final is None:
+                failures += 1
+                if failures >= options.max_attempts:
+                    final = "failed"
+            if final is not None:
                 return Result(
                     delivery.source_row,
-                    "failed",
+                    final,
                     delivery.reference,
                     None,
                     last_status,
                     attempts,
-                    f"gave up after {attempts} attempts: {problem}",
+                    f"gave up after {attempts} attempts: {problem}" if attempts > 1 else problem,
                 )
-            wait = min(options.max_wait, options.retry_wait * 2 ** (failures - 1))
+            wait = min(options.max_backoff, options.retry_wait * 2 ** (failures - 1))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=random.uniform(0, wait))
+
+    def _unfinished(
+        self, delivery: Delivery, attempts: int, last_status: int | None, problem: str
+    ) -> Result | None:
+        """A row caught by a stop: failed if the run halted after trying it, else unsent."""
+        if self.halted is None or not attempts:
+            return None  # reported as not attempted; --resume sends it
+        return Result(
+            delivery.source_row,
+            "failed",
+            delivery.reference,
+            None,
+            last_status,
+            attempts,
+            f"{problem}; the run stopped: {self.halted}",
+        )
+
+    async def _request(self, delivery: Delivery, token: str) -> _Answer:
+        """One PUT; the answer's text is masked of secrets before anything keeps it."""
+        self.requests += 1
+        self.in_flight += 1
+        try:
+            async with self._session.put(
+                self.options.api_url,
+                json=delivery.body,
+                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                allow_redirects=False,  # a redirect would hand the rows to another place
+            ) as resp:
+                raw = await resp.read()
+                return _Answer(
+                    resp.status,
+                    self._tokens.redact(raw.decode("utf-8", errors="replace")),
+                    resp.headers.get("Retry-After"),
+                    self._tokens.redact(resp.headers.get("Location", "")),
+                )
+        except (aiohttp.ClientError, TimeoutError) as err:
+            return _Answer(None, "", None, "", _describe(err))
+        finally:
+            self.in_flight -= 1
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What the API said to one request (``status`` None: no answer, see ``problem``)."""
+
+    status: int | None
+    text: str
+    retry_after: str | None
+    location: str
+    problem: str = ""
+
+    @property
+    def body(self) -> Any:
+        return _json(self.text)
+
+    def activity_id(self) -> str | None:
+        """``data.id`` of a JSON body: the proof that the activity was imported."""
+        body = self.body
+        data = body.get("data") if isinstance(body, dict) else None
+        found = data.get("id") if isinstance(data, dict) else None
+        return None if found is None or found == "" else str(found)
+
+    def snippet(self) -> str:
+        text = " ".join(self.text.split())[:120]
+        return f"'{text}'" if text else "an empty body"
+
+    def errors(self) -> str:
+        return _server_errors(self.status or 0, self.body, self.text)
 
 
 def _json(text: str) -> Any:
