@@ -4,7 +4,7 @@ The pipeline, one module a stage: ``read`` → ``mapping`` → ``validate`` → 
 ``report``; ``pipeline`` wires them, ``cli`` is the command line over it.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .config import Settings
 from .errors import (

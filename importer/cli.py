@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -129,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="give up waiting for one answer after this long (default 60)",
     )
     run.add_argument(
+        "--max-wait",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="longest Retry-After to obey; the API asking for more stops the run, "
+        "--resume continues it later (default 300)",
+    )
+    run.add_argument(
         "--resume",
         action="store_true",
         help="continue an interrupted run: same input and --report; sends only "
@@ -223,14 +232,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_NOTHING_DONE
     if not args.quiet:
         _print_summary(summary, sys.stdout)
+    resume = "  " + _resume_command(argv if argv is not None else sys.argv[1:], settings)
     if summary.interrupted:
         print(
-            f"cg-import: interrupted; rows not sent yet are marked skipped. Finish with:\n"
-            f"  cg-import run {_quote(str(settings.input))} --report "
-            f"{_quote(str(settings.report))} --resume" + (" --sandbox" if args.sandbox else ""),
+            f"cg-import: interrupted; rows not sent yet are marked skipped. Finish with:\n{resume}",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    if summary.stopped:
+        print(
+            f"cg-import: stopped sending: {summary.stopped}. Rows not sent are marked "
+            f"skipped; once the API answers again, finish with:\n{resume}",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_ALL
     return EXIT_OK if summary.all_good else EXIT_NOT_ALL
 
 
@@ -257,8 +272,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         raise UsageError("--rate must be 0 (unlimited) or more")
     if args.concurrency < 1 or args.max_attempts < 1:
         raise UsageError("--concurrency and --max-attempts must be at least 1")
-    if args.timeout <= 0 or args.retry_wait < 0:
-        raise UsageError("--timeout must be above 0 and --retry-wait 0 or more")
+    if args.timeout <= 0 or args.retry_wait < 0 or args.max_wait < 0:
+        raise UsageError("--timeout must be above 0, --retry-wait and --max-wait 0 or more")
     settings = replace(
         settings,
         rate=args.rate,
@@ -266,7 +281,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         max_attempts=args.max_attempts,
         retry_wait=args.retry_wait,
         timeout=args.timeout,
+        max_wait=args.max_wait,
         resume=args.resume,
+        sandbox=args.sandbox,
     )
     if args.sandbox:
         return settings  # URLs and demo credentials are filled in once the sandbox listens
@@ -405,8 +422,14 @@ def _print_summary(summary: RunSummary, out: TextIO) -> None:
         print("Fix the rows marked invalid (see the errors column), then validate again.", file=out)
 
 
-def _quote(text: str) -> str:
-    return f'"{text}"' if " " in text else text
+def _resume_command(argv: Sequence[str], settings: Settings) -> str:
+    """The command that was run, with its report named and --resume: it must be the same."""
+    words = [str(word) for word in argv]
+    if "--report" not in words and not any(w.startswith("--report=") for w in words):
+        words += ["--report", str(settings.report)]
+    if "--resume" not in words:
+        words.append("--resume")
+    return shlex.join(["cg-import", *words])
 
 
 __all__ = ["build_parser", "main"]

@@ -50,7 +50,9 @@ class Settings:
     max_attempts: int = 5
     retry_wait: float = 0.5
     timeout: float = 60.0
+    max_wait: float = 300.0  # the longest Retry-After obeyed
     resume: bool = False
+    sandbox: bool = False  # the in-process stand-in API (its URLs change every run)
     chunk_rows: int = 20_000
 
 

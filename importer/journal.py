@@ -1,7 +1,9 @@
 """A durable SQLite record of every row's outcome, so a stopped run can resume.
 
 The journal sits beside the report (``<report>.journal.sqlite``) and is keyed on the input
-file's SHA-256: resuming against a changed file is refused. Outcomes are committed in
+file's SHA-256: resuming against a changed file is refused, and so is resuming with other
+settings that shape a payload or a reference (the *pins*: mapping content, time zone,
+sheet, header row, delimiter, encoding, API). Outcomes are committed in
 batches of 100 or every half second, whichever comes first (the pipeline also flushes
 when outcomes stop arriving); losing the last batch to a crash only means those rows are
 sent again, which is harmless because every row has a stable reference (sending it again
@@ -10,14 +12,15 @@ updates, never duplicates).
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import pandas as pd
 
-from .errors import ResumeError
+from .errors import ReportError, ResumeError
 
 FINAL = ("imported", "rejected", "invalid", "skipped")
 COLUMNS = ("source_row", "status", "reference", "activity_id", "http_status", "attempts", "errors")
@@ -32,7 +35,11 @@ CREATE TABLE IF NOT EXISTS outcome (
     attempts INTEGER,
     errors TEXT
 );
+CREATE INDEX IF NOT EXISTS outcome_reference ON outcome (reference);
 """
+#: the status and errors of a row whose reference a later row imported: sending it again
+#: would put back an older state
+SUPERSEDED = "skipped"
 
 Outcome = tuple[int, str, str | None, str | None, int | None, int | None, str | None]
 
@@ -46,7 +53,14 @@ class Journal:
     """Outcomes of one input file's rows, written in batches."""
 
     def __init__(
-        self, path: Path, input_sha256: str, *, resume: bool, batch: int = 100, every: float = 0.5
+        self,
+        path: Path,
+        input_sha256: str,
+        *,
+        resume: bool,
+        pins: Mapping[str, str] | None = None,
+        batch: int = 100,
+        every: float = 0.5,
     ):
         self.path = path
         self.batch = batch
@@ -58,21 +72,40 @@ class Journal:
                 f"nothing to resume: no journal {path.name} beside the report; "
                 "pass the same --report as the interrupted run"
             )
-        if not resume and path.exists():
-            path.unlink()
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        stored = self._db.execute("SELECT value FROM meta WHERE key='input_sha256'").fetchone()
-        if stored is None:
-            self._db.execute("INSERT INTO meta VALUES ('input_sha256', ?)", (input_sha256,))
-        elif stored[0] != input_sha256:
+        try:
+            if not resume and path.exists():
+                path.unlink()
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            stored = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        except (OSError, sqlite3.Error) as err:
+            raise ReportError(
+                f"cannot create the journal {path} ({_reason(err)}); nothing was sent: "
+                "choose another --report or free disk space"
+            ) from None
+        wanted = {"input_sha256": input_sha256, **(pins or {})}
+        if "input_sha256" in stored and stored["input_sha256"] != input_sha256:
             self._db.close()
             raise ResumeError(
                 "the input file changed since the interrupted run (its content hash differs); "
                 "resume with the original file, or start afresh without --resume"
             )
+        changed = [
+            f"{key} was {stored[key]!r}, now {value!r}"
+            for key, value in wanted.items()
+            if key in stored and stored[key] != value
+        ]
+        if changed:
+            self._db.close()
+            raise ResumeError(
+                "--resume must use the settings of the interrupted run, as they shape what "
+                f"is sent: {'; '.join(changed)}. Resume with the same ones, or start afresh "
+                "without --resume"
+            )
+        with self._writing():
+            self._db.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)", sorted(wanted.items()))
 
     def record(self, outcome: Outcome) -> None:
         """Keep one outcome; it reaches the disk with the next batch."""
@@ -95,11 +128,43 @@ class Journal:
     def _write(self, rows: list[Outcome]) -> None:
         if not rows:
             return
-        with self._db:
+        with self._writing(), self._db:
             self._db.execute("BEGIN")
             self._db.executemany(
                 "INSERT OR REPLACE INTO outcome VALUES (?, ?, ?, ?, ?, ?, ?)", rows
             )
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A failed write (disk full, file too large) becomes one clear ReportError."""
+        try:
+            yield
+        except (OSError, sqlite3.Error) as err:
+            raise ReportError(
+                f"cannot write the journal {self.path} ({_reason(err)}): nothing was lost. "
+                "Free disk space (or fix the folder) and run the same command with --resume"
+            ) from None
+
+    def supersede(self) -> int:
+        """Mark rows not imported whose reference a later row imported; returns how many.
+
+        Sending such a row again (``--resume``, the retry file) would overwrite the newer
+        state with an older one, so it becomes ``skipped``, naming the row that stays.
+        """
+        self.flush()
+        later = (
+            "SELECT MAX(l.source_row) FROM outcome l WHERE l.reference = outcome.reference "
+            "AND l.source_row > outcome.source_row AND l.status = 'imported'"
+        )
+        with self._writing():
+            cursor = self._db.execute(
+                f"UPDATE outcome SET status = ?, errors = 'reference: superseded by row ' || "
+                f"({later}) || ', which was imported later with the same reference' "
+                f"WHERE status IN ('failed', 'rejected', 'invalid') AND reference IS NOT NULL "
+                f"AND ({later}) IS NOT NULL",
+                (SUPERSEDED,),
+            )
+        return cursor.rowcount
 
     def finished_rows(self, first: int, last: int) -> set[int]:
         """Rows in ``first..last`` that already have a final outcome (not to be sent again)."""
@@ -124,5 +189,13 @@ class Journal:
 
     def close(self) -> None:
         """Flush and close."""
-        self.flush()
-        self._db.close()
+        try:
+            self.flush()
+        finally:
+            self._db.close()
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    return str(err) or err.__class__.__name__

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+import hashlib
+import json
 import signal
 import time
 from collections import Counter
@@ -18,7 +21,8 @@ import pandas as pd
 from .config import Settings
 from .errors import ImporterError, ReportError
 from .journal import Journal, journal_path
-from .mapping import ColumnPlan, plan_columns
+from .mapping import ColumnPlan, Mapping, plan_columns
+from .outputs import check_outputs, check_space, lock_report
 from .read import Table, is_blank, open_table
 from .report import ReportWriter, summary_path, write_summary
 from .validate import Validator
@@ -27,6 +31,8 @@ if TYPE_CHECKING:
     from .send import Delivery, Result, Sender
 
 NOT_ATTEMPTED = "not attempted: the run was interrupted; finish it with --resume"
+#: statuses whose rows go to the retry file (with the rows never attempted)
+RETRY_STATUSES = ("invalid", "rejected", "failed")
 
 
 class Progress(Protocol):
@@ -62,7 +68,8 @@ class RunSummary:
     input_sha256: str = ""
     api_host: str | None = None
     retry_file: Path | None = None
-    interrupted: bool = False
+    interrupted: bool = False  # Ctrl-C or SIGTERM
+    stopped: str | None = None  # why the run stopped sending by itself (no answers, …)
     requests: int = 0
     send_seconds: float = 0.0
 
@@ -94,18 +101,45 @@ class RunSummary:
             "started": self.started.isoformat(timespec="seconds"),
             "finished": self.finished.isoformat(timespec="seconds") if self.finished else None,
             "interrupted": self.interrupted,
+            "stopped": self.stopped,
             "report": str(self.report),
             "retry_file": str(self.retry_file) if self.retry_file else None,
         }
 
 
-def _prepare_folder(report: Path) -> None:
-    try:
-        report.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ReportError(
-            f"cannot create the folder {report.parent} ({err.strerror}); choose another --report"
-        ) from None
+def pins(settings: Settings, table: Table) -> dict[str, str]:
+    """What shapes a payload or a reference: a resume must use the same."""
+    return {
+        "mapping": _fingerprint(settings.mapping),
+        "timezone": settings.timezone,
+        "date_format": settings.date_format or "",
+        "sheet": table.sheet or "",
+        "header_row": str(table.header_row),
+        "delimiter": table.delimiter or "",
+        "encoding": table.encoding or "",
+        "api": "sandbox" if settings.sandbox else settings.api_url,
+    }
+
+
+def _fingerprint(mapping: Mapping | None) -> str:
+    """The mapping's content (not its path or comments) as a short hash."""
+    if mapping is None:
+        return "none"
+    content = {k: v for k, v in dataclasses.asdict(mapping).items() if k != "path"}
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+    return f"{mapping.path.name if mapping.path else 'mapping'} {digest[:12]}"
+
+
+def _validator(settings: Settings, table: Table, plan: ColumnPlan, *, payloads: bool) -> Validator:
+    """The checks for this file and these settings (cells must fit a workbook report)."""
+    excel = settings.report.suffix.lower() == ".xlsx"
+    return Validator(
+        plan,
+        settings.timezone,
+        settings.date_format,
+        payloads=payloads,
+        excel_headers=table.headers if excel else None,
+    )
 
 
 def _open(settings: Settings) -> tuple[Table, ColumnPlan]:
@@ -122,29 +156,35 @@ def _open(settings: Settings) -> tuple[Table, ColumnPlan]:
 def validate_file(settings: Settings, progress: Progress | None = None) -> RunSummary:
     """Check every row, send nothing, write the report (status ``valid`` or why not)."""
     progress = progress or _Silent()
+    check_outputs(settings.input, settings.report)
     table, plan = _open(settings)
     summary = RunSummary("validate", settings.input, settings.report, input_sha256=table.sha256)
-    validator = Validator(plan, settings.timezone, settings.date_format, payloads=False)
-    writer = ReportWriter(settings.report, table.headers, retry=False)
-    progress.start(table.estimated_rows, "rows checked")
+    validator = _validator(settings, table, plan, payloads=False)
+    lock = lock_report(settings.report)
     try:
-        for chunk in table.chunks(settings.chunk_rows):
-            result = validator.check(chunk)
-            summary.blank_rows += result.blank_rows
-            summary.counts.update(_count(result.outcomes["status"]))
-            writer.write(result.outcomes, chunk)
-            progress.advance(len(chunk))
+        writer = ReportWriter(settings.report, table.headers, retry=False)
+        progress.start(table.estimated_rows, "rows checked")
+        try:
+            for chunk in table.chunks(settings.chunk_rows):
+                result = validator.check(chunk)
+                summary.blank_rows += result.blank_rows
+                summary.counts.update(_count(result.outcomes["status"]))
+                writer.write(result.outcomes, chunk)
+                progress.advance(len(chunk))
+        finally:
+            writer.close()
+            progress.close()
+        summary.finished = dt.datetime.now(dt.UTC)
+        write_summary(summary_path(settings.report), summary.as_json())
     finally:
-        writer.close()
-        progress.close()
-    summary.finished = dt.datetime.now(dt.UTC)
-    write_summary(summary_path(settings.report), summary.as_json())
+        lock.release()
     return summary
 
 
 async def import_file(settings: Settings, progress: Progress | None = None) -> RunSummary:
     """Validate, send the valid rows, record every outcome, write the report."""
     progress = progress or _Silent()
+    check_outputs(settings.input, settings.report)
     table, plan = _open(settings)
     summary = RunSummary(
         "run",
@@ -153,21 +193,41 @@ async def import_file(settings: Settings, progress: Progress | None = None) -> R
         input_sha256=table.sha256,
         api_host=urlsplit(settings.api_url).netloc,
     )
-    _prepare_folder(settings.report)
-    journal = Journal(journal_path(settings.report), table.sha256, resume=settings.resume)
-    stopped_by: ImporterError | None = None
+    check_space(settings.report, table.path, table.estimated_rows)
+    lock = lock_report(settings.report)
     try:
+        journal = Journal(
+            journal_path(settings.report),
+            table.sha256,
+            resume=settings.resume,
+            pins=pins(settings, table),
+        )
+        stopped_by: ImporterError | None = None
         try:
-            await _send_all(settings, table, plan, journal, summary, progress)
-        except SendingStopped as stop:
-            # e.g. the credentials were revoked mid-run: keep and report what was done
-            stopped_by = stop.cause
-            summary.interrupted = True
-        summary.finished = dt.datetime.now(dt.UTC)
-        _reconcile(settings, table, plan, journal, summary)
+            try:
+                await _send_all(settings, table, plan, journal, summary, progress)
+            except SendingStopped as stop:
+                # e.g. the credentials were revoked mid-run: keep and report what was done
+                stopped_by = stop.cause
+                summary.interrupted = True
+            summary.finished = dt.datetime.now(dt.UTC)
+            try:
+                journal.supersede()
+                _reconcile(settings, table, plan, journal, summary)
+            except ReportError:
+                if stopped_by is None:
+                    raise
+                # the disk that stopped the journal may stop the report too: the first
+                # cause says what to do (free space, --resume)
+        finally:
+            try:
+                journal.close()
+            except ReportError:
+                if stopped_by is None:
+                    raise
+        write_summary(summary_path(settings.report), summary.as_json())
     finally:
-        journal.close()
-    write_summary(summary_path(settings.report), summary.as_json())
+        lock.release()
     if stopped_by is not None:
         raise stopped_by
     return summary
@@ -195,7 +255,9 @@ async def _send_all(
     from .auth import TokenSource
     from .send import Delivery, Sender, SendOptions
 
-    validator = Validator(plan, settings.timezone, settings.date_format)
+    validator = _validator(settings, table, plan, payloads=True)
+    if settings.resume:
+        journal.supersede()  # never resend a row whose reference a later row imported
     timeout = aiohttp.ClientTimeout(
         total=settings.timeout, sock_connect=min(10.0, settings.timeout)
     )
@@ -205,7 +267,9 @@ async def _send_all(
         tokens = TokenSource(
             session, settings.token_url, settings.client_id, settings.client_secret
         )
-        await tokens.bearer()  # wrong credentials stop the run before anything is sent
+        # wrong credentials, or a file that breaks at row 20,001, stop the run before
+        # anything is sent; the whole file is parsed while the token is fetched
+        await asyncio.gather(tokens.bearer(), asyncio.to_thread(table.check_parses))
 
         def on_result(result: Result) -> None:
             journal.record(
@@ -227,6 +291,7 @@ async def _send_all(
             concurrency=settings.concurrency,
             max_attempts=settings.max_attempts,
             retry_wait=settings.retry_wait,
+            max_wait=settings.max_wait,
         )
         sender = Sender(session, tokens, options, on_result)
 
@@ -271,7 +336,8 @@ async def _send_all(
             flusher.cancel()
             summary.send_seconds = time.monotonic() - started
             summary.requests = sender.requests
-            summary.interrupted = sender.stopping
+            summary.stopped = sender.halted
+            summary.interrupted = sender.stopping and sender.halted is None
             for sig in signals:
                 loop.remove_signal_handler(sig)
             journal.flush()
@@ -327,11 +393,18 @@ def _reconcile(
             missing = outcomes["status"].isna()
             if missing.any():
                 # never sent (a stopped run): still show the reference they will be sent with
-                checked = Validator(plan, settings.timezone, settings.date_format, payloads=False)
+                checked = _validator(settings, table, plan, payloads=False)
                 found = checked.check(rows[missing.to_numpy()]).outcomes["reference"]
                 outcomes.loc[missing, "reference"] = found.reindex(outcomes.index[missing])
                 outcomes.loc[missing, "status"] = "skipped"
-                outcomes.loc[missing, "errors"] = NOT_ATTEMPTED
+                outcomes.loc[missing, "errors"] = (
+                    NOT_ATTEMPTED
+                    if summary.stopped is None
+                    else f"not attempted: the run stopped ({summary.stopped}); "
+                    "finish it with --resume"
+                )
+            # superseded rows and exact duplicates need nothing: they are not to be resent
+            outcomes["retry"] = outcomes["status"].isin(RETRY_STATUSES) | missing
             summary.counts.update(_count(outcomes["status"]))
             writer.write(outcomes, rows)
     finally:
