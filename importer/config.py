@@ -9,6 +9,7 @@ import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from .dates import check_zone
@@ -53,6 +54,8 @@ class Settings:
     max_wait: float = 300.0  # the longest Retry-After obeyed
     resume: bool = False
     sandbox: bool = False  # the in-process stand-in API (its URLs change every run)
+    history: Path | None = None  # remembers imported payloads (see history.py)
+    only_changed: bool = False  # send only rows the history does not hold as they are
     chunk_rows: int = 20_000
 
 
@@ -108,6 +111,8 @@ def load_credentials(environ: dict[str, str] | os._Environ[str] = os.environ) ->
         return client_id, client_secret
     path = Path(environ.get("CG_CREDENTIALS_FILE", str(CREDENTIALS_FILE))).expanduser()
     if path.exists():
+        if not path.is_file():  # a FIFO would be waited on forever
+            raise UsageError(f"{path} is not a regular file; it must hold the credentials")
         mode = path.stat().st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise UsageError(f"{path} can be read by other users; run: chmod 600 {path}")
@@ -125,3 +130,104 @@ def load_credentials(environ: dict[str, str] | os._Environ[str] = os.environ) ->
             "(or try it first with --sandbox)"
         )
     return client_id, client_secret
+
+
+CONFIG_FILE = Path("cg-import.toml")
+#: config file key → (option it stands for, kind of value)
+CONFIG_KEYS: dict[str, tuple[str, str]] = {
+    "inbox": ("folder", "path"),
+    "reports": ("reports", "path"),
+    "history": ("history", "path"),
+    "log_file": ("log_file", "path"),
+    "mapping": ("mapping", "path"),
+    "notify": ("notify", "texts"),
+    "region": ("region", "text"),
+    "api_url": ("api_url", "text"),
+    "token_url": ("token_url", "text"),
+    "sheet": ("sheet", "text"),
+    "timezone": ("timezone", "text"),
+    "rate": ("rate", "number"),
+    "concurrency": ("concurrency", "whole"),
+    "max_attempts": ("max_attempts", "whole"),
+    "retry_wait": ("retry_wait", "number"),
+    "timeout": ("timeout", "number"),
+    "max_wait": ("max_wait", "number"),
+    "settle": ("settle", "number"),
+    "quiet": ("quiet", "flag"),
+    "only_changed": ("only_changed", "flag"),
+}
+_SECRET_WORDS = ("secret", "password", "token", "client_id", "credential")
+
+
+def load_config(path: Path | None) -> dict[str, Any]:
+    """Option values from a config file (``--config``, else ``cg-import.toml`` if present).
+
+    Keys are option names (``max_wait`` or ``max-wait``); relative paths are read from the
+    file's folder, so a scheduled job finds them from any working folder. Secrets are
+    refused: they belong in the environment or the owner-only credentials file.
+    """
+    if path is None:
+        if not CONFIG_FILE.is_file():
+            return {}
+        path = CONFIG_FILE
+    if not path.is_file():
+        raise UsageError(f"config file {path} not found (or not a regular file); check --config")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise UsageError(
+            f"config file {path} is not valid TOML ({err}); write values in quotes, "
+            'e.g. region = "eu"'
+        ) from None
+    values: dict[str, Any] = {}
+    for raw_key, value in data.items():
+        key = raw_key.replace("-", "_")
+        if any(word in key for word in _SECRET_WORDS) and key != "token_url":
+            raise UsageError(
+                f"config file {path} holds '{raw_key}': secrets do not belong in a config "
+                "file; set CG_CLIENT_ID and CG_CLIENT_SECRET in the environment (or an "
+                "owner-only credentials file) and remove it"
+            )
+        if key not in CONFIG_KEYS:
+            raise UsageError(
+                f"config file {path}: unknown setting '{raw_key}'; known are "
+                f"{', '.join(sorted(CONFIG_KEYS))}"
+            )
+        option, kind = CONFIG_KEYS[key]
+        values[option] = _config_value(path, raw_key, kind, value)
+    return values
+
+
+def _config_value(path: Path, key: str, kind: str, value: object) -> object:
+    wrong = UsageError(f"config file {path}: {key} must be {_KINDS[kind]}, not {value!r}")
+    if kind == "flag":
+        if not isinstance(value, bool):
+            raise wrong
+        return value
+    if kind in ("number", "whole"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise wrong
+        if kind == "whole" and not float(value).is_integer():
+            raise wrong
+        return int(value) if kind == "whole" else float(value)
+    if kind == "texts":
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise wrong
+        return list(items)
+    if not isinstance(value, str) or not value.strip():
+        raise wrong
+    if kind == "path":
+        found = Path(value).expanduser()
+        return found if found.is_absolute() else path.parent / found
+    return value
+
+
+_KINDS = {
+    "flag": "true or false",
+    "number": "a number",
+    "whole": "a whole number",
+    "texts": 'a list of texts in quotes, e.g. ["json://host/path"]',
+    "text": "text in quotes",
+    "path": "a path in quotes",
+}

@@ -44,6 +44,8 @@ class Mapping:
 def load_mapping(path: Path) -> Mapping:
     """Read and check a TOML mapping file."""
     name = path.name
+    if path.exists() and not path.is_file():  # a FIFO would be waited on forever
+        raise MappingError(f"mapping file {path} is not a regular file; give a .toml file")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:

@@ -326,3 +326,18 @@ def test_cr_only_and_sep_line_csv_read_like_any_other(cli, tmp_path):
         lines = read_report(tmp_path / "r.csv")
         assert [line["source_row"] for line in lines] == ["2", "3", "4"]
         assert lines[0]["Account"] == rows[1][1]
+
+
+# --- 10. a file that breaks far down is found before the first request -------------------------
+
+
+def test_a_quote_broken_at_row_20001_stops_the_run_before_anything_is_sent(cli, sandbox, tmp_path):
+    rows = [HEADER, *activity_rows(25_000)]
+    source = write_csv(tmp_path / "in.csv", rows)
+    text = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    text[20_000] = text[20_000].replace("Subject", '"Subject', 1)  # row 20,001: never closed
+    source.write_text("".join(text), encoding="utf-8")
+    result = cli("run", source, "--report", tmp_path / "r.csv", *api_args(sandbox), *FAST)
+    assert result.code == 2
+    assert "row 20,001" in result.err and "nothing was sent" in result.err
+    assert sandbox.sandbox.stats.puts == 0

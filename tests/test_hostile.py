@@ -1,0 +1,734 @@
+"""Hostile worlds, through the real CLI: servers that lie, redirect, echo secrets, throttle
+for a day or never answer; report paths that would overwrite the input; a resume with other
+options; FIFOs where files should be; a full disk; two runs on one report at once.
+
+Each misbehaving API is a small aiohttp app served on 127.0.0.1 in a background thread
+(``serve``), which records every request it receives, so the tests can prove what did and
+did not reach a server. What an ops analyst sees is what is checked: the exit code, one
+clean line on stderr, the report's rows, and the bytes written to disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import openpyxl
+import pytest
+from aiohttp import web
+
+from importer.sandbox import RunningSandbox
+
+from .conftest import CliResult, api_args, run_subprocess
+from .helpers import HEADER, activity_rows, read_report, read_rows, write_csv
+from .servers import TOKEN, Handler, Served, api_app, imported, serve, token_endpoint
+
+pytestmark = pytest.mark.usefixtures("api_env")
+
+SECRET = "hostile-secret-N3bR6tY1uJ5c"
+FAST = ["--rate", "0", "--retry-wait", "0", "--quiet"]
+
+
+@pytest.fixture
+def serve_app() -> Iterator[Callable[[web.Application], Served]]:
+    """Serve aiohttp apps for the duration of a test."""
+    with ExitStack() as stack:
+        yield lambda app: stack.enter_context(serve(app))
+
+
+def healthy_put() -> Handler:
+    """PUT /activities as the real API answers it: 200 with ``data.id``."""
+    ids = iter(range(5000, 10**9))
+
+    async def put(request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return web.json_response({"message": "Unauthenticated."}, status=401)
+        return imported(await request.json(), next(ids))
+
+    return put
+
+
+# --- small helpers -----------------------------------------------------------------------------
+
+
+def source_file(tmp_path: Path, rows: int, name: str = "in.csv") -> Path:
+    return write_csv(tmp_path / name, [HEADER, *activity_rows(rows)])
+
+
+def statuses(report: Path) -> Counter[str]:
+    return Counter(line["status"] for line in read_report(report))
+
+
+def assert_every_row(report: Path, rows: int) -> list[dict[str, str]]:
+    """The report has one line per input row, in input order."""
+    lines = read_report(report)
+    assert [int(line["source_row"]) for line in lines] == list(range(2, rows + 2))
+    return lines
+
+
+def assert_clean(result: CliResult) -> None:
+    """No traceback and no 'internal error' (a bug), whatever the exit code."""
+    assert "Traceback" not in result.output, result.output
+    assert "internal error" not in result.output, result.output
+
+
+def retry_rows(report: Path) -> list[list[str]]:
+    """The retry file's rows (header first), CSV or XLSX."""
+    as_csv = report.with_name(f"{report.stem}.retry.csv")
+    if as_csv.exists():
+        return read_rows(as_csv)
+    as_xlsx = report.with_name(f"{report.stem}.retry.xlsx")
+    assert as_xlsx.exists(), f"no retry file beside {report.name}"
+    book = openpyxl.load_workbook(as_xlsx, read_only=True)
+    try:
+        return [
+            ["" if value is None else str(value) for value in row]
+            for row in book.worksheets[0].iter_rows(values_only=True)
+        ]
+    finally:
+        book.close()
+
+
+def written_bytes(folder: Path) -> dict[Path, bytes]:
+    """Every file under ``folder`` (report, retry, summary, journal and its -wal/-shm)."""
+    return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def run_bounded(
+    *argv: str | Path, timeout: float, env: dict[str, str] | None = None
+) -> tuple[CliResult, float]:
+    """``python -m importer …`` that must end within ``timeout``: a hang fails the test."""
+    started = time.monotonic()
+    try:
+        result = run_subprocess(*argv, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"cg-import {argv[0]} still running after {timeout:.0f} s: it hangs")
+    return result, time.monotonic() - started
+
+
+# --- 1. a report path that is the input is refused --------------------------------------------
+
+CLASHES = ["same path", "same file, other spelling", "symlink", "hard link", "retry file"]
+
+
+def clashing_paths(case: str, tmp_path: Path) -> tuple[Path, Path]:
+    """(input, report) where writing the report or its retry file would overwrite the input."""
+    name = "r.retry.csv" if case == "retry file" else "x.csv"
+    source = source_file(tmp_path, 3, name)
+    if case == "same path":
+        return source, source
+    if case == "same file, other spelling":
+        (tmp_path / "sub").mkdir()
+        return source, tmp_path / "sub" / ".." / "x.csv"
+    if case == "symlink":
+        link = tmp_path / "link.csv"
+        link.symlink_to(source)
+        return source, link
+    if case == "hard link":
+        hard = tmp_path / "hard.csv"
+        os.link(source, hard)
+        return source, hard
+    return source, tmp_path / "r.csv"  # its retry file would be r.retry.csv: the input
+
+
+@pytest.mark.parametrize("case", CLASHES)
+def test_validate_refuses_a_report_that_would_overwrite_the_input(cli, tmp_path, case):
+    source, report = clashing_paths(case, tmp_path)
+    before = source.read_bytes()
+    result = cli("validate", source, "--report", report)
+    assert result.code == 2, result.output
+    assert "input" in result.err.lower(), result.err
+    assert_clean(result)
+    assert source.read_bytes() == before
+
+
+@pytest.mark.parametrize("case", CLASHES)
+def test_run_refuses_a_report_that_would_overwrite_the_input(cli, sandbox, tmp_path, case):
+    source, report = clashing_paths(case, tmp_path)
+    before = source.read_bytes()
+    result = cli("run", source, "--report", report, *api_args(sandbox), *FAST)
+    assert result.code == 2, result.output
+    assert "input" in result.err.lower(), result.err
+    assert_clean(result)
+    assert source.read_bytes() == before
+    assert sandbox.sandbox.stats.puts == 0
+
+
+# --- 3. --resume pins what shapes a payload -----------------------------------------------------
+
+
+def fail_first_run(cli, box: RunningSandbox, source: Path, report: Path, *extra: str) -> None:
+    """A run whose every PUT fails: every row ends ``failed``, to be resumed."""
+    result = cli(
+        "run", source, "--report", report, *api_args(box), "--max-attempts", "1", *FAST, *extra
+    )
+    assert result.code == 1, result.output
+    assert set(statuses(report)) == {"failed"}
+
+
+def test_resume_refuses_another_timezone(cli, make_sandbox, tmp_path):
+    box = make_sandbox(fail_before=1.0)
+    source = source_file(tmp_path, 4)
+    report = tmp_path / "r.csv"
+    fail_first_run(cli, box, source, report)
+    puts = box.sandbox.stats.puts
+    report_before = report.read_bytes()
+
+    refused = cli(
+        "run", source, "--report", report, *api_args(box), "--resume",
+        "--timezone", "Europe/Berlin", *FAST,
+    )  # fmt: skip
+    assert refused.code == 2, refused.output
+    assert "timezone" in refused.err.lower(), refused.err
+    assert "UTC" in refused.err and "Europe/Berlin" in refused.err, refused.err
+    assert_clean(refused)
+    assert box.sandbox.stats.puts == puts, "the refused resume sent rows"
+    assert report.read_bytes() == report_before
+
+    box.sandbox.config.fail_before = 0.0
+    again = cli("run", source, "--report", report, *api_args(box), "--resume", *FAST)
+    assert again.code == 0, again.output
+    assert statuses(report) == {"imported": 4}
+    # still read as UTC, as in the first run
+    assert box.sandbox.activities["R-000000"]["happened_at"] == "2024-03-01 00:00:00"
+
+
+def test_resume_refuses_an_edited_mapping(cli, make_sandbox, tmp_path):
+    box = make_sandbox(fail_before=1.0)
+    source = source_file(tmp_path, 4)
+    report = tmp_path / "r.csv"
+    mapping = tmp_path / "m.toml"
+    original = '[additional_information]\nsubject = "Subject"\n'
+    mapping.write_text(original, encoding="utf-8")
+    fail_first_run(cli, box, source, report, "--mapping", str(mapping))
+    puts = box.sandbox.stats.puts
+
+    mapping.write_text('[additional_information]\ntopic = "Subject"\n', encoding="utf-8")
+    refused = cli(
+        "run", source, "--report", report, *api_args(box), "--resume", "--mapping", mapping, *FAST
+    )
+    assert refused.code == 2, refused.output
+    assert "mapping" in refused.err.lower(), refused.err
+    assert_clean(refused)
+    assert box.sandbox.stats.puts == puts, "the refused resume sent rows"
+
+    mapping.write_text(original, encoding="utf-8")
+    box.sandbox.config.fail_before = 0.0
+    again = cli(
+        "run", source, "--report", report, *api_args(box), "--resume", "--mapping", mapping, *FAST
+    )
+    assert again.code == 0, again.output
+    assert statuses(report) == {"imported": 4}
+    info = box.sandbox.activities["R-000001"]["additional_information_object"]
+    assert info == {"subject": "Subject 1"}
+
+
+def two_sheet_workbook(path: Path) -> Path:
+    book = openpyxl.Workbook()
+    north = book.active
+    north.title = "North"
+    south = book.create_sheet("South")
+    for sheet, prefix in ((north, "N"), (south, "S")):
+        sheet.append(HEADER)
+        for row in activity_rows(3, prefix=prefix):
+            sheet.append(row)
+    book.save(path)
+    return path
+
+
+def test_resume_refuses_another_sheet(cli, make_sandbox, tmp_path):
+    box = make_sandbox(fail_before=1.0)
+    source = two_sheet_workbook(tmp_path / "book.xlsx")
+    report = tmp_path / "r.csv"
+    fail_first_run(cli, box, source, report, "--sheet", "North")
+    puts = box.sandbox.stats.puts
+
+    refused = cli(
+        "run", source, "--report", report, *api_args(box), "--resume", "--sheet", "South", *FAST
+    )
+    assert refused.code == 2, refused.output
+    assert "sheet" in refused.err.lower(), refused.err
+    assert_clean(refused)
+    assert box.sandbox.stats.puts == puts, "the refused resume sent rows"
+
+    box.sandbox.config.fail_before = 0.0
+    again = cli(
+        "run", source, "--report", report, *api_args(box), "--resume", "--sheet", "North", *FAST
+    )
+    assert again.code == 0, again.output
+    assert statuses(report) == {"imported": 3}
+    assert set(box.sandbox.activities) == {"N-000000", "N-000001", "N-000002"}
+
+
+# --- 4. a 2xx without data.id is no proof of import ---------------------------------------------
+
+NO_PROOF = {
+    "captive portal html": (200, b"<html>captive portal</html>", "text/html"),
+    "empty object": (200, b"{}", "application/json"),
+    "empty body": (200, b"", "application/json"),
+    "data without id": (200, b'{"data": {}}', "application/json"),
+    "data with null id": (200, b'{"data": {"id": null}}', "application/json"),
+    "204 no content": (204, b"", "application/json"),
+}
+
+
+@pytest.mark.parametrize(("status", "body", "content_type"), NO_PROOF.values(), ids=NO_PROOF)
+def test_2xx_without_data_id_is_failed_and_resume_sends_again(
+    cli, serve_app, tmp_path, status, body, content_type
+):
+    healthy = {"on": False}
+    answer = healthy_put()
+
+    async def put(request: web.Request) -> web.StreamResponse:
+        if healthy["on"]:
+            return await answer(request)
+        await request.read()
+        return web.Response(status=status, body=body, headers={"Content-Type": content_type})
+
+    api = serve_app(api_app(put))
+    source = source_file(tmp_path, 3)
+    report = tmp_path / "r.csv"
+
+    result = cli("run", source, "--report", report, *api.args(), *FAST)
+    assert result.code == 1, result.output
+    assert_clean(result)
+    lines = assert_every_row(report, 3)
+    for line in lines:
+        assert line["status"] == "failed", line
+        assert "data.id" in line["errors"], line
+        assert not line["activity_id"], line
+    assert [row[0] for row in retry_rows(report)[1:]] == ["R-000000", "R-000001", "R-000002"]
+    first_puts = len(api.puts)
+
+    healthy["on"] = True
+    again = cli("run", source, "--report", report, *api.args(), "--resume", *FAST)
+    assert again.code == 0, again.output
+    lines = assert_every_row(report, 3)
+    assert all(line["status"] == "imported" and line["activity_id"] for line in lines), lines
+    resent = sorted(seen.json()["reference"] for seen in api.puts[first_puts:])
+    assert resent == ["R-000000", "R-000001", "R-000002"]
+
+
+# --- 11. redirects are never followed ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [307, 308])
+def test_token_redirect_is_refused_and_secret_never_leaves(
+    cli, serve_app, tmp_path, monkeypatch, status
+):
+    monkeypatch.setenv("CG_CLIENT_SECRET", SECRET)
+    thief = serve_app(web.Application())
+    steal = f"{thief.url}/steal"
+
+    async def token(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=status, headers={"Location": steal})
+
+    api = serve_app(api_app(healthy_put(), token))
+    source = source_file(tmp_path, 2)
+    out = tmp_path / "out"
+
+    result = cli("run", source, "--report", out / "r.csv", *api.args(), *FAST)
+    assert result.code == 2, result.output
+    assert "redirect" in result.err.lower(), result.err
+    assert steal in result.err, result.err
+    assert_clean(result)
+    assert thief.requests == [], "the token request (and the secret) went to the redirect"
+    assert api.puts == []
+    assert SECRET not in result.output
+    for path, data in written_bytes(tmp_path).items():
+        assert SECRET.encode() not in data, path
+
+
+@pytest.mark.parametrize("status", [302, 307, 308])
+def test_put_redirect_is_a_failure_and_the_other_host_gets_nothing(
+    cli, serve_app, tmp_path, status
+):
+    thief = serve_app(web.Application())
+
+    async def put(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=status, headers={"Location": f"{thief.url}/activities"})
+
+    api = serve_app(api_app(put))
+    source = source_file(tmp_path, 3)
+    report = tmp_path / "r.csv"
+
+    result = cli("run", source, "--report", report, *api.args(), *FAST)
+    assert result.code == 1, result.output
+    assert_clean(result)
+    for line in assert_every_row(report, 3):
+        assert line["status"] == "failed", line
+        assert "redirect" in line["errors"].lower(), line
+        assert thief.url in line["errors"], line
+    assert thief.requests == [], "the activity (and the bearer token) went to the redirect"
+
+
+# --- 12. no secret or token is ever stored or printed -----------------------------------------
+
+
+def test_echoed_token_and_secret_are_never_printed_or_stored(cli, serve_app, tmp_path, monkeypatch):
+    monkeypatch.setenv("CG_CLIENT_SECRET", SECRET)
+
+    async def put(request: web.Request) -> web.Response:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        row = int((await request.json())["reference"][-1])
+        if row in (0, 1):
+            return web.json_response(
+                {
+                    "message": f"bad token {token}",
+                    "errors": {"contact": [f"{token} is wrong"], "account": [f"not {SECRET}"]},
+                },
+                status=422,
+            )
+        if row == 2:
+            return web.json_response(
+                {"message": f"upstream refused {token} ({SECRET})"}, status=500
+            )
+        return web.Response(
+            status=500, text=f"Authorization: Bearer {token}\nclient_secret={SECRET}\n"
+        )
+
+    api = serve_app(api_app(put, token_endpoint(SECRET)))
+    source = source_file(tmp_path, 4)
+    out = tmp_path / "out"
+    report = out / "r.csv"
+
+    result = cli("run", source, "--report", report, *api.args(), "--max-attempts", "2", *FAST)
+    assert result.code == 1, result.output
+    assert_clean(result)
+    lines = assert_every_row(report, 4)
+    # the echoing answers really came back, so the checks below prove something
+    assert [line["status"] for line in lines] == ["rejected", "rejected", "failed", "failed"]
+    assert all("contact" in line["errors"] for line in lines[:2]), lines
+    assert all(line["http_status"] == "500" for line in lines[2:]), lines
+    assert api.puts and all(s.headers["authorization"] == f"Bearer {TOKEN}" for s in api.puts)
+
+    files = written_bytes(out)
+    assert any(path.name.endswith(".journal.sqlite") for path in files), list(files)
+    assert any(path.name.endswith(".summary.json") for path in files), list(files)
+    for secret in (TOKEN, SECRET):
+        assert secret not in result.out, "printed on stdout"
+        assert secret not in result.err, "printed on stderr"
+        for path, data in files.items():
+            assert secret.encode() not in data, f"stored in {path.name}"
+
+
+def test_token_refusal_echoing_the_secret_is_not_printed(cli, serve_app, tmp_path, monkeypatch):
+    monkeypatch.setenv("CG_CLIENT_SECRET", SECRET)
+
+    async def token(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response(
+            {"error": SECRET, "error_description": f"client_secret {SECRET} is wrong"}, status=400
+        )
+
+    api = serve_app(api_app(healthy_put(), token))
+    source = source_file(tmp_path, 2)
+    out = tmp_path / "out"
+
+    result = cli("run", source, "--report", out / "r.csv", *api.args(), *FAST)
+    assert result.code == 2, result.output
+    assert_clean(result)
+    assert api.token_requests and api.puts == []
+    assert SECRET not in result.output
+    for path, data in written_bytes(tmp_path).items():
+        if path != source:
+            assert SECRET.encode() not in data, f"stored in {path.name}"
+
+
+# --- 13. Retry-After and servers that hang -----------------------------------------------------
+
+
+@pytest.mark.timeout(90)
+def test_retry_after_of_a_day_fails_the_rows_within_seconds(serve_app, tmp_path):
+    async def put(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response(
+            {"message": "Too Many Attempts."}, status=429, headers={"Retry-After": "86400"}
+        )
+
+    api = serve_app(api_app(put))
+    source = source_file(tmp_path, 5)
+    report = tmp_path / "r.csv"
+
+    result, seconds = run_bounded("run", source, "--report", report, *api.args(), *FAST, timeout=60)
+    assert seconds < 20, f"took {seconds:.1f} s"
+    assert result.code == 1, result.output
+    assert_clean(result)
+    lines = assert_every_row(report, 5)
+    assert {line["status"] for line in lines} <= {"failed", "skipped"}, lines
+    failed = [line for line in lines if line["status"] == "failed"]
+    assert failed, lines
+    for line in failed:
+        assert "Retry-After" in line["errors"] and "86400" in line["errors"], line
+    assert all(line["errors"] for line in lines), lines
+
+
+def test_short_retry_after_is_obeyed(cli, serve_app, tmp_path):
+    answer = healthy_put()
+    count = {"puts": 0}
+
+    async def put(request: web.Request) -> web.StreamResponse:
+        count["puts"] += 1
+        if count["puts"] == 1:
+            await request.read()
+            return web.json_response(
+                {"message": "Too Many Attempts."}, status=429, headers={"Retry-After": "1"}
+            )
+        return await answer(request)
+
+    api = serve_app(api_app(put))
+    source = source_file(tmp_path, 1)
+    report = tmp_path / "r.csv"
+
+    result = cli("run", source, "--report", report, *api.args(), "--max-wait", "5", *FAST)
+    assert result.code == 0, result.output
+    (line,) = assert_every_row(report, 1)
+    assert line["status"] == "imported" and line["activity_id"], line
+    first, second = api.puts
+    assert second.at - first.at >= 0.9, "Retry-After: 1 was not waited for"
+
+
+@pytest.mark.timeout(150)
+def test_a_server_that_never_answers_stops_the_run_in_bounded_time(serve_app, tmp_path):
+    async def put(request: web.Request) -> web.Response:
+        await asyncio.Event().wait()  # accepts, reads nothing more, never answers
+        raise AssertionError("unreachable")
+
+    api = serve_app(api_app(put))
+    source = source_file(tmp_path, 60)
+    report = tmp_path / "r.csv"
+
+    result, seconds = run_bounded(
+        "run", source, "--report", report, *api.args(),
+        "--timeout", "0.5", "--concurrency", "4", *FAST,
+        timeout=120,
+    )  # fmt: skip
+    # 60 rows x 5 attempts x 0.5 s / 4 workers = 37.5 s without a circuit breaker
+    assert seconds < 25, f"took {seconds:.1f} s: no circuit breaker"
+    assert result.code == 1, result.output
+    assert "--resume" in result.err, result.err
+    assert_clean(result)
+    lines = assert_every_row(report, 60)
+    assert {line["status"] for line in lines} <= {"failed", "skipped"}, Counter(
+        line["status"] for line in lines
+    )
+    assert len(api.puts) < 60, f"{len(api.puts)} PUTs into a server that never answers"
+
+
+# --- 14. an error body that is not UTF-8 ------------------------------------------------------
+
+NOT_UTF8 = b"\xff\xfe\xfa bad gateway"
+
+
+def bad_gateway() -> Handler:
+    async def answer(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(
+            status=502, body=NOT_UTF8, headers={"Content-Type": "text/plain; charset=utf-8"}
+        )
+
+    return answer
+
+
+def test_non_utf8_error_body_is_retried_and_reported(cli, serve_app, tmp_path):
+    api = serve_app(api_app(bad_gateway()))
+    source = source_file(tmp_path, 3)
+    report = tmp_path / "r.csv"
+
+    result = cli("run", source, "--report", report, *api.args(), "--max-attempts", "3", *FAST)
+    assert result.code == 1, result.output
+    assert_clean(result)
+    for line in assert_every_row(report, 3):
+        assert line["status"] == "failed", line
+        assert "502" in line["errors"], line
+    tries = Counter(seen.json()["reference"] for seen in api.puts)
+    assert set(tries) == {"R-000000", "R-000001", "R-000002"}
+    assert all(n > 1 for n in tries.values()), f"not retried: {tries}"
+
+
+def test_non_utf8_token_error_is_one_clean_line(cli, serve_app, tmp_path):
+    api = serve_app(api_app(healthy_put(), bad_gateway()))
+    source = source_file(tmp_path, 2)
+
+    result = cli("run", source, "--report", tmp_path / "r.csv", *api.args(), *FAST)
+    assert result.code == 2, result.output
+    assert_clean(result)
+    assert api.token_requests and api.puts == []
+
+
+# --- 15. FIFOs where regular files belong ------------------------------------------------------
+
+
+def fifo(path: Path) -> Path:
+    os.mkfifo(path, 0o600)
+    path.chmod(0o600)  # owner-only, so only "is it a regular file?" can refuse it
+    return path
+
+
+@pytest.mark.timeout(60)
+def test_credentials_file_that_is_a_fifo_is_refused(sandbox, tmp_path):
+    credentials = fifo(tmp_path / "credentials.toml")
+    source = source_file(tmp_path, 2)
+    env = {"CG_CLIENT_ID": "", "CG_CLIENT_SECRET": "", "CG_CREDENTIALS_FILE": str(credentials)}
+
+    result, seconds = run_bounded(
+        "run", source, "--report", tmp_path / "r.csv", *api_args(sandbox), *FAST,
+        env=env, timeout=15,
+    )  # fmt: skip
+    assert result.code == 2, result.output
+    assert seconds < 10, f"took {seconds:.1f} s"
+    assert_clean(result)
+    assert sandbox.sandbox.stats.puts == 0
+
+
+@pytest.mark.timeout(60)
+def test_mapping_that_is_a_fifo_is_refused(tmp_path):
+    mapping = fifo(tmp_path / "m.toml")
+    source = source_file(tmp_path, 2)
+
+    result, seconds = run_bounded(
+        "validate", source, "--mapping", mapping, "--report", tmp_path / "r.csv", timeout=15
+    )
+    assert result.code == 2, result.output
+    assert seconds < 10, f"took {seconds:.1f} s"
+    assert_clean(result)
+
+
+# --- 17. report folder problems, a full disk, two runs at once --------------------------------
+
+
+def test_report_that_is_a_directory_is_refused_before_sending(cli, sandbox, tmp_path):
+    folder = tmp_path / "out.csv"
+    folder.mkdir()
+    source = source_file(tmp_path, 3)
+
+    result = cli("run", source, "--report", folder, *api_args(sandbox), *FAST)
+    assert result.code == 2, result.output
+    assert_clean(result)
+    assert sandbox.sandbox.stats.puts == 0
+    assert folder.is_dir()
+
+
+def test_report_below_a_regular_file_is_refused_before_sending(cli, sandbox, tmp_path):
+    blocker = tmp_path / "somefile.txt"
+    blocker.write_text("not a folder\n", encoding="utf-8")
+    source = source_file(tmp_path, 3)
+
+    result = cli("run", source, "--report", blocker / "r.csv", *api_args(sandbox), *FAST)
+    assert result.code == 2, result.output
+    assert_clean(result)
+    assert sandbox.sandbox.stats.puts == 0
+    assert blocker.read_text(encoding="utf-8") == "not a folder\n"
+
+
+#: largest file the limited run may write, picked by trying: enough to start sending (the
+#: journal holds ~100 KB before the first PUT), too little for the journal's write-ahead log
+#: and the report (~280 KB) of 2,000 rows
+FILE_SIZE_LIMIT = 160 * 1024
+
+
+def limit_file_size() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+
+
+@pytest.mark.timeout(180)
+def test_disk_full_stops_cleanly_and_resume_finishes(cli, sandbox, tmp_path):
+    rows = 2000
+    source = source_file(tmp_path, rows)
+    report = tmp_path / "out" / "r.csv"
+    argv = ["run", str(source), "--report", str(report), *api_args(sandbox), *FAST]
+
+    try:
+        full = subprocess.run(
+            [sys.executable, "-m", "importer", *argv],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=limit_file_size,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the run on a full disk hangs")
+    limited = CliResult(full.returncode, full.stdout, full.stderr)
+    assert sandbox.sandbox.stats.puts > 0, "the limit stopped the run before it sent anything"
+    assert limited.code in (1, 2), limited.output
+    assert_clean(limited)
+    assert "--resume" in limited.err, limited.err
+
+    result = cli(*argv, "--resume")
+    assert result.code == 0, result.output
+    lines = assert_every_row(report, rows)
+    assert {line["status"] for line in lines} == {"imported"}
+    assert sandbox.sandbox.stats.duplicates == 0
+    assert len(sandbox.sandbox.activities) == rows
+
+
+@pytest.mark.timeout(120)
+def test_second_run_on_the_same_report_is_refused_while_the_first_runs(make_sandbox, tmp_path):
+    box = make_sandbox(latency=0.2)
+    rows = 100
+    source = source_file(tmp_path, rows)
+    report = tmp_path / "out" / "r.csv"
+    journal = report.with_name(report.name + ".journal.sqlite")
+    argv = ["run", str(source), "--report", str(report), *api_args(box), "--rate", "20"]
+
+    first = subprocess.Popen(
+        [sys.executable, "-m", "importer", *argv, "--quiet"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not journal.exists():
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the first run wrote no journal"
+            time.sleep(0.02)
+        second, seconds = run_bounded(*argv, "--quiet", timeout=60)
+        first_still_running = first.poll() is None
+        out, err = first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.communicate()
+
+    assert second.code == 2, second.output
+    assert "another" in second.err.lower() and "lock" in second.err.lower(), second.err
+    assert_clean(second)
+    assert seconds < 15, f"the second run took {seconds:.1f} s to give up"
+    assert first_still_running, "the first run ended before the second was refused"
+    assert first.returncode == 0, out + err
+    lines = assert_every_row(report, rows)
+    assert {line["status"] for line in lines} == {"imported"}
+    assert box.sandbox.stats.puts == rows, "the second run sent rows too"
+    assert box.sandbox.stats.duplicates == 0
+
+
+# --- 19. odd expires_in values -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("expires_in", [-5, "abc", None], ids=["negative", "text", "null"])
+def test_odd_expires_in_works_without_a_token_storm(cli, serve_app, tmp_path, expires_in):
+    api = serve_app(api_app(healthy_put(), token_endpoint(expires_in=expires_in)))
+    source = source_file(tmp_path, 20)
+    report = tmp_path / "r.csv"
+
+    result = cli("run", source, "--report", report, *api.args(), *FAST)
+    assert result.code == 0, result.output
+    assert_clean(result)
+    lines = assert_every_row(report, 20)
+    assert all(line["status"] == "imported" for line in lines), lines
+    assert len(api.token_requests) <= 3, f"{len(api.token_requests)} token requests"
