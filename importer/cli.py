@@ -7,18 +7,20 @@ import asyncio
 import os
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
 from .config import (
+    CONFIG_FILE,
     REGIONS,
     Settings,
     check_report_path,
     check_url,
     default_report,
+    load_config,
     load_credentials,
     region_urls,
     resolve_timezone,
@@ -28,7 +30,7 @@ from .mapping import Mapping, load_mapping
 from .pipeline import RunSummary, import_file, validate_file
 
 EXIT_OK, EXIT_NOT_ALL, EXIT_NOTHING_DONE, EXIT_INTERRUPTED = 0, 1, 2, 130
-STATUS_ORDER = ("valid", "imported", "invalid", "rejected", "failed", "skipped")
+STATUS_ORDER = ("valid", "imported", "unchanged", "invalid", "rejected", "failed", "skipped")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,8 +39,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_NOTHING_DONE, f"cg-import: error: {message} (see: {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Every command and option, each with its help text."""
+def build_parser(defaults: dict[str, dict[str, Any]] | None = None) -> argparse.ArgumentParser:
+    """Every command and option, each with its help text; ``defaults`` (per command, from a
+    config file) replace the built-in defaults."""
     parser = _Parser(
         prog="cg-import",
         description="Import spreadsheets of customer activities into CustomerGauge, "
@@ -49,94 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
 
-    def common(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument(
-            "input", type=Path, metavar="INPUT", help="the .csv or .xlsx file of activities"
-        )
-        sub.add_argument(
-            "--mapping",
-            type=Path,
-            metavar="FILE.toml",
-            help="mapping of the file's headers to API fields (see schemas/profiles/)",
-        )
-        sub.add_argument(
-            "--sheet",
-            metavar="NAME",
-            help="Excel sheet to read (default: the first, or the mapping's sheet)",
-        )
-        sub.add_argument(
-            "--timezone",
-            metavar="ZONE",
-            help="zone of timestamps without an offset, e.g. Europe/Berlin (default UTC)",
-        )
-        sub.add_argument(
-            "--report",
-            type=Path,
-            metavar="PATH",
-            help="report file, .csv or .xlsx (default reports/<input>-<UTC time>.csv)",
-        )
-        sub.add_argument(
-            "--quiet",
-            action="store_true",
-            help="no progress bar and no summary table; the exit code tells",
-        )
-
     check = commands.add_parser("validate", help="check every row, send nothing, write the report")
-    common(check)
+    _input_options(check, one_file=True)
 
     run = commands.add_parser("run", help="validate, send the valid rows, write the report")
-    common(run)
-    run.add_argument(
-        "--region",
-        choices=REGIONS,
-        default="eu",
-        help="CustomerGauge region of your account (default eu)",
-    )
-    run.add_argument("--api-url", metavar="URL", help="activities URL instead of the region's")
-    run.add_argument("--token-url", metavar="URL", help="token URL instead of the region's")
-    run.add_argument(
-        "--rate",
-        type=float,
-        default=10.0,
-        metavar="N",
-        help="most requests started per second, 0 = unlimited (default 10)",
-    )
-    run.add_argument(
-        "--concurrency",
-        type=int,
-        default=8,
-        metavar="N",
-        help="requests in flight at once (default 8)",
-    )
-    run.add_argument(
-        "--max-attempts",
-        type=int,
-        default=5,
-        metavar="N",
-        help="tries per row on server errors and dropped connections (default 5)",
-    )
-    run.add_argument(
-        "--retry-wait",
-        type=float,
-        default=0.5,
-        metavar="SECONDS",
-        help="first wait before a retry; doubles each time, with jitter (default 0.5)",
-    )
-    run.add_argument(
-        "--timeout",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="give up waiting for one answer after this long (default 60)",
-    )
-    run.add_argument(
-        "--max-wait",
-        type=float,
-        default=300.0,
-        metavar="SECONDS",
-        help="longest Retry-After to obey; the API asking for more stops the run, "
-        "--resume continues it later (default 300)",
-    )
+    _input_options(run, one_file=True)
+    _sending_options(run)
     run.add_argument(
         "--resume",
         action="store_true",
@@ -144,11 +65,183 @@ def build_parser() -> argparse.ArgumentParser:
         "rows without a final outcome",
     )
     run.add_argument(
+        "--history",
+        type=Path,
+        metavar="PATH",
+        help="remember every imported row's payload in this history (as inbox does)",
+    )
+    run.add_argument(
+        "--only-changed",
+        action="store_true",
+        help="with --history: send only new and changed rows; unchanged ones are reported "
+        "'unchanged' with their activity ID",
+    )
+
+    inbox = commands.add_parser(
+        "inbox", help="import every settled file dropped in a folder (for scheduled jobs)"
+    )
+    inbox.add_argument(
+        "folder",
+        type=Path,
+        metavar="DIR",
+        nargs="?",
+        help="the drop folder (default: the config file's inbox)",
+    )
+    _input_options(inbox, one_file=False)
+    _sending_options(inbox)
+    _inbox_options(inbox)
+
+    _sandbox_command(commands)
+    for name, values in (defaults or {}).items():
+        commands.choices[name].set_defaults(**values)
+    return parser
+
+
+def _input_options(sub: argparse.ArgumentParser, *, one_file: bool) -> None:
+    """How input files are read (and, for one file, where its report goes)."""
+    if one_file:
+        sub.add_argument(
+            "input", type=Path, metavar="INPUT", help="the .csv or .xlsx file of activities"
+        )
+    sub.add_argument(
+        "--mapping",
+        type=Path,
+        metavar="FILE.toml",
+        help="mapping of the file's headers to API fields (see schemas/profiles/)",
+    )
+    sub.add_argument(
+        "--sheet",
+        metavar="NAME",
+        help="Excel sheet to read (default: the active one, or the mapping's sheet)",
+    )
+    sub.add_argument(
+        "--timezone",
+        metavar="ZONE",
+        help="zone of timestamps without an offset, e.g. Europe/Berlin (default UTC)",
+    )
+    if one_file:
+        sub.add_argument(
+            "--report",
+            type=Path,
+            metavar="PATH",
+            help="report file, .csv or .xlsx (default reports/<input>-<UTC time>.csv)",
+        )
+    sub.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE.toml",
+        help=f"settings a scheduled job repeats (default {CONFIG_FILE} here, if present); "
+        "options given here override it",
+    )
+    sub.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar and no summary table; the exit code tells",
+    )
+
+
+def _sending_options(sub: argparse.ArgumentParser) -> None:
+    """Where and how fast rows are sent."""
+    sub.add_argument(
+        "--region",
+        choices=REGIONS,
+        default="eu",
+        help="CustomerGauge region of your account (default eu)",
+    )
+    sub.add_argument("--api-url", metavar="URL", help="activities URL instead of the region's")
+    sub.add_argument("--token-url", metavar="URL", help="token URL instead of the region's")
+    sub.add_argument(
+        "--rate",
+        type=float,
+        default=10.0,
+        metavar="N",
+        help="most requests started per second, 0 = unlimited (default 10)",
+    )
+    sub.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        metavar="N",
+        help="requests in flight at once (default 8)",
+    )
+    sub.add_argument(
+        "--max-attempts",
+        type=int,
+        default=5,
+        metavar="N",
+        help="tries per row on server errors and dropped connections (default 5)",
+    )
+    sub.add_argument(
+        "--retry-wait",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="first wait before a retry; doubles each time, with jitter (default 0.5)",
+    )
+    sub.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="give up waiting for one answer after this long (default 60)",
+    )
+    sub.add_argument(
+        "--max-wait",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="longest Retry-After to obey; the API asking for more stops the run, "
+        "--resume continues it later (default 300)",
+    )
+    sub.add_argument(
         "--sandbox",
         action="store_true",
         help="start the local stand-in API and import into it (demo credentials)",
     )
 
+
+def _inbox_options(sub: argparse.ArgumentParser) -> None:
+    """What a drop-folder run adds: where reports go, when a file is settled, who hears."""
+    sub.add_argument(
+        "--reports",
+        type=Path,
+        metavar="DIR",
+        help="folder for the reports (default DIR/reports)",
+    )
+    sub.add_argument(
+        "--history",
+        type=Path,
+        metavar="PATH",
+        help="the history of imported rows (default: history.sqlite in the reports folder)",
+    )
+    sub.add_argument(
+        "--settle",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="leave files modified less than this long ago (still being written; default 60)",
+    )
+    sub.add_argument(
+        "--resend-all",
+        action="store_true",
+        help="send every row, even those the history says are unchanged",
+    )
+    sub.add_argument(
+        "--log-file",
+        type=Path,
+        metavar="PATH",
+        help="append one JSON line per file and per run (for monitoring)",
+    )
+    sub.add_argument(
+        "--notify",
+        action="append",
+        metavar="URL",
+        help="Apprise URL to tell after each run that handled a file (repeatable), "
+        "e.g. mailtos://…, a Slack or Teams URL, json://host/path",
+    )
+
+
+def _sandbox_command(commands: Any) -> None:
     box = commands.add_parser("sandbox", help="serve a local stand-in of the API for trying things")
     box.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
     box.add_argument(
@@ -201,20 +294,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="every Nth request revokes all tokens, forcing 401s (default off)",
     )
     box.add_argument("--seed", type=int, default=None, help="random seed for repeatable faults")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    words = list(argv) if argv is not None else sys.argv[1:]
+    args = build_parser().parse_args(words)
     try:
         if args.command == "sandbox":
             return _sandbox(args)
+        args = _with_config(args, words)
+        if args.command == "inbox":
+            return _inbox(args)
         settings = _settings(args)
         if args.command == "validate":
             summary = validate_file(settings, _progress(args))
         else:
-            summary = asyncio.run(_run(settings, args))
+            summary = asyncio.run(_run(settings, args, import_file))
     except ImporterError as err:
         print(f"cg-import: error: {err}", file=sys.stderr)
         return EXIT_NOTHING_DONE
@@ -232,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_NOTHING_DONE
     if not args.quiet:
         _print_summary(summary, sys.stdout)
-    resume = "  " + _resume_command(argv if argv is not None else sys.argv[1:], settings)
+    resume = "  " + _resume_command(words, settings)
     if summary.interrupted:
         print(
             f"cg-import: interrupted; rows not sent yet are marked skipped. Finish with:\n{resume}",
@@ -249,15 +345,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_OK if summary.all_good else EXIT_NOT_ALL
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _with_config(args: argparse.Namespace, words: list[str]) -> argparse.Namespace:
+    """The options again, with the config file's values as defaults: the command line wins."""
+    config = load_config(args.config)
+    known = {key: value for key, value in config.items() if key in vars(args)}
+    if not known:
+        return args
+    with_config = build_parser({args.command: known}).parse_args(words)
+    if args.__dict__.get("notify"):
+        with_config.notify = args.notify  # a list on the command line replaces the file's
+    return with_config
+
+
+def _settings(
+    args: argparse.Namespace, input_path: Path | None = None, report: Path | None = None
+) -> Settings:
+    """The settings of one run (for ``inbox``, a template its files fill in)."""
     mapping: Mapping | None = load_mapping(args.mapping) if args.mapping else None
-    report = args.report
-    if report is None and getattr(args, "resume", False):
-        report = _latest_report(args.input)
-    report = report or default_report(args.input)
+    input_path = input_path or args.input
+    if report is None:
+        report = args.report
+        if report is None and getattr(args, "resume", False):
+            report = _latest_report(input_path)
+        report = report or default_report(input_path)
     check_report_path(report)
     settings = Settings(
-        input=args.input,
+        input=input_path,
         report=report,
         mapping=mapping,
         sheet=args.sheet or (mapping.sheet if mapping else None),
@@ -266,7 +379,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         delimiter=mapping.delimiter if mapping else None,
         encoding=mapping.encoding if mapping else None,
     )
-    if args.command != "run":
+    if args.command == "validate":
         return settings
     if args.rate < 0:
         raise UsageError("--rate must be 0 (unlimited) or more")
@@ -274,6 +387,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         raise UsageError("--concurrency and --max-attempts must be at least 1")
     if args.timeout <= 0 or args.retry_wait < 0 or args.max_wait < 0:
         raise UsageError("--timeout must be above 0, --retry-wait and --max-wait 0 or more")
+    if getattr(args, "only_changed", False) and not args.history:
+        raise UsageError("--only-changed needs --history PATH (where imported rows are kept)")
     settings = replace(
         settings,
         rate=args.rate,
@@ -282,8 +397,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         retry_wait=args.retry_wait,
         timeout=args.timeout,
         max_wait=args.max_wait,
-        resume=args.resume,
+        resume=getattr(args, "resume", False),
         sandbox=args.sandbox,
+        history=args.history,
+        only_changed=getattr(args, "only_changed", False),
     )
     if args.sandbox:
         return settings  # URLs and demo credentials are filled in once the sandbox listens
@@ -296,6 +413,51 @@ def _settings(args: argparse.Namespace) -> Settings:
         client_id=client_id,
         client_secret=client_secret,
     )
+
+
+def _inbox(args: argparse.Namespace) -> int:
+    """``cg-import inbox``: every settled file of the folder, then the log and the notice."""
+    from .inbox import InboxOptions, notify, run_inbox
+
+    if args.folder is None:
+        raise UsageError(
+            f"name the inbox folder: cg-import inbox DIR (or inbox = … in {CONFIG_FILE})"
+        )
+    reports = args.reports or args.folder / "reports"
+    template = _settings(args, args.folder, reports / "template.csv")
+    options = InboxOptions(
+        folder=args.folder,
+        reports=reports,
+        history=args.history or reports / "history.sqlite",
+        settle=args.settle,
+        resend_all=args.resend_all,
+        log_file=args.log_file,
+    )
+
+    def told(result: Any) -> None:
+        if not args.quiet:
+            print(
+                f"{result.file} → {result.outcome}/" + (f"  ({result.note})" if result.note else "")
+            )
+
+    async def work(settings: Settings) -> Any:
+        return await run_inbox(settings, options, told)
+
+    summary = asyncio.run(_run(template, args, work))
+    if summary.locked:
+        print(
+            f"cg-import: another inbox run holds {args.folder} (its lock); nothing to do now",
+            file=sys.stderr,
+        )
+        return EXIT_OK
+    problem = notify(args.notify or [], summary)
+    if problem:
+        print(f"cg-import: warning: {problem}", file=sys.stderr)
+    if not args.quiet:
+        print(f"{len(summary.files)} file(s) handled in {args.folder}")
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_NOT_ALL if summary.failed or summary.stopped else EXIT_OK
 
 
 def _latest_report(input_path: Path) -> Path:
@@ -311,11 +473,17 @@ def _latest_report(input_path: Path) -> Path:
     return journals[-1].with_name(journals[-1].name.removesuffix(".journal.sqlite"))
 
 
-async def _run(settings: Settings, args: argparse.Namespace) -> RunSummary:
+async def _run(
+    settings: Settings,
+    args: argparse.Namespace,
+    work: Callable[..., Awaitable[Any]],
+) -> Any:
+    """``work(settings, …)`` against the API, or against a sandbox started for it."""
     from .sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SandboxConfig, start
 
+    extra = (_progress(args),) if work is import_file else ()
     if not args.sandbox:
-        return await import_file(settings, _progress(args))
+        return await work(settings, *extra)
     running = await start(SandboxConfig())
     try:
         settings = replace(
@@ -327,7 +495,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> RunSummary:
         )
         if not args.quiet:
             print(f"Sandbox API started on {running.base_url} (nothing leaves this machine)")
-        return await import_file(settings, _progress(args))
+        return await work(settings, *extra)
     finally:
         await running.close()
 

@@ -195,6 +195,13 @@ def load_config(path: Path | None) -> dict[str, Any]:
             )
         option, kind = CONFIG_KEYS[key]
         values[option] = _config_value(path, raw_key, kind, value)
+    if any(urlsplit(url).password for url in values.get("notify", [])) and path.stat().st_mode & (
+        stat.S_IRWXG | stat.S_IRWXO
+    ):
+        raise UsageError(
+            f"config file {path} has a password in a notify URL and can be read by other "
+            f"users; run: chmod 600 {path}"
+        )
     return values
 
 

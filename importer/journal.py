@@ -22,7 +22,7 @@ import pandas as pd
 
 from .errors import ReportError, ResumeError
 
-FINAL = ("imported", "rejected", "invalid", "skipped")
+FINAL = ("imported", "unchanged", "rejected", "invalid", "skipped")
 COLUMNS = ("source_row", "status", "reference", "activity_id", "http_status", "attempts", "errors")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -154,7 +154,7 @@ class Journal:
         self.flush()
         later = (
             "SELECT MAX(l.source_row) FROM outcome l WHERE l.reference = outcome.reference "
-            "AND l.source_row > outcome.source_row AND l.status = 'imported'"
+            "AND l.source_row > outcome.source_row AND l.status IN ('imported', 'unchanged')"
         )
         with self._writing():
             cursor = self._db.execute(
@@ -193,6 +193,19 @@ class Journal:
             self.flush()
         finally:
             self._db.close()
+
+
+def journal_input(path: Path) -> str | None:
+    """The SHA-256 of the input a journal belongs to (None if it is no readable journal)."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = 'input_sha256'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+    return str(row[0]) if row else None
 
 
 def _reason(err: BaseException) -> str:

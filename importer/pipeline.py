@@ -16,16 +16,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+import numpy as np
 import pandas as pd
 
 from .config import Settings
 from .errors import ImporterError, ReportError
-from .journal import Journal, journal_path
+from .history import History, unchanged_note
+from .journal import Journal, Outcome, journal_path
 from .mapping import ColumnPlan, Mapping, plan_columns
 from .outputs import check_outputs, check_space, lock_report
 from .read import Table, is_blank, open_table
 from .report import ReportWriter, summary_path, write_summary
-from .validate import Validator
+from .validate import ChunkResult, Validator
 
 if TYPE_CHECKING:
     from .send import Delivery, Result, Sender
@@ -79,8 +81,9 @@ class RunSummary:
 
     @property
     def all_good(self) -> bool:
-        wanted = "valid" if self.command == "validate" else "imported"
-        return self.counts[wanted] == self.rows
+        if self.command == "validate":
+            return self.counts["valid"] == self.rows
+        return self.counts["imported"] + self.counts["unchanged"] == self.rows
 
     @property
     def rows_per_second(self) -> float:
@@ -271,7 +274,10 @@ async def _send_all(
         # anything is sent; the whole file is parsed while the token is fetched
         await asyncio.gather(tokens.bearer(), asyncio.to_thread(table.check_parses))
 
+        changes = _Changes(settings)
+
         def on_result(result: Result) -> None:
+            changes.sent(result)
             journal.record(
                 (
                     result.source_row,
@@ -301,10 +307,10 @@ async def _send_all(
                 chunk = await asyncio.to_thread(next, chunks, None)
                 if chunk is None:
                     return
-                result, payloads = await asyncio.to_thread(_check_chunk, validator, chunk)
+                result = await asyncio.to_thread(validator.check, chunk)
                 final = result.outcomes[result.outcomes["status"] != "valid"]
                 journal.record_many(
-                    (int(row), o.status, _text(o.reference), None, None, None, _text(o.errors))
+                    (int(row), str(o.status), _text(o.reference), None, None, None, _text(o.errors))
                     for row, o in zip(final.index, final.itertuples(), strict=True)
                 )
                 finished = (
@@ -312,12 +318,11 @@ async def _send_all(
                     if settings.resume and len(chunk)
                     else set()
                 )
-                progress.advance(
-                    len(chunk) - len(payloads) + sum(p[0] in finished for p in payloads)
-                )
+                payloads, unchanged = await asyncio.to_thread(changes.split, result, finished)
+                journal.record_many(unchanged)
+                progress.advance(len(chunk) - len(payloads))
                 for row, reference, body in payloads:
-                    if row not in finished:
-                        yield Delivery(row, reference, body)
+                    yield Delivery(row, reference, body)
 
         async def flush_while_idle() -> None:
             while True:  # outcomes that arrive slowly still reach the disk within a second
@@ -333,6 +338,7 @@ async def _send_all(
         except ImporterError as err:
             raise SendingStopped(err) from err
         finally:
+            changes.close()
             flusher.cancel()
             summary.send_seconds = time.monotonic() - started
             summary.requests = sender.requests
@@ -344,11 +350,73 @@ async def _send_all(
             progress.close()
 
 
-def _check_chunk(
-    validator: Validator, chunk: pd.DataFrame
-) -> tuple[Any, list[tuple[int, str, dict[str, Any]]]]:
-    result = validator.check(chunk)
-    return result, list(result.payloads())
+class _Changes:
+    """The history's part in a run: rows it holds as they are stay unsent (``unchanged``,
+    with the activity ID it remembers) when only changed rows are wanted, and every row
+    imported is remembered with the hash of what was sent."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.history: History | None = None
+        if settings.history is not None:
+            self.history = History(settings.history, settings.api_url, settings.client_id)
+        self.only_changed = settings.only_changed
+        self.file_name = settings.input.name
+        self._hashes: dict[int, bytes] = {}  # rows sent and not yet answered
+
+    def split(
+        self, result: ChunkResult, finished: set[int]
+    ) -> tuple[list[tuple[int, str, dict[str, Any]]], list[Outcome]]:
+        """(the bodies to send, the outcomes of rows the history holds unchanged).
+
+        Rows ``finished`` in the journal of a resumed run are neither; bodies are built
+        only for the rows sent (building them is the costliest step of a check).
+        """
+        rows = result.sendable.index
+        keep = ~rows.isin(list(finished)) if finished else np.ones(len(rows), dtype=bool)
+        unchanged: list[Outcome] = []
+        hashes: list[bytes] = []
+        if self.history is not None and len(rows):
+            hashes = [h for h, kept in zip(result.payload_hashes(), keep, strict=True) if kept]
+            references = result.sendable["reference"].to_numpy(dtype=object)[keep]
+            numbers = rows.to_numpy()[keep]
+            known = (
+                self.history.unchanged(list(references), hashes)
+                if self.only_changed
+                else [None] * len(hashes)
+            )
+            send = np.ones(len(hashes), dtype=bool)
+            for i, found in enumerate(known):
+                if found is not None:
+                    send[i] = False
+                    activity_id, imported_at = found
+                    unchanged.append(
+                        (
+                            int(numbers[i]),
+                            "unchanged",
+                            str(references[i]),
+                            activity_id,
+                            None,
+                            None,
+                            unchanged_note(imported_at),
+                        )
+                    )
+            hashes = [h for h, sent in zip(hashes, send, strict=True) if sent]
+            keep[np.flatnonzero(keep)[~send]] = False
+        sending = dataclasses.replace(result, sendable=result.sendable[keep])
+        payloads = list(sending.payloads())
+        if self.history is not None:
+            self._hashes.update(zip((p[0] for p in payloads), hashes, strict=True))
+        return payloads, unchanged
+
+    def sent(self, result: Result) -> None:
+        """Remember an imported row's payload (and forget the hash of any other outcome)."""
+        digest = self._hashes.pop(result.source_row, None)
+        if self.history is not None and digest is not None and result.status == "imported":
+            self.history.record(result.reference, digest, result.activity_id or "", self.file_name)
+
+    def close(self) -> None:
+        if self.history is not None:
+            self.history.close()
 
 
 def _count(statuses: pd.Series) -> dict[str, int]:

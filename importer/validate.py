@@ -65,6 +65,36 @@ class ChunkResult:
                 body["additional_information_object"] = info
             yield int(row), str(body["reference"]), body
 
+    def payload_hashes(self) -> list[bytes]:
+        """A 16-byte digest of each sendable row's whole JSON body, in ``payloads()`` order.
+
+        The body is encoded canonically, as ``derive_references`` does (``_framed``): the
+        sent fields (reference included) sorted by name, each as ``<length>:<name>,`` +
+        ``<length>:<value>,`` and left out when missing, then ``~,``, then the additional
+        information the same way, sorted by key. Equal bodies give equal digests whatever
+        the column order; any difference in any sent text gives another digest, which is
+        how the history (``history.py``) tells an unchanged row from a changed one.
+        """
+        frame = self.sendable
+        if frame.empty:
+            return []
+        # by position: an additional-information key may share a field's name
+        first_extra = len(frame.columns) - len(self.extra_keys)
+        names = [str(name) for name in frame.columns[:first_extra]]
+        parts = [
+            _framed(frame.iloc[:, position], key=names[position])
+            for position in sorted(range(first_extra), key=names.__getitem__)
+        ]
+        parts.append(np.full(len(frame), "~,", dtype=object))
+        parts += [
+            _framed(frame.iloc[:, first_extra + position], key=key)
+            for position, key in sorted(enumerate(self.extra_keys), key=lambda pair: pair[1])
+        ]
+        return [
+            hashlib.blake2b("".join(row).encode(errors="surrogatepass"), digest_size=16).digest()
+            for row in zip(*parts, strict=True)
+        ]
+
 
 class Validator:
     """Validates chunk after chunk of one file, remembering derived references seen."""

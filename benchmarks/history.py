@@ -1,0 +1,204 @@
+"""History: checking every row of a file against the sent-payload history, against ``validate``.
+
+A generated CSV of 1,000,000 valid rows, and a history holding those 1,000,000 references
+with their payload hashes (built through ``History.record_many``, chunk by chunk, before
+timing). Then, alternating, median of 3, each in a process of its own:
+- (a) ``python -m importer validate FILE --report TMP.csv --quiet``;
+- (b) the check path: read and validate every chunk with the bodies built
+  (``Validator(..., payloads=True)``), ``ChunkResult.payload_hashes()``, and
+  ``History.unchanged`` for every sendable row (``check_command``): where the time goes;
+- (c) the real thing: ``python -m importer run FILE --history H --only-changed`` against a
+  sandbox process (the history is built for that sandbox's API and the demo client), which
+  sends nothing, as every row is unchanged.
+Prints the wall times and peak RSS, the ratio (c) ÷ (a) (target ≤ 2.0), the split of (b)
+into reading + validating, hashing and looking up, and the history's size on disk. Every
+row of (b) and (c) must come out unchanged, as the history holds exactly this file.
+
+    python benchmarks/history.py [--rows 1000000] [--repeat 3] [--with-bodies] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from _common import (
+    DEMO_ENV,
+    PYTHON,
+    Measurement,
+    SandboxProcess,
+    fmt_mb,
+    measure,
+    read_summary,
+    verdict,
+    workdir,
+    write_csv,
+)
+
+from importer.history import History
+from importer.mapping import plan_columns
+from importer.read import open_table
+from importer.validate import ChunkResult, Validator
+
+TARGET = 2.0
+CLIENT_ID = DEMO_ENV["CG_CLIENT_ID"]
+CHUNK_ROWS = 20_000  # the pipeline's default chunk
+
+
+def check_command(data: Path, history: Path, api: str, with_bodies: bool) -> list[str]:
+    """(b): the check alone, timed step by step."""
+    return [PYTHON, __file__, "--check", str(data), str(history), api] + (
+        ["--with-bodies"] if with_bodies else []
+    )
+
+
+def run_command(data: Path, history: Path, box: SandboxProcess, report: Path) -> list[str]:
+    """(c): the real run that checks every row against the history and sends none."""
+    return [PYTHON, "-m", "importer", "run", str(data), "--api-url", box.api_url,
+            "--token-url", box.token_url, "--history", str(history), "--only-changed",
+            "--rate", "0", "--report", str(report), "--quiet"]  # fmt: skip
+
+
+def _checked_chunks(data: Path) -> Iterator[tuple[ChunkResult, float]]:
+    """Every chunk of ``data`` read and validated as a run does, with its read+check seconds."""
+    table = open_table(data)
+    validator = Validator(plan_columns(table.headers, None, data.name), payloads=True)
+    chunks = table.chunks(CHUNK_ROWS)
+    while True:
+        started = time.perf_counter()
+        chunk = next(chunks, None)
+        if chunk is None:
+            return
+        result = validator.check(chunk)
+        yield result, time.perf_counter() - started
+
+
+def build_history(data: Path, history: Path, api: str) -> float:
+    """The history a run of ``data`` would leave: every row imported; seconds taken."""
+    started = time.perf_counter()
+    with History(history, api, CLIENT_ID) as store:
+        for result, _ in _checked_chunks(data):
+            references = result.sendable["reference"].tolist()
+            store.record_many(
+                (
+                    (reference, digest, str(1_000_000 + i))
+                    for i, (reference, digest) in enumerate(
+                        zip(references, result.payload_hashes(), strict=True)
+                    )
+                ),
+                data.name,
+            )
+    return time.perf_counter() - started
+
+
+def check(data: Path, history: Path, api: str, with_bodies: bool) -> None:
+    """(b), in the child process: prints rows, unchanged rows and where the time went."""
+    rows = unchanged = 0
+    seconds = {"read_validate": 0.0, "bodies": 0.0, "hashes": 0.0, "lookup": 0.0}
+    with History(history, api, CLIENT_ID) as store:
+        for result, checked in _checked_chunks(data):
+            seconds["read_validate"] += checked
+            started = time.perf_counter()
+            if with_bodies:
+                list(result.payloads())  # what the pipeline builds today before sending
+            hashed = time.perf_counter()
+            hashes = result.payload_hashes()
+            looked = time.perf_counter()
+            found = store.unchanged(result.sendable["reference"].tolist(), hashes)
+            done = time.perf_counter()
+            seconds["bodies"] += hashed - started
+            seconds["hashes"] += looked - hashed
+            seconds["lookup"] += done - looked
+            rows += len(result.outcomes)
+            unchanged += sum(hit is not None for hit in found)
+    print(json.dumps({"rows": rows, "unchanged": unchanged, "seconds": seconds}))
+
+
+def _median_run(runs: list[Measurement]) -> Measurement:
+    return sorted(runs, key=lambda run: run.wall)[len(runs) // 2]
+
+
+def bench(tmp: Path, rows: int, repeat: int, with_bodies: bool) -> int:
+    data = tmp / f"history-{rows}.csv"
+    history = tmp / "history.sqlite"
+    report = tmp / "validate-report.csv"
+    started = time.perf_counter()
+    write_csv(data, rows)
+    print(f"  generated {rows:,} rows ({data.stat().st_size / 2**20:,.1f} MB) "
+          f"in {time.perf_counter() - started:.1f} s", flush=True)  # fmt: skip
+    with SandboxProcess(tmp) as box:
+        built = build_history(data, history, box.api_url)
+        size = sum(p.stat().st_size for p in tmp.glob("history.sqlite*"))
+        print(f"  history of {rows:,} references built in {built:.1f} s (History.record_many)",
+              flush=True)  # fmt: skip
+        validate_cmd = [PYTHON, "-m", "importer", "validate", str(data), "--report", str(report)]
+        validate_cmd.append("--quiet")
+        check_cmd = check_command(data, history, box.api_url, with_bodies)
+        validates: list[Measurement] = []
+        checks: list[Measurement] = []
+        runs: list[Measurement] = []
+        run_counts: list[dict[str, int]] = []
+        for number in range(repeat):  # alternate, so all see the same machine noise
+            validates.append(measure(validate_cmd, timeout=1800).check())
+            checks.append(measure(check_cmd, timeout=1800).check())
+            run_report = tmp / f"run-{number}.csv"
+            runs.append(measure(run_command(data, history, box, run_report), env=DEMO_ENV,
+                                timeout=1800).check())  # fmt: skip
+            run_counts.append(read_summary(run_report)["counts"])
+    a, b, c = _median_run(validates), _median_run(checks), _median_run(runs)
+    inner = json.loads(b.stdout.strip().splitlines()[-1])
+    ratio = c.wall / a.wall
+    split = ", ".join(f"{k.replace('_', ' + ')} {v:.1f} s" for k, v in inner["seconds"].items())
+    all_unchanged = inner["unchanged"] == inner["rows"] == rows and all(
+        counts == {"unchanged": rows} for counts in run_counts
+    )
+    print(
+        f"  (a) validate        {a.wall:8.2f} s   peak RSS {fmt_mb(a.peak_rss_kb):>9}   "
+        f"runs {', '.join(f'{m.wall:.1f}' for m in validates)}\n"
+        f"  (b) check path      {b.wall:8.2f} s   peak RSS {fmt_mb(b.peak_rss_kb):>9}   "
+        f"runs {', '.join(f'{m.wall:.1f}' for m in checks)}\n"
+        f"      inside (b): {split}\n"
+        f"  (c) run --only-changed {c.wall:5.2f} s   peak RSS {fmt_mb(c.peak_rss_kb):>9}   "
+        f"runs {', '.join(f'{m.wall:.1f}' for m in runs)}\n"
+        f"      unchanged {inner['unchanged']:,} of {inner['rows']:,} rows in (b), "
+        f"{run_counts[-1]} in (c): {'OK' if all_unchanged else 'MISMATCH'}\n"
+        f"  history on disk {size / 2**20:,.1f} MB ({size / rows:,.0f} bytes a reference)\n"
+        f"(c) ÷ (a): {ratio:.2f}x   target ≤ {TARGET}: {verdict(ratio <= TARGET)}"
+        f"   (b) ÷ (a): {b.wall / a.wall:.2f}x   (medians of {repeat} alternating runs)",
+        flush=True,
+    )
+    return 0 if all_unchanged else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="history check vs validate")
+    parser.add_argument("--rows", type=lambda s: int(s.replace("_", "")), default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each (medians)")
+    parser.add_argument(
+        "--with-bodies", action="store_true", help="(b) also builds every JSON body"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    parser.add_argument("--check", nargs=3, metavar=("FILE", "HISTORY", "API"),
+                        help=argparse.SUPPRESS)  # fmt: skip
+    args = parser.parse_args()
+    if args.check:
+        data, history, api = args.check
+        check(Path(data), Path(history), api, args.with_bodies)
+        return 0
+    with workdir(args.keep) as tmp:
+        print(f"history: {args.rows:,} rows against a history of {args.rows:,}")
+        print(
+            f"  (a) {PYTHON} -m importer validate FILE --report TMP.csv --quiet\n"
+            f"  (b) {' '.join(check_command(Path('F'), Path('H'), 'API', args.with_bodies))}"
+            f"\n  (c) {PYTHON} -m importer run FILE --history H --only-changed --api-url SANDBOX",
+            flush=True,
+        )
+        return bench(tmp, args.rows, args.repeat, args.with_bodies)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

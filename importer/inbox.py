@@ -1,0 +1,338 @@
+"""Unattended drops: import every settled file in a folder, once, and file it away.
+
+A layer above the pipeline: it picks files (oldest first, once unmodified for ``settle``
+seconds, never temporary or lock files), holds a lock on the folder so overlapping
+scheduled runs cannot both take a file, moves each file to ``processing/`` while the
+pipeline imports it (``import_file``, with the history so only new and changed rows are
+sent), then to ``done/``, ``failed/`` or ``duplicates/``. Nothing is overwritten or
+deleted: a name already taken gets a numeric suffix. A file left in ``processing/`` by a
+run that died is finished by the next run with ``--resume``, found through its journal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import Settings
+from .errors import AuthError, ImporterError, ReportError, UsageError
+from .history import History
+from .journal import journal_input
+from .pipeline import import_file
+
+SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
+#: files being written or held by an editor: Excel's owner files, LibreOffice locks,
+#: downloads and copies in progress, hidden files
+_TEMPORARY_PREFIXES = ("~$", ".~lock", ".")
+_TEMPORARY_SUFFIXES = (".tmp", ".part", ".crdownload")
+FOLDERS = ("processing", "done", "failed", "duplicates")
+LOCK_NAME = ".cg-import.lock"
+
+
+@dataclass(frozen=True)
+class InboxOptions:
+    """Where the drop folder is and how a run treats it."""
+
+    folder: Path
+    reports: Path
+    history: Path
+    settle: float = 60.0
+    resend_all: bool = False
+    log_file: Path | None = None
+
+
+@dataclass
+class FileResult:
+    """What happened to one dropped file."""
+
+    file: str
+    outcome: str  # done | failed | duplicates | processing (left for the next run)
+    moved_to: Path
+    report: Path | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    requests: int = 0
+    seconds: float = 0.0
+    note: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "event": "file",
+            "time": _now(),
+            "file": self.file,
+            "outcome": self.outcome,
+            "moved_to": str(self.moved_to),
+            "counts": self.counts,
+            "requests": self.requests,
+            "seconds": round(self.seconds, 2),
+            "report": str(self.report) if self.report else None,
+            "note": self.note,
+        }
+
+
+@dataclass
+class InboxSummary:
+    """What one inbox run did, for the log, the notification and the exit code."""
+
+    folder: Path
+    files: list[FileResult] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    locked: bool = False  # another run held the folder: nothing was done
+    interrupted: bool = False
+    stopped: str | None = None  # the API stopped answering: the file waits in processing/
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [f for f in self.files if f.outcome == "failed"]
+
+    def as_json(self) -> dict[str, Any]:
+        outcomes = [f.outcome for f in self.files]
+        return {
+            "event": "run",
+            "time": _now(),
+            "folder": str(self.folder),
+            "files": len(self.files),
+            **{name: outcomes.count(name) for name in ("done", "failed", "duplicates")},
+            "left_in_processing": outcomes.count("processing"),
+            "requests": sum(f.requests for f in self.files),
+            "seconds": round(time.monotonic() - self.started, 2),
+            "interrupted": self.interrupted,
+            "stopped": self.stopped,
+        }
+
+
+async def run_inbox(
+    template: Settings,
+    options: InboxOptions,
+    on_file: Callable[[FileResult], None] | None = None,
+) -> InboxSummary:
+    """Import every settled file of ``options.folder``; ``template`` holds the run settings."""
+    from filelock import FileLock, Timeout
+
+    folder = options.folder
+    if not folder.is_dir():
+        raise UsageError(f"the inbox folder {folder} does not exist (or is not a folder)")
+    summary = InboxSummary(folder)
+    lock = FileLock(str(folder / LOCK_NAME), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        summary.locked = True
+        return summary
+    try:
+        _prepare(options)
+        history = History(options.history, template.api_url, template.client_id)
+        try:
+            pending = [(path, True) for path in _settled(folder / "processing", 0.0)]
+            pending += [(path, False) for path in _settled(folder, options.settle)]
+            for path, left_over in pending:
+                result = await _one_file(template, options, history, path, left_over, summary)
+                summary.files.append(result)
+                _log(options.log_file, result.as_json())
+                if on_file is not None:
+                    on_file(result)
+                if summary.interrupted or summary.stopped:
+                    break
+        finally:
+            history.close()
+        _log(options.log_file, summary.as_json())
+    finally:
+        lock.release()
+    return summary
+
+
+def _prepare(options: InboxOptions) -> None:
+    try:
+        for name in FOLDERS:
+            (options.folder / name).mkdir(exist_ok=True)
+        options.reports.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ReportError(
+            f"cannot create the folders of the inbox {options.folder} ({err.strerror}); "
+            "check that the scheduled job may write there"
+        ) from None
+
+
+def _settled(folder: Path, settle: float) -> list[Path]:
+    """Files of ``folder`` to import, oldest first: not temporary, unmodified for ``settle`` s."""
+    if not folder.is_dir():
+        return []
+    now = time.time()
+    found = []
+    for path in folder.iterdir():
+        name = path.name
+        lowered = name.lower()
+        if (
+            not path.is_file()
+            or path.is_symlink()
+            or name.startswith(_TEMPORARY_PREFIXES)
+            or lowered.endswith(_TEMPORARY_SUFFIXES)
+            or not lowered.endswith(SUFFIXES)
+        ):
+            continue
+        modified = path.stat().st_mtime
+        if now - modified >= settle:
+            found.append((modified, name, path))
+    return [path for _, _, path in sorted(found)]
+
+
+async def _one_file(
+    template: Settings,
+    options: InboxOptions,
+    history: History,
+    path: Path,
+    left_over: bool,
+    summary: InboxSummary,
+) -> FileResult:
+    """Import one file and file it away; exceptions only for what stops the whole run."""
+    started = time.monotonic()
+    name = path.name
+    sha256 = _sha256(path)
+    if not left_over and not options.resend_all:
+        earlier = history.file_imported(sha256)
+        if earlier is not None and earlier.fully_imported:
+            moved = _move(path, options.folder / "duplicates")
+            note = f"repeats {earlier.name}, fully imported {earlier.imported_at}: nothing sent"
+            return FileResult(name, "duplicates", moved, note=note)
+    work = path if left_over else _move(path, options.folder / "processing")
+    report = _report_for(options.reports, work, sha256) if left_over else None
+    settings = dataclasses.replace(
+        template,
+        input=work,
+        report=report or _new_report(options.reports, work),
+        resume=report is not None,
+        history=options.history,
+        only_changed=not options.resend_all,
+    )
+    try:
+        run = await import_file(settings)
+    except AuthError:
+        raise  # no file can be imported: stop, and leave this one for the next run
+    except ImporterError as err:
+        moved = _move(work, options.folder / "failed")
+        return FileResult(name, "failed", moved, seconds=time.monotonic() - started, note=str(err))
+    result = FileResult(
+        name,
+        "processing",
+        work,
+        report=settings.report,
+        counts=dict(run.counts),
+        requests=run.requests,
+        seconds=time.monotonic() - started,
+    )
+    if run.interrupted or run.stopped:
+        summary.interrupted = summary.interrupted or run.interrupted
+        summary.stopped = run.stopped
+        result.note = "left in processing/: the next run finishes it" + (
+            f" (the run stopped: {run.stopped})" if run.stopped else " (interrupted)"
+        )
+        return result
+    good = run.all_good  # every row imported or unchanged
+    result.outcome = "done" if good else "failed"
+    result.moved_to = _move(work, options.folder / result.outcome)
+    history.record_file(sha256, name, good, str(settings.report))
+    return result
+
+
+def _report_for(reports: Path, work: Path, sha256: str) -> Path | None:
+    """The report of the run that died on ``work``: its journal names the input's hash."""
+    journals = sorted(
+        reports.glob(f"{work.stem}-*.journal.sqlite"), key=lambda p: p.stat().st_mtime
+    )
+    for journal in reversed(journals):
+        if journal_input(journal) == sha256:
+            return journal.with_name(journal.name.removesuffix(".journal.sqlite"))
+    return None
+
+
+def _new_report(reports: Path, work: Path) -> Path:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    report = reports / f"{work.stem}-{stamp}.csv"
+    number = 1
+    while report.exists():  # two files of one name within a second
+        number += 1
+        report = reports / f"{work.stem}-{stamp}-{number}.csv"
+    return report
+
+
+def _move(path: Path, folder: Path) -> Path:
+    """Move ``path`` into ``folder`` under a name not yet taken there (never overwriting)."""
+    target = folder / path.name
+    number = 0
+    while target.exists():
+        number += 1
+        target = folder / f"{path.stem}-{number}{path.suffix}"
+    try:
+        path.rename(target)
+    except OSError as err:
+        raise ReportError(
+            f"cannot move {path} to {folder} ({err.strerror}); check the folder's permissions"
+        ) from None
+    return target
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _log(log_file: Path | None, line: dict[str, Any]) -> None:
+    """Append one JSON line (monitoring reads them); never a secret: messages hold none."""
+    if log_file is None:
+        return
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with log_file.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+    except OSError as err:
+        raise ReportError(f"cannot write the log {log_file} ({err.strerror})") from None
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def notify(urls: list[str], summary: InboxSummary) -> str | None:
+    """Tell every Apprise URL what the run did; returns why delivery failed, if it did."""
+    if not urls or not summary.files:
+        return None
+    lines = []
+    for result in summary.files:
+        counts = ", ".join(f"{status} {count:,}" for status, count in sorted(result.counts.items()))
+        lines.append(
+            f"{result.file} → {result.outcome}/"
+            + (f" ({counts})" if counts else "")
+            + (f"; report {result.report}" if result.report else "")
+            + (f"; {result.note}" if result.note else "")
+        )
+    failed = len(summary.failed)
+    title = f"cg-import: {len(summary.files)} file(s) from {summary.folder.name}" + (
+        f", {failed} failed" if failed else ", all imported"
+    )
+    with warnings.catch_warnings():
+        # apprise loads its plugins on first use; one imports the deprecated imghdr
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import apprise
+
+        sender = apprise.Apprise()
+        bad = [url for url in urls if not sender.add(url)]
+        kind = apprise.NotifyType.FAILURE if failed else apprise.NotifyType.SUCCESS
+        delivered = bool(sender) and sender.notify(
+            body="\n".join(lines), title=title, notify_type=kind
+        )
+    if bad:
+        return f"not an Apprise URL: {', '.join(_shown(url) for url in bad)}"
+    return None if delivered else "the notification could not be delivered"
+
+
+def _shown(url: str) -> str:
+    """A URL without what may be a password or token (everything after the scheme)."""
+    scheme, _, _ = url.partition("://")
+    return f"{scheme}://…"

@@ -1,0 +1,275 @@
+"""Unattended drops, through the real CLI against the sandbox: files picked, imported once,
+filed away; cumulative exports send only new and changed rows; locks, crashes, the JSON
+log, notifications and the config file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from .conftest import api_args, run_subprocess
+from .helpers import HEADER, activity_rows, read_report, read_rows, write_csv
+from .servers import serve
+
+pytestmark = pytest.mark.usefixtures("api_env")
+
+NOW = ["--settle", "0", "--rate", "0", "--quiet"]
+
+
+def drop(folder: Path, name: str, rows: list[list[str]], age: float = 3600) -> Path:
+    """A file dropped ``age`` seconds ago."""
+    path = write_csv(folder / name, [HEADER, *rows])
+    past = time.time() - age
+    os.utime(path, (past, past))
+    return path
+
+
+def log_lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def only_report(folder: Path, stem: str) -> Path:
+    (report,) = sorted((folder / "reports").glob(f"{stem}-*Z.csv"))
+    return report
+
+
+def test_good_bad_duplicate_and_unsettled_files_each_go_their_way(cli, sandbox, tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    drop(inbox, "a-good.csv", activity_rows(5), age=300)
+    bad = activity_rows(4, prefix="B")
+    bad[1][1] = ""  # no account: invalid
+    drop(inbox, "b-bad.csv", bad, age=200)
+    (inbox / "~$book.xlsx").write_bytes(b"owner file of an open workbook")
+    (inbox / "c.csv.part").write_text("half a download")
+    drop(inbox, "d-fresh.csv", activity_rows(2, prefix="F"), age=1)  # still being written
+    log = tmp_path / "log.jsonl"
+    args = [*api_args(sandbox), "--settle", "60", "--rate", "0", "--log-file", log, "--quiet"]
+    result = cli("inbox", inbox, *args)
+    assert result.code == 1, result.err  # one file had rows not imported
+    assert sorted(p.name for p in (inbox / "done").iterdir()) == ["a-good.csv"]
+    assert sorted(p.name for p in (inbox / "failed").iterdir()) == ["b-bad.csv"]
+    assert {p.name for p in inbox.iterdir() if p.is_file()} >= {
+        "~$book.xlsx",
+        "c.csv.part",
+        "d-fresh.csv",
+    }
+    retry = only_report(inbox, "b-bad").with_name(only_report(inbox, "b-bad").stem + ".retry.csv")
+    assert [r[0] for r in read_rows(retry)[1:]] == ["B-000001"]
+    assert sandbox.sandbox.stats.puts == 5 + 3
+
+    # the same content again under another name: filed as a duplicate, not one request
+    drop(inbox, "a-again.csv", activity_rows(5))
+    os.utime(inbox / "d-fresh.csv", (time.time() - 3600,) * 2)
+    puts = sandbox.sandbox.stats.puts
+    result = cli("inbox", inbox, *args)
+    assert result.code == 0, result.err
+    assert [p.name for p in (inbox / "duplicates").iterdir()] == ["a-again.csv"]
+    assert sandbox.sandbox.stats.puts == puts + 2  # only d-fresh.csv's two rows
+    lines = log_lines(log)
+    files = [line for line in lines if line["event"] == "file"]
+    runs = [line for line in lines if line["event"] == "run"]
+    assert [f["file"] for f in files] == ["a-good.csv", "b-bad.csv", "a-again.csv", "d-fresh.csv"]
+    assert [f["outcome"] for f in files] == ["done", "failed", "duplicates", "done"]
+    assert "repeats a-good.csv" in files[2]["note"]
+    assert files[0]["counts"] == {"imported": 5} and files[0]["report"]
+    assert len(runs) == 2 and runs[0]["failed"] == 1 and runs[1]["duplicates"] == 1
+    assert "demo-secret" not in log.read_text()
+
+
+def test_cumulative_export_sends_only_new_and_changed_rows(cli, sandbox, tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    night_one = activity_rows(300)
+    for row in night_one[:20]:
+        row[0] = ""  # rows without a reference: derived from their content
+    drop(inbox, "export-1.csv", night_one)
+    assert cli("inbox", inbox, *api_args(sandbox), *NOW).code == 0
+    assert sandbox.sandbox.stats.puts == 300
+
+    night_two = [list(row) for row in night_one] + activity_rows(50, start=300)
+    for row in night_two[100:110]:
+        row[6] = row[6] + " (edited)"  # ten edited rows, all with a reference
+    drop(inbox, "export-2.csv", night_two)
+    puts = sandbox.sandbox.stats.puts
+    assert cli("inbox", inbox, *api_args(sandbox), *NOW).code == 0
+    assert sandbox.sandbox.stats.puts - puts == 60
+    lines = read_report(only_report(inbox, "export-2"))
+    counts = {s: sum(line["status"] == s for line in lines) for s in ("imported", "unchanged")}
+    assert counts == {"imported": 60, "unchanged": 290}
+    unchanged = [line for line in lines if line["status"] == "unchanged"]
+    assert all(
+        line["activity_id"] and "not sent: imported with exactly" in line["errors"]
+        for line in unchanged
+    )
+    assert lines[0]["reference"].startswith("auto-") and lines[0]["status"] == "unchanged"
+    assert sandbox.sandbox.stats.duplicates == 0
+    assert sorted(p.name for p in (inbox / "done").iterdir()) == ["export-1.csv", "export-2.csv"]
+
+    # --resend-all sends every row anyway
+    drop(inbox, "export-3.csv", night_two[:30])
+    puts = sandbox.sandbox.stats.puts
+    assert cli("inbox", inbox, *api_args(sandbox), *NOW, "--resend-all").code == 0
+    assert sandbox.sandbox.stats.puts - puts == 30
+
+
+def test_run_records_into_the_history_and_skips_only_when_asked(cli, sandbox, tmp_path):
+    source = write_csv(tmp_path / "in.csv", [HEADER, *activity_rows(20)])
+    history = tmp_path / "history.sqlite"
+    base = ["run", source, *api_args(sandbox), "--rate", "0", "--quiet", "--history", history]
+    assert cli(*base, "--report", tmp_path / "one.csv").code == 0
+    assert cli(*base, "--report", tmp_path / "two.csv").code == 0  # as today: sends all
+    assert sandbox.sandbox.stats.puts == 40
+    assert cli(*base, "--report", tmp_path / "three.csv", "--only-changed").code == 0
+    assert sandbox.sandbox.stats.puts == 40
+    assert {line["status"] for line in read_report(tmp_path / "three.csv")} == {"unchanged"}
+    refused = cli("run", source, *api_args(sandbox), "--only-changed", "--quiet")
+    assert refused.code == 2 and "--history" in refused.err
+
+
+def test_two_inbox_runs_at_once_import_each_file_once(make_sandbox, tmp_path):
+    box = make_sandbox(latency=0.05)
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    for number in range(3):
+        drop(inbox, f"f{number}.csv", activity_rows(40, prefix=f"F{number}"))
+    argv = ["inbox", inbox, *api_args(box), "--settle", "0", "--rate", "0", "--concurrency", "2"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    command = [sys.executable, "-m", "importer", *map(str, argv)]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not any((inbox / "processing").glob("*.csv")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = run_subprocess(*argv)
+    assert second.code == 0 and "another inbox run holds" in second.err
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert sorted(p.name for p in (inbox / "done").iterdir()) == ["f0.csv", "f1.csv", "f2.csv"]
+    assert box.sandbox.stats.puts == 120 and box.sandbox.stats.duplicates == 0
+
+
+def test_a_run_killed_mid_file_is_finished_by_the_next_without_duplicates(make_sandbox, tmp_path):
+    box = make_sandbox(latency=0.02)
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    rows = activity_rows(400)
+    for row in rows[::3]:
+        row[0] = ""  # derived references too
+    drop(inbox, "big.csv", rows)
+    argv = ["inbox", inbox, *api_args(box), "--settle", "0", "--rate", "0", "--concurrency", "4"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "importer", *map(str, argv), "--quiet"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while box.sandbox.stats.applied < 100 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(10)
+    assert [p.name for p in (inbox / "processing").iterdir()] == ["big.csv"]
+    applied = box.sandbox.stats.applied
+    assert 100 <= applied < 400
+    again = run_subprocess(*argv)
+    assert again.code == 0, again.err
+    assert [p.name for p in (inbox / "done").iterdir()] == ["big.csv"]
+    assert box.sandbox.stats.duplicates == 0
+    assert len(box.sandbox.activities) == 400
+    lines = read_report(only_report(inbox, "big"))
+    # rows whose outcome the kill kept from the journal, but not from the history, are
+    # "unchanged": they were imported with exactly this content, by the killed run
+    assert len(lines) == 400 and {line["status"] for line in lines} <= {"imported", "unchanged"}
+    assert all(line["activity_id"] for line in lines)
+
+
+def notice_catcher() -> tuple[web.Application, list[dict[str, Any]]]:
+    received: list[dict[str, Any]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    return app, received
+
+
+def test_notifications_reach_a_json_webhook_and_name_every_file(cli, sandbox, tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    drop(inbox, "one.csv", activity_rows(3))
+    bad = activity_rows(2, prefix="T")
+    bad[0][5] = "yesterday"
+    drop(inbox, "two.csv", bad)
+    app, received = notice_catcher()
+    with serve(app) as hook:
+        url = hook.url.replace("http://", "json://") + "/hook"
+        result = cli("inbox", inbox, *api_args(sandbox), *NOW, "--notify", url)
+        assert result.code == 1, result.err
+        assert len(received) == 1
+        message = received[0]
+        assert "one.csv → done/" in message["message"] and "two.csv → failed/" in message["message"]
+        assert message["type"] == "failure" and "1 failed" in message["title"]
+        # nothing to do: no notification
+        assert cli("inbox", inbox, *api_args(sandbox), *NOW, "--notify", url).code == 0
+        assert len(received) == 1
+    # an unreachable notification target is a warning, not another exit code
+    drop(inbox, "three.csv", activity_rows(2, prefix="H"))
+    result = cli("inbox", inbox, *api_args(sandbox), *NOW, "--notify", "json://127.0.0.1:9/x")
+    assert result.code == 0 and "could not be delivered" in result.err
+
+
+def test_config_file_holds_the_job_and_the_command_line_overrides_it(cli, sandbox, tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    drop(inbox, "one.csv", activity_rows(3))
+    config = tmp_path / "job.toml"
+    config.write_text(
+        f'inbox = "in"\napi_url = "{sandbox.api_url}"\ntoken_url = "{sandbox.token_url}"\n'
+        'settle = 7200\nrate = 0\nlog_file = "logs/inbox.jsonl"\nquiet = true\n',
+        encoding="utf-8",
+    )
+    assert cli("inbox", "--config", config).code == 0
+    assert not (inbox / "done").exists() or not any((inbox / "done").iterdir())  # not settled
+    assert cli("inbox", "--config", config, "--settle", "0").code == 0
+    assert [p.name for p in (inbox / "done").iterdir()] == ["one.csv"]
+    assert (tmp_path / "logs" / "inbox.jsonl").exists()  # relative to the config file
+
+    config.write_text(config.read_text() + 'client_secret = "oops"\n', encoding="utf-8")
+    result = cli("inbox", "--config", config)
+    assert result.code == 2 and "client_secret" in result.err and "oops" not in result.err
+
+
+def test_missing_folder_and_unknown_setting_exit_2(cli, sandbox, tmp_path):
+    result = cli("inbox", tmp_path / "nowhere", *api_args(sandbox), *NOW)
+    assert result.code == 2 and "does not exist" in result.err
+    config = tmp_path / "c.toml"
+    config.write_text("rat = 5\n", encoding="utf-8")
+    result = cli("inbox", tmp_path, "--config", config)
+    assert result.code == 2 and "unknown setting 'rat'" in result.err
+
+
+def test_a_config_with_a_password_in_a_notify_url_must_be_owner_only(cli, sandbox, tmp_path):
+    (tmp_path / "in").mkdir()
+    config = tmp_path / "job.toml"
+    config.write_text(
+        f'inbox = "in"\napi_url = "{sandbox.api_url}"\ntoken_url = "{sandbox.token_url}"\n'
+        'notify = ["mailtos://ops:hunter2@example.com"]\n',
+        encoding="utf-8",
+    )
+    config.chmod(0o644)
+    result = cli("inbox", "--config", config)
+    assert result.code == 2 and "chmod 600" in result.err and "hunter2" not in result.err
+    config.chmod(0o600)
+    assert cli("inbox", "--config", config, "--quiet").code == 0  # nothing to do, no notice
