@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -10,7 +11,7 @@ import json
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -205,35 +206,39 @@ async def import_file(settings: Settings, progress: Progress | None = None) -> R
             resume=settings.resume,
             pins=pins(settings, table),
         )
-        stopped_by: ImporterError | None = None
+        stopped: list[ImporterError] = []  # what stopped sending, once it had begun
         try:
             try:
                 await _send_all(settings, table, plan, journal, summary, progress)
             except SendingStopped as stop:
                 # e.g. the credentials were revoked mid-run: keep and report what was done
-                stopped_by = stop.cause
+                stopped.append(stop.cause)
                 summary.interrupted = True
             summary.finished = dt.datetime.now(dt.UTC)
-            try:
+            with _after(stopped):
                 journal.supersede()
                 _reconcile(settings, table, plan, journal, summary)
-            except ReportError:
-                if stopped_by is None:
-                    raise
-                # the disk that stopped the journal may stop the report too: the first
-                # cause says what to do (free space, --resume)
         finally:
-            try:
+            with _after(stopped):
                 journal.close()
-            except ReportError:
-                if stopped_by is None:
-                    raise
-        write_summary(summary_path(settings.report), summary.as_json())
+        with _after(stopped):
+            write_summary(summary_path(settings.report), summary.as_json())
     finally:
         lock.release()
-    if stopped_by is not None:
-        raise stopped_by
+    if stopped:
+        raise stopped[0]
     return summary
+
+
+@contextlib.contextmanager
+def _after(stopped: list[ImporterError]) -> Iterator[None]:
+    """After a stop, a failing report is the stop's echo (the disk that stopped the journal
+    stops the report too): the first cause, which says what to do, is the one raised."""
+    try:
+        yield
+    except ReportError:
+        if not stopped:
+            raise
 
 
 class SendingStopped(Exception):
