@@ -204,6 +204,8 @@ class SandboxProcess:
         log_dir: Path,
         *,
         rate_limit: int = 0,
+        rate_limit_window: float = 1.0,
+        rate_headers: bool = True,
         latency: float = 0.0,
         start_timeout: float = 30.0,
     ) -> None:
@@ -213,7 +215,9 @@ class SandboxProcess:
         self.token_url = f"{self.base_url}/oauth2/token"
         cmd = [PYTHON, "-m", "importer", "sandbox", "--port", str(self.port)]
         if rate_limit:
-            cmd += ["--rate-limit", str(rate_limit)]
+            cmd += ["--rate-limit", str(rate_limit), "--rate-limit-window", str(rate_limit_window)]
+        if not rate_headers:
+            cmd.append("--no-rate-headers")
         if latency:
             cmd += ["--latency", str(latency)]
         self._log_path = log_dir / f"sandbox-{self.port}.log"

@@ -4,7 +4,10 @@ It serves ``POST /oauth2/token`` (client credentials) and ``PUT /activities`` wi
 same rules as the importer's schema (read off ``schemas.activity.field_rules()``) and the
 same 200/401/422/429 shapes as the real API, plus:
 
-- ``rate_limit``: at most N requests in any sliding second, else 429 with Retry-After;
+- ``rate_limit``: at most N requests in any sliding ``rate_limit_window`` seconds (one by
+  default), else 429 with Retry-After; every answer announces the budget as Laravel does
+  (``X-RateLimit-Limit``, ``X-RateLimit-Remaining``; a 429 also ``X-RateLimit-Reset``),
+  unless ``rate_headers`` is off;
 - ``fail_before`` / ``fail_after``: share of requests answered 503 before applying the
   write, or 500 after applying it;
 - ``drop_after``: share of requests whose connection is dropped after applying the write;
@@ -52,6 +55,8 @@ class SandboxConfig:
     client_secret: str = DEMO_CLIENT_SECRET
     token_lifetime: float = 3600.0
     rate_limit: int = 0
+    rate_limit_window: float = 1.0  # seconds the limit counts over (60: a per-minute budget)
+    rate_headers: bool = True  # announce the budget in X-RateLimit-* headers
     latency: float = 0.0
     fail_before: float = 0.0
     fail_after: float = 0.0
@@ -137,6 +142,13 @@ class Sandbox:
     # --- activities ----------------------------------------------------------------------
 
     async def _activity(self, request: web.Request) -> web.StreamResponse:
+        response = await self._put(request)
+        budget = request.get("budget")
+        if budget:  # what this request left of the budget, on whatever answer it gets
+            response.headers.update(budget)
+        return response
+
+    async def _put(self, request: web.Request) -> web.StreamResponse:
         config = self.config
         stats = self.stats
         now = time.monotonic()
@@ -149,17 +161,22 @@ class Sandbox:
             sent.popleft()
         stats.peak_per_second = max(stats.peak_per_second, len(sent))
         arrivals = self._arrivals  # admitted ones: what the limit counts (as Laravel does)
-        while arrivals and arrivals[0] <= now - 1.0:
+        window = config.rate_limit_window
+        while arrivals and arrivals[0] <= now - window:
             arrivals.popleft()
         if config.rate_limit and len(arrivals) >= config.rate_limit:
             stats.throttled += 1
             if len(stats.throttled_at) < 1000:
                 stats.throttled_at.append(round(time.time() - stats.first_put, 3))
-            wait = max(1, math.ceil(arrivals[0] + 1.0 - now))
-            return self._answer(
-                {"message": "Too Many Attempts."}, 429, headers={"Retry-After": str(wait)}
-            )
+            wait = max(1, math.ceil(arrivals[0] + window - now))
+            headers = {"Retry-After": str(wait)}
+            if config.rate_headers:
+                headers |= self._budget(0)
+                headers["X-RateLimit-Reset"] = str(math.ceil(time.time() + wait))
+            return self._answer({"message": "Too Many Attempts."}, 429, headers=headers)
         arrivals.append(now)
+        if config.rate_limit and config.rate_headers:
+            request["budget"] = self._budget(config.rate_limit - len(arrivals))
         if config.latency:
             await asyncio.sleep(config.latency)
 
@@ -193,6 +210,12 @@ class Sandbox:
                 request.transport.abort()
             raise asyncio.CancelledError  # ends the handler without an answer
         return self._answer({"data": record}, 200)
+
+    def _budget(self, remaining: int) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.config.rate_limit),
+            "X-RateLimit-Remaining": str(max(0, remaining)),
+        }
 
     def _answer(
         self, body: dict[str, Any], status: int, headers: dict[str, str] | None = None

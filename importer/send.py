@@ -1,10 +1,8 @@
 """Send activities with a pool of workers: rate limit, retries, per-reference ordering.
 
 Invariants:
-- never more than ``rate`` requests start in any one-second window: a log of the last
-  ``rate`` start times holds each new start until the oldest is more than a second (plus
-  a small margin for network jitter) old; an aiolimiter bucket of two paces the starts
-  evenly, so there is no burst after a pause;
+- never more than ``rate`` requests start in any one-second window, or within the budget
+  ``--rate auto`` learns from the API (``rate.RateGate``);
 - rows that share a reference are sent one after another, in file order (the worker that
   sent one sends the next), so the last row of the file is the state that stays;
 - 5xx, timeouts and dropped connections are retried with exponential backoff and full
@@ -21,7 +19,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import math
 import random
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -30,9 +27,9 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
-from aiolimiter import AsyncLimiter
 
 from .auth import TokenSource
+from .rate import RateGate
 from .report import ERROR_SEPARATOR
 
 _MAX_THROTTLES = 50
@@ -71,107 +68,9 @@ class SendOptions:
     retry_wait: float = 0.5  # first backoff; doubles each attempt
     max_backoff: float = 30.0
     max_wait: float = 300.0  # the longest Retry-After obeyed; a longer one stops the run
+    auto_rate: bool = False  # --rate auto: learn the API's budget (see rate.py)
     breaker: int = 20  # requests in a row (all workers) without an answer that stop the run
     grace: float = 10.0  # how long a stop waits for requests in flight
-
-
-class RateGate:
-    """Admits request starts: a strict ceiling, a slower pace after 429, and pauses.
-
-    A leaky bucket alone cannot promise "at most N in any sliding second" without losing
-    throughput: with capacity N it allows 2N in a second after an idle spell, and with
-    capacity 1 every late wake-up of a worker is lost for good (measured: ~91 of 100/s).
-    So aiolimiter only paces (N a second, a bucket of two: no burst after a pause, and a
-    late wake-up is made up by the next start) and a log of start times is the ceiling.
-    """
-
-    #: a start waits until the N-th previous one is this old: one second plus a margin so
-    #: that up to 40 ms of network and scheduling jitter cannot put N+1 arrivals into one
-    #: of the server's seconds (costs 4 % of the rate; benchmarks/rate.py: 95.7 of 100/s)
-    WINDOW = 1.04
-
-    def __init__(self, rate: float) -> None:
-        self.target = rate
-        self.current = rate
-        self.throttled = 0
-        self._limit = max(1, math.floor(rate)) if rate > 0 else 0
-        self._starts: deque[float] = deque(maxlen=max(1, self._limit))
-        self._pace = AsyncLimiter(2, 2 / rate) if rate > 0 else None
-        self._slower: AsyncLimiter | None = None
-        self._recent: deque[float] = deque(maxlen=100_000)
-        self._pause_until = 0.0
-        self._successes = 0
-
-    async def wait(self) -> None:
-        """Return when one more request may start."""
-        loop = asyncio.get_running_loop()
-        while True:
-            delay = self._pause_until - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-                continue
-            if self._slower is not None:
-                await self._slower.acquire()
-            if self._pace is not None:
-                await self._pace.acquire()
-                await self._window()
-            now = loop.time()
-            if self._pause_until <= now:
-                if not self.target:
-                    self._recent.append(now)
-                return
-
-    async def _window(self) -> None:
-        """Hold this start until it is at most the N-th in any sliding window, then log it."""
-        loop = asyncio.get_running_loop()
-        starts = self._starts
-        while len(starts) == self._limit:
-            wait = starts[0] + self.WINDOW - loop.time()
-            if wait <= 0:
-                break
-            await asyncio.sleep(wait)
-        starts.append(loop.time())  # no await since the check: no other start slipped in
-
-    def too_many(self, retry_after: float | None) -> float:
-        """The API said 429: pause everyone, slow down; returns the pause in seconds.
-
-        The requests in flight when the limit was hit all come back 429 together: they
-        extend the pause, but the pace is cut once per pause, not once per answer.
-        """
-        now = asyncio.get_running_loop().time()
-        self.throttled += 1
-        pause = retry_after if retry_after is not None else 1.0
-        already_paused = now < self._pause_until
-        self._pause_until = max(self._pause_until, now + pause)
-        if not already_paused:
-            base = self.current or max(1.0, self._recent_rate(now))
-            self.current = max(1.0, base * 0.75)
-            self._slower = AsyncLimiter(1, 1 / self.current)
-            self._successes = 0
-        return pause
-
-    def _recent_rate(self, now: float) -> float:
-        """Starts in the last second (for an unlimited pool: the pace that hit the limit)."""
-        recent = self._recent
-        while recent and recent[0] < now - 1.0:
-            recent.popleft()
-        return float(len(recent))
-
-    def succeeded(self) -> None:
-        """Climb back toward the target rate after a run of successes."""
-        if self._slower is None:
-            return
-        self._successes += 1
-        if self._successes >= 20:
-            self._successes = 0
-            self.current *= 1.15
-            if self.target and self.current >= self.target:
-                self.current = self.target
-                self._slower = None
-            elif not self.target and self.current >= 10_000:
-                self._slower = None
-            else:
-                self._slower = AsyncLimiter(1, 1 / self.current)
 
 
 class Sender:
@@ -188,7 +87,7 @@ class Sender:
         self._tokens = tokens
         self.options = options
         self._on_result = on_result
-        self.gate = RateGate(options.rate)
+        self.gate = RateGate.auto() if options.auto_rate else RateGate(options.rate)
         self._queue: asyncio.Queue[Delivery | None] = asyncio.Queue(maxsize=options.concurrency)
         self._busy: dict[str, deque[Delivery]] = {}
         self._stop = asyncio.Event()
@@ -293,12 +192,13 @@ class Sender:
         while True:
             if self.stopping:
                 return self._unfinished(delivery, attempts, last_status, problem)
-            await self.gate.wait()
+            number = await self.gate.wait()
             if self.stopping:
                 return self._unfinished(delivery, attempts, last_status, problem)
             token = await self._tokens.bearer()
             attempts += 1
             answer = await self._request(delivery, token)
+            self.gate.learn(number, answer.limit, answer.remaining)
             status = answer.status
             if status is None:
                 problem = answer.problem
@@ -409,12 +309,14 @@ class Sender:
         """One PUT; the answer's text is masked of secrets before anything keeps it."""
         self.requests += 1
         self.in_flight += 1
+        departure = {"admitted": asyncio.get_running_loop().time(), "gate": self.gate}
         try:
             async with self._session.put(
                 self.options.api_url,
                 json=delivery.body,
                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
                 allow_redirects=False,  # a redirect would hand the rows to another place
+                trace_request_ctx=departure,
             ) as resp:
                 raw = await resp.read()
                 return _Answer(
@@ -422,6 +324,8 @@ class Sender:
                     self._tokens.redact(raw.decode("utf-8", errors="replace")),
                     resp.headers.get("Retry-After"),
                     self._tokens.redact(resp.headers.get("Location", "")),
+                    limit=resp.headers.get("X-RateLimit-Limit"),
+                    remaining=resp.headers.get("X-RateLimit-Remaining"),
                 )
         except (aiohttp.ClientError, TimeoutError) as err:
             return _Answer(None, "", None, "", _describe(err))
@@ -438,6 +342,8 @@ class _Answer:
     retry_after: str | None
     location: str
     problem: str = ""
+    limit: str | None = None  # X-RateLimit-Limit: the budget the API announces
+    remaining: str | None = None  # X-RateLimit-Remaining: what is left of it
 
     @property
     def body(self) -> Any:
@@ -456,6 +362,23 @@ class _Answer:
 
     def errors(self) -> str:
         return _server_errors(self.status or 0, self.body, self.text)
+
+
+def departures() -> aiohttp.TraceConfig:
+    """Tells each request's gate when it left (the jitter its ceiling's margin must cover);
+    give it to the ``ClientSession`` the ``Sender`` uses."""
+
+    async def headers_sent(
+        session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestHeadersSentParams
+    ) -> None:
+        departure = context.trace_request_ctx
+        if isinstance(departure, dict) and "gate" in departure:
+            gate: RateGate = departure["gate"]
+            gate.sent(asyncio.get_running_loop().time() - departure["admitted"])
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(headers_sent)
+    return trace
 
 
 def _json(text: str) -> Any:

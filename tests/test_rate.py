@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from importer.send import RateGate
+from importer.rate import RateGate
 
 
 def test_a_burst_of_429s_slows_the_pool_once_per_pause():
