@@ -2,17 +2,21 @@
 
 Accepted without configuration: ``Y-m-d H:i:s``, ``Y-m-d H:i``, ``Y-m-d``, ISO 8601 with
 ``T``, fractions of a second, ``Z`` or an offset (``+05:30``, ``+0530``, ``+05``), and Excel
-date cells (the reader renders them as ``Y-m-d H:i:s``). A mapping's ``date_format`` adds one
-strptime form, tried first. Timestamps with an offset are converted to UTC; naive ones are
-read in the configured zone. Local times that do not exist (DST gap) or are ambiguous (DST
-overlap) are refused, and so are ``06/10/2019``-like forms unless ``date_format`` says which
-number is the day.
+date cells (the reader renders them as ``Y-m-d H:i:s``). A mapping's ``date_format`` adds
+strptime forms, tried first, in order, for each value. Timestamps with an offset are
+converted to UTC; naive ones are read in the configured zone. Local times that do not
+exist (DST gap) or are ambiguous (DST overlap) are refused, and so are ``06/10/2019``-like
+forms unless ``date_format`` says which number is the day; the refusal names the format
+that reads the value when only one can.
 
 Everything is vectorised: per-value Python runs only to word the error of a bad value.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -29,6 +33,14 @@ _ISO = (
     r"\s*(?P<offset>Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?$"
 )
 _DAY_OR_MONTH_FIRST = r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b"
+#: a day-first or month-first value, in parts: what its format must say
+_NUMERIC_DATE = re.compile(
+    r"^(?P<a>\d{1,2})(?P<sep>[/.\-])(?P<b>\d{1,2})(?P=sep)(?P<year>\d{4}|\d{2})"
+    r"(?:(?P<t>[ T]|,\s*)(?P<hour>\d{1,2}):(?P<minute>\d{2})"
+    r"(?P<second>:\d{2})?(?P<frac>[.,]\d{1,6})?"
+    r"(?:\s*(?P<ampm>[AaPp]\.?[Mm]\.?))?)?"
+    r"(?:\s*(?P<offset>Z|[+-]\d{2}:?\d{2}))?$"
+)
 #: a minute or second of 60 or 61: strptime and pandas take them and roll over to the next
 #: minute (``23:59:60`` → the next day); no timestamp in a spreadsheet means that
 _SIXTY = r"(?<=:)6[01](?!\d)"
@@ -57,7 +69,7 @@ def sent_text(utc: pd.Series) -> pd.Series:
 
 
 def parse_timestamps(
-    values: pd.Series, zone: str = "UTC", date_format: str | None = None
+    values: pd.Series, zone: str = "UTC", date_format: str | Sequence[str] | None = None
 ) -> ParsedDates:
     """Parse a column of timestamp texts (None = missing) into naive UTC timestamps."""
     index = values.index
@@ -65,15 +77,17 @@ def parse_timestamps(
     problem = pd.Series(pd.NA, index=index, dtype="object")
     present = values.notna()
     todo = values[present].astype(str)
-    if date_format:
-        aware, naive, rest = _by_format(todo, date_format)
+    formats = (date_format,) if isinstance(date_format, str) else tuple(date_format or ())
+    if formats:
         sixty = _sixty(todo)
-        if sixty.any():
-            bad = todo.index[sixty]
-            aware, naive = aware.drop(bad, errors="ignore"), naive.drop(bad, errors="ignore")
-            rest = pd.concat([rest[~rest.index.isin(bad)], todo[bad]])
-        _store(sent, problem, aware, naive, zone)
-        todo = rest
+        invalid = todo[sixty]
+        todo = todo[~sixty]
+        for one_format in formats:
+            if todo.empty:
+                break
+            aware, naive, todo = _by_format(todo, one_format)
+            _store(sent, problem, aware, naive, zone)
+        todo = pd.concat([todo, invalid]) if not invalid.empty else todo
     if not todo.empty:
         # the common case first, at C speed: exactly the sent form (also Excel date cells)
         exact = pd.to_datetime(todo, format=SENT_FORMAT, errors="coerce")
@@ -88,7 +102,7 @@ def parse_timestamps(
         aware, naive, rest = _by_iso(todo)
         _store(sent, problem, aware, naive, zone)
         if not rest.empty:
-            problem[rest.index] = [_why_unreadable(v, date_format) for v in rest]
+            problem[rest.index] = _why_unreadable_all(rest, formats)
     return ParsedDates(sent, problem)
 
 
@@ -190,17 +204,46 @@ def _why_not_local(stamp: datetime, zone: str) -> str:
     return f"{shown} cannot be placed in {zone}"
 
 
-def _why_unreadable(value: str, date_format: str | None) -> str:
-    shown = value if len(value) <= 40 else value[:37] + "..."
-    if date_format:
-        return (
-            f"'{shown}' does not match date_format '{date_format}' "
-            "nor YYYY-MM-DD HH:MM:SS; fix the cell or the mapping's date_format"
+def _why_unreadable_all(values: pd.Series, formats: tuple[str, ...]) -> list[str]:
+    """Why each value could not be read; a column mixing readings names rows of each."""
+    readings = {row: reading_of(value) for row, value in values.items()}
+    proofs: dict[str, int] = {}
+    for row, reading in readings.items():
+        if reading is not None and reading.order != "either":
+            proofs.setdefault(reading.order, int(str(row)))
+    mixed = ""
+    if len(proofs) == 2:
+        day, month = proofs["day-first"], proofs["month-first"]
+        mixed = (
+            f"; the column mixes day-first (row {day}: '{values[day]}') and month-first "
+            f"(row {month}: '{values[month]}') dates: make them one form in the file"
         )
-    if pd.Series([value]).str.match(_DAY_OR_MONTH_FIRST).iloc[0]:
+    return [
+        _why_unreadable(str(value), formats, readings[row]) + mixed for row, value in values.items()
+    ]
+
+
+def _why_unreadable(value: str, formats: tuple[str, ...], reading: Reading | None) -> str:
+    shown = value if len(value) <= 40 else value[:37] + "..."
+    if formats:
+        named = " nor ".join(f"'{f}'" for f in formats)
+        hint = (
+            f'; it reads as date_format = "{reading.format}"' if reading and reading.format else ""
+        )
         return (
-            f"'{shown}' could be day-first or month-first; set date_format in a "
-            'mapping file (e.g. date_format = "%d/%m/%Y %H:%M") or use YYYY-MM-DD'
+            f"'{shown}' does not match date_format {named} "
+            f"nor YYYY-MM-DD HH:MM:SS{hint}; fix the cell or the mapping's date_format"
+        )
+    if reading is not None:
+        if reading.order == "either":
+            return (
+                f"'{shown}' could be day-first or month-first; set date_format in a mapping "
+                f'file (date_format = "{reading.day_first}" or "{reading.month_first}") '
+                "or use YYYY-MM-DD"
+            )
+        return (
+            f"'{shown}' is {reading.order}: set date_format = \"{reading.format}\" in a "
+            "mapping file (or use YYYY-MM-DD)"
         )
     if pd.Series([value]).str.strip().str.match(_ISO).iloc[0]:
         return (
@@ -208,6 +251,133 @@ def _why_unreadable(value: str, date_format: str | None) -> str:
             "offset out of range); fix the cell"
         )
     return f"'{shown}' is not a date and time; use YYYY-MM-DD HH:MM:SS"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How a day-first or month-first value can be read: its order and matching formats."""
+
+    order: str  # "day-first", "month-first" or "either"
+    day_first: str  # the strptime format reading it day-first
+    month_first: str
+
+    @property
+    def format(self) -> str | None:
+        """The one format that reads it, if only one order can."""
+        if self.order == "day-first":
+            return self.day_first
+        if self.order == "month-first":
+            return self.month_first
+        return None
+
+
+def reading_of(value: str) -> Reading | None:
+    """``31/12/2024`` → day-first ``%d/%m/%Y``; None for values of another shape."""
+    found = _NUMERIC_DATE.match(value.strip())
+    if not found:
+        return None
+    a, b = int(found["a"]), int(found["b"])
+    if not (1 <= a <= 31 and 1 <= b <= 31) or (a > 12 and b > 12):
+        return None
+    sep = found["sep"]
+    rest = "%Y" if len(found["year"]) == 4 else "%y"
+    if found["hour"] is not None:
+        twelve = found["ampm"] is not None
+        rest += (" " if found["t"] == " " else found["t"]) + ("%I" if twelve else "%H") + ":%M"
+        if found["second"]:
+            rest += ":%S"
+        if found["frac"]:
+            rest += found["frac"][0] + "%f"
+        if twelve:
+            between = value.strip()[found.end("minute") + len(found["second"] or "") :]
+            rest += (" " if between[:1].isspace() else "") + "%p"
+    if found["offset"]:
+        rest += (" " if value.strip()[found.start("offset") - 1].isspace() else "") + "%z"
+    order = "day-first" if a > 12 else "month-first" if b > 12 else "either"
+    return Reading(order, f"%d{sep}%m{sep}{rest}", f"%m{sep}%d{sep}{rest}")
+
+
+#: forms with month names that exports use; tried on values no numeric reading explains
+_WORDY_FORMATS = (
+    "%b %d, %Y %I:%M %p",
+    "%B %d, %Y %I:%M %p",
+    "%b %d, %Y %H:%M",
+    "%b %d, %Y",
+    "%B %d, %Y",
+    "%d %b %Y %H:%M:%S",
+    "%d %b %Y %H:%M",
+    "%d %b %Y",
+    "%d %B %Y",
+    "%d-%b-%Y %H:%M",
+    "%d-%b-%Y",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d",
+)
+
+
+@dataclass(frozen=True)
+class FormatGuess:
+    """What a sample of timestamps says about the ``date_format`` that reads them."""
+
+    formats: tuple[str, ...]  # () when the ISO-like forms read every value
+    question: str | None  # why the sample cannot tell (both readings fit), else None
+    unreadable: tuple[str, ...]  # sample values that no form found reads
+    example: str | None  # a value that needed the formats
+
+
+def guess_date_format(values: pd.Series) -> FormatGuess:
+    """Infer the strptime forms of a column from sample values (None = missing).
+
+    Day-first or month-first is decided by values above 12 in one place; dotted dates
+    (``04.03.2024``) are day-first wherever they are written; a sample of only ambiguous
+    values gives a question instead of a guess.
+    """
+    texts = values.dropna().astype(str).str.strip()
+    texts = texts[texts != ""]
+    parsed = parse_timestamps(texts)
+    rest = texts[parsed.problem.notna()]
+    if rest.empty:
+        return FormatGuess((), None, (), None)
+    readings = [(value, reading_of(value)) for value in rest]
+    orders = {reading.order for _, reading in readings if reading}
+    question = None
+    formats: list[str] = []
+    if {"day-first", "month-first"} <= orders:
+        day = next(v for v, r in readings if r and r.order == "day-first")
+        month = next(v for v, r in readings if r and r.order == "month-first")
+        question = (
+            f"the sample mixes day-first ('{day}') and month-first ('{month}') dates; "
+            "make the column one form in the file, then run init again"
+        )
+    elif orders:
+        either = [r for _, r in readings if r and r.order == "either"]
+        day_first = "day-first" in orders or (
+            "month-first" not in orders and all(r.day_first[2] == "." for r in either)
+        )
+        if orders == {"either"} and not day_first:
+            sample = either[0]
+            question = (
+                f"every date in the sample (e.g. '{rest.iloc[0]}') could be day-first or "
+                f'month-first: choose date_format = "{sample.day_first}" or '
+                f'"{sample.month_first}"'
+            )
+        else:
+            counted = Counter(r.day_first if day_first else r.month_first for _, r in readings if r)
+            formats = [form for form, _ in counted.most_common()]
+    left = rest
+    if formats:
+        left = rest[parse_timestamps(rest, date_format=formats).problem.notna()]
+    for form in _WORDY_FORMATS:
+        if left.empty or question:
+            break
+        hit = pd.to_datetime(left, format=form, errors="coerce").notna()
+        if hit.any():
+            formats.append(form)
+            left = left[~hit]
+    unreadable = () if question else tuple(left.head(5))
+    example = next((v for v in rest if v not in set(left)), None)
+    return FormatGuess(tuple(formats), question, unreadable, example)
 
 
 def check_zone(zone: str) -> bool:
@@ -224,4 +394,14 @@ def check_zone(zone: str) -> bool:
     return True
 
 
-__all__ = ["SENT_FORMAT", "ParsedDates", "check_zone", "parse_timestamps", "sent_text"]
+__all__ = [
+    "SENT_FORMAT",
+    "FormatGuess",
+    "ParsedDates",
+    "Reading",
+    "check_zone",
+    "guess_date_format",
+    "parse_timestamps",
+    "reading_of",
+    "sent_text",
+]

@@ -4,7 +4,9 @@ Without a mapping file, headers match field names case-insensitively, with space
 hyphens and dots read as underscores (``Happened At`` → ``happened_at``), and every other
 column with a header goes into ``additional_information_object`` under its header. A
 TOML mapping file (see SPEC.md) names the headers, fixed values and extra keys for real
-exports; fields it does not name still match by header.
+exports; fields it does not name still match by header. A ``[columns]`` or
+``[additional_information]`` entry may list alternatives (``["Account Name", "AccountId"]``):
+the first header the file has wins, so one profile fits a vendor's several export formats.
 """
 
 from __future__ import annotations
@@ -22,23 +24,50 @@ from schemas.activity import FIELDS, REQUIRED
 from .errors import MappingError
 from .read import strip
 
-_SETTINGS = ("sheet", "delimiter", "encoding", "date_format", "timezone")
+_SETTINGS = ("sheet", "delimiter", "encoding", "timezone")
+_LISTS = ("date_format", "blank_values")
 _TABLES = ("columns", "constants", "additional_information")
+#: rows at the top of a sheet looked at for the header row (title blocks sit above it)
+HEADER_SEARCH_ROWS = 30
 
 
 @dataclass(frozen=True)
 class Mapping:
     """A mapping file's content (all optional)."""
 
-    columns: dict[str, str] = field(default_factory=dict)
+    columns: dict[str, tuple[str, ...]] = field(default_factory=dict)  # field → alternatives
     constants: dict[str, str] = field(default_factory=dict)
-    additional_information: dict[str, str] | None = None
+    additional_information: dict[str, tuple[str, ...]] | None = None
     sheet: str | None = None
     delimiter: str | None = None
     encoding: str | None = None
-    date_format: str | None = None
+    date_format: tuple[str, ...] = ()  # strptime forms of happened_at, tried in order
     timezone: str | None = None
+    header_row: int | None = None  # None: found by ``find_header``
+    blank_values: tuple[str, ...] = ()  # cells holding one of these are blank
     path: Path | None = None
+
+    def find_header(self, rows: list[list[str]]) -> int | None:
+        """Which of the sheet's top ``rows`` is the header (0-based), None for the first.
+
+        With [columns], the first row holding one of each entry's headers; without, the
+        first row holding every required field's name. Rows above it are a title block.
+        """
+        wanted: list[set[str]] = [
+            {header.strip().lower() for header in choices} for choices in self.columns.values()
+        ]
+        if not wanted:
+            wanted = [{name} for name in REQUIRED if name not in self.constants]
+            for number, row in enumerate(rows[:HEADER_SEARCH_ROWS]):
+                names = {normalise_header(cell) for cell in row}
+                if all(choices & names for choices in wanted):
+                    return number
+            return None
+        for number, row in enumerate(rows[:HEADER_SEARCH_ROWS]):
+            cells = {cell.strip().lower() for cell in row}
+            if all(choices & cells for choices in wanted):
+                return number
+        return None
 
 
 def load_mapping(path: Path) -> Mapping:
@@ -57,11 +86,12 @@ def load_mapping(path: Path) -> Mapping:
             f"mapping file {name} is not valid TOML ({err}); "
             'write values in quotes, e.g. account = "Company"'
         ) from None
-    unknown = sorted(set(data) - set(_SETTINGS) - set(_TABLES))
+    known = (*_SETTINGS, *_LISTS, "header_row")
+    unknown = sorted(set(data) - set(known) - set(_TABLES))
     if unknown:
         raise MappingError(
             f"mapping file {name}: unknown key(s) {', '.join(unknown)}; allowed are "
-            f"{', '.join(_SETTINGS)} and the tables [{'], ['.join(_TABLES)}]"
+            f"{', '.join(known)} and the tables [{'], ['.join(_TABLES)}]"
         )
     settings: dict[str, str | None] = {}
     for key in _SETTINGS:
@@ -71,27 +101,74 @@ def load_mapping(path: Path) -> Mapping:
                 f'mapping file {name}: {key} must be text in quotes, e.g. {key} = "…"'
             )
         settings[key] = value
-    tables = {key: _text_table(name, key, data.get(key)) for key in _TABLES}
-    for key in ("columns", "constants"):
-        wrong = sorted(set(tables[key] or {}) - set(FIELDS))
+    lists = {key: _texts(name, key, data.get(key)) for key in _LISTS}
+    header_row = data.get("header_row")
+    if header_row is not None and (
+        isinstance(header_row, bool) or not isinstance(header_row, int) or header_row < 1
+    ):
+        raise MappingError(
+            f"mapping file {name}: header_row must be a row number (1 or more, no quotes), "
+            "e.g. header_row = 3"
+        )
+    tables = {key: _text_table(name, key, data.get(key)) for key in ("constants",)}
+    choices = {
+        key: _choices_table(name, key, data.get(key))
+        for key in ("columns", "additional_information")
+    }
+    for key, entries in (("columns", choices["columns"]), ("constants", tables["constants"])):
+        wrong = sorted(set(entries or {}) - set(FIELDS))
         if wrong:
             raise MappingError(
                 f"mapping file {name}: [{key}] names unknown field(s) {', '.join(wrong)}; "
                 f"the API fields are {', '.join(FIELDS)} (extra columns go in "
                 "[additional_information])"
             )
-    both = sorted(set(tables["columns"] or {}) & set(tables["constants"] or {}))
+    both = sorted(set(choices["columns"] or {}) & set(tables["constants"] or {}))
     if both:
         raise MappingError(
             f"mapping file {name}: {', '.join(both)} is both in [columns] and [constants]; keep one"
         )
     return Mapping(
-        columns=tables["columns"] or {},
+        columns=choices["columns"] or {},
         constants=tables["constants"] or {},
-        additional_information=tables["additional_information"],
+        additional_information=choices["additional_information"],
+        date_format=lists["date_format"],
+        blank_values=lists["blank_values"],
+        header_row=header_row,
         path=path,
         **settings,
     )
+
+
+def _texts(name: str, key: str, value: object) -> tuple[str, ...]:
+    """A setting given as one text or a list of texts."""
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
+        raise MappingError(
+            f"mapping file {name}: {key} must be text in quotes or a list of texts, e.g. "
+            f'{key} = ["…", "…"]'
+        )
+    return tuple(items)
+
+
+def _choices_table(name: str, key: str, value: object) -> dict[str, tuple[str, ...]] | None:
+    """A table whose entries name one header or a list of alternative headers."""
+    if value is None:
+        return None
+    if not isinstance(value, MappingType):
+        raise MappingError(f'mapping file {name}: [{key}] must be a table of name = "text" lines')
+    table: dict[str, tuple[str, ...]] = {}
+    for k, v in value.items():
+        items = [v] if isinstance(v, str) else v
+        if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
+            raise MappingError(
+                f"mapping file {name}: [{key}] {k} must be a header in quotes, or a list of "
+                f'headers of which the first present is used, e.g. {k} = ["Name", "Other name"]'
+            )
+        table[k] = tuple(items)
+    return table
 
 
 def _text_table(name: str, key: str, value: object) -> dict[str, str] | None:
@@ -119,6 +196,13 @@ class ColumnPlan:
     fields: dict[str, int]  # field → column position
     constants: dict[str, str]  # field → fixed value
     extras: tuple[tuple[str, int], ...]  # (key sent, column position)
+    blank_values: tuple[str, ...] = ()  # cells (trimmed) that mean blank
+    warnings: tuple[str, ...] = ()  # what the run should tell, e.g. headers not found
+
+    @property
+    def positions(self) -> frozenset[int]:
+        """The columns whose cells are sent (as a field or as additional information)."""
+        return frozenset(self.fields.values()) | {position for _, position in self.extras}
 
     def fields_of(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """Cells → the API fields, trimmed; blank becomes None."""
@@ -126,7 +210,7 @@ class ColumnPlan:
         columns: dict[str, pd.Series] = {}
         for name in FIELDS:
             if name in self.fields:
-                columns[name] = _clean(chunk[self.fields[name]])
+                columns[name] = _clean(chunk[self.fields[name]], self.blank_values)
             elif name in self.constants:
                 columns[name] = pd.Series(self.constants[name], index=index, dtype=object)
             else:
@@ -136,18 +220,21 @@ class ColumnPlan:
     def extras_of(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """Cells → the additional information, trimmed; blank becomes None."""
         return pd.DataFrame(
-            {key: _clean(chunk[position]) for key, position in self.extras}, index=chunk.index
+            {key: _clean(chunk[position], self.blank_values) for key, position in self.extras},
+            index=chunk.index,
         )
 
 
-def _clean(cells: pd.Series) -> pd.Series:
-    """Trimmed texts, ``None`` for blank cells.
+def _clean(cells: pd.Series, blank_values: tuple[str, ...] = ()) -> pd.Series:
+    """Trimmed texts, ``None`` for blank cells (and for the mapping's ``blank_values``).
 
     Plain loops over object arrays, joins and substring searches are the fastest way
     through millions of cells (measured: 2-5 times pandas' ``.str`` methods).
     """
     text = strip(cells.to_numpy(dtype=object))
     text[text == ""] = None
+    if blank_values:
+        text[pd.Series(text).isin(blank_values).to_numpy()] = None
     return pd.Series(text, index=cells.index, dtype=object)
 
 
@@ -165,7 +252,8 @@ def plan_columns(headers: list[str], mapping: Mapping | None, input_name: str) -
     available = ", ".join(f"'{h}'" for h in headers if h) or "(none)"
     hint = f"{input_name} has the headers: {available}"
 
-    def locate(header: str, where: str) -> int:
+    def find(header: str) -> int | None:
+        """The position of ``header`` (None if absent); a duplicated header is refused."""
         found = positions.get(header) or positions.get(header.strip())
         if not found:
             chosen = _OCCURRENCE.fullmatch(header.strip())
@@ -177,16 +265,26 @@ def plan_columns(headers: list[str], mapping: Mapping | None, input_name: str) -
             lowered = [p for h, ps in positions.items() if h.lower() == header.lower() for p in ps]
             if len(lowered) == 1:
                 return lowered[0]
-            raise MappingError(
-                f"the mapping's {where} names '{header}', which is not a header; {hint}"
-            )
+            return None
         if len(found) > 1:
             raise _duplicate(header, found)
         return found[0]
 
+    def first_found(choices: tuple[str, ...]) -> int | None:
+        return next((p for p in map(find, choices) if p is not None), None)
+
+    def listed(choices: tuple[str, ...]) -> str:
+        return " or ".join(f"'{header}'" for header in choices)
+
     fields: dict[str, int] = {}
-    for name, header in mapping.columns.items():
-        fields[name] = locate(header, f"[columns] {name}")
+    for name, choices in mapping.columns.items():
+        found = first_found(choices)
+        if found is None:
+            which = "is not a header" if len(choices) == 1 else "are not headers"
+            raise MappingError(
+                f"the mapping's [columns] {name} names {listed(choices)}, which {which}; {hint}"
+            )
+        fields[name] = found
     by_name: dict[str, list[int]] = {}
     for position, header in enumerate(headers):
         if header:
@@ -208,15 +306,28 @@ def plan_columns(headers: list[str], mapping: Mapping | None, input_name: str) -
     missing = [name for name in REQUIRED if name not in fields and name not in mapping.constants]
     if missing:
         raise MappingError(
-            f"required column(s) {', '.join(missing)} not found; {hint}. Rename the headers "
-            "or pass --mapping with a [columns] (or [constants]) entry for each"
+            f"required column(s) {', '.join(missing)} not found; {hint}. Rename the headers, "
+            "or pass --mapping with a [columns] (or [constants]) entry for each: "
+            f"'cg-import init {input_name}' proposes one"
         )
     used = set(fields.values())
+    warnings: list[str] = []
     if mapping.additional_information is not None:
-        extras = tuple(
-            (key, locate(header, f"[additional_information] {key}"))
-            for key, header in mapping.additional_information.items()
-        )
+        found_extras: list[tuple[str, int]] = []
+        absent: list[str] = []
+        for key, choices in mapping.additional_information.items():
+            extra = first_found(choices)
+            if extra is None:
+                absent.append(f"{key} ({listed(choices)})")
+            else:
+                found_extras.append((key, extra))
+        extras = tuple(found_extras)
+        if absent:
+            warnings.append(
+                f"{input_name} lacks the column(s) of [additional_information] "
+                f"{', '.join(absent)}: not sent; add them to the export, or remove them "
+                "from the mapping to silence this"
+            )
     else:
         for header, places in positions.items():
             unused = [p for p in places if p not in used]
@@ -227,7 +338,9 @@ def plan_columns(headers: list[str], mapping: Mapping | None, input_name: str) -
             for position, header in enumerate(headers)
             if header and position not in used
         )
-    return ColumnPlan(fields, dict(mapping.constants), extras)
+    return ColumnPlan(
+        fields, dict(mapping.constants), extras, mapping.blank_values, tuple(warnings)
+    )
 
 
 #: a mapping's way to pick one of several columns with the same header: ``"Email #2"``

@@ -2,9 +2,10 @@
 
 Every cell is text (``""`` for blank): leading zeros stay, Excel whole numbers lose their
 ``.0``, Excel date cells become ``Y-m-d H:i:s``, formulas give their cached values. A chunk
-is a DataFrame whose index is the source row (header = row 1; for Excel the sheet's own
-row number) and whose columns are the input's column positions ``0..n-1``; the headers are
-kept on the ``Table``. Files are never loaded whole: memory is flat in the number of rows.
+is a DataFrame whose index is the source row (header = row 1, unless a title block sits
+above it; for Excel the sheet's own row number) and whose columns are the input's column
+positions ``0..n-1``; the headers are kept on the ``Table``. Files are never loaded whole:
+memory is flat in the number of rows.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import re
 import stat
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,12 @@ OVERFLOW = "overflow"
 #: Column of a chunk holding what the reader found wrong with a row ("" for nothing); present
 #: only if any row has a problem. ``validate`` turns each into a problem of that row.
 PROBLEM = "problem"
+#: Excel's error values: a cell showing one holds no data (its formula broke)
+EXCEL_ERRORS = ("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A")
+#: rows at the top of a sheet looked at for the header row (title blocks sit above it)
+HEADER_SEARCH_ROWS = 30
+#: picks the header among the top rows (0-based index), None for the first non-blank one
+HeaderFinder = Callable[[list[list[str]]], "int | None"]
 #: Excel's own limits: a sheet claiming more is not a workbook Excel wrote
 EXCEL_ROWS = 1_048_576
 EXCEL_COLUMNS = 16_384
@@ -64,6 +71,8 @@ class Table:
     header_row: int = 1
     estimated_rows: int | None = None  # for progress bars only; may be off
     preamble_lines: int = 0  # lines before a CSV's header that are no data (Excel's `sep=`)
+    #: columns where an Excel error value (``#REF!``) makes the row invalid; None: all
+    error_columns: frozenset[int] | None = None
 
     def chunks(self, rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
         """Yield the data rows (blank ones included) in chunks of at most ``rows``."""
@@ -89,19 +98,68 @@ def open_table(
     sheet: str | None = None,
     delimiter: str | None = None,
     encoding: str | None = None,
+    header_row: int | None = None,
+    find_header: HeaderFinder | None = None,
 ) -> Table:
-    """Open ``path``, check it is a readable table and read its header row."""
+    """Open ``path``, check it is a readable table and read its header row.
+
+    The header is row ``header_row`` if given, else the one ``find_header`` picks among the
+    top rows, else the first row (for Excel: the first that holds anything).
+    """
     _refuse_non_file(path)
     suffix = path.suffix.lower()
+    header = _HeaderChoice(header_row, find_header)
     if suffix in EXCEL_SUFFIXES:
-        return _open_excel(path, sheet)
+        return _open_excel(path, sheet, header)
     if suffix == ".xls":
         raise InputError(
             f"{path.name} is an old-style .xls workbook; open it in Excel and save as .xlsx or .csv"
         )
     if suffix in CSV_SUFFIXES or suffix == "":
-        return _open_csv(path, delimiter, encoding)
+        return _open_csv(path, delimiter, encoding, header)
     raise InputError(f"{path.name}: cannot read '{suffix}' files; save it as .csv or .xlsx")
+
+
+@dataclass(frozen=True)
+class _HeaderChoice:
+    """How to find the header row: a given number, a finder, or the first row."""
+
+    number: int | None
+    finder: HeaderFinder | None
+
+    def pick(self, path: Path, rows: list[list[str]], first: int) -> int:
+        """The header's index in ``rows`` (``first`` when nothing says otherwise)."""
+        if self.number is not None:
+            if self.number > len(rows):
+                raise InputError(
+                    f"{path.name}: header_row {self.number} is beyond the rows looked at "
+                    f"(the first {len(rows)}); check the mapping's header_row"
+                )
+            return self.number - 1
+        if self.finder is not None:
+            found = self.finder(rows)
+            if found is not None:
+                return found
+        return first
+
+
+def top_rows(
+    path: Path,
+    *,
+    sheet: str | None = None,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    rows: int = HEADER_SEARCH_ROWS,
+) -> list[list[str]]:
+    """The first ``rows`` rows of the file as texts (rows 1, 2, … as the analyst numbers them)."""
+    found: list[list[str]] = []
+
+    def keep(candidates: list[list[str]]) -> int | None:
+        found.extend(candidates[:rows])
+        return None
+
+    open_table(path, sheet=sheet, delimiter=delimiter, encoding=encoding, find_header=keep)
+    return found
 
 
 def _refuse_non_file(path: Path) -> None:
@@ -251,7 +309,9 @@ class _ByteScan:
         return self.utf8_text_before or self.western_utf8 > 0 or self.other_utf8 > self.stray_bytes
 
 
-def _open_csv(path: Path, delimiter: str | None, encoding: str | None) -> Table:
+def _open_csv(
+    path: Path, delimiter: str | None, encoding: str | None, choice: _HeaderChoice
+) -> Table:
     try:
         with path.open("rb") as handle:
             head = handle.read(_BLOCK)
@@ -303,23 +363,39 @@ def _open_csv(path: Path, delimiter: str | None, encoding: str | None) -> Table:
     sep = delimiter or (excel_sep.group(1) if excel_sep else _sniff_delimiter(text))
     if len(sep) != 1:
         raise InputError(f"the delimiter must be one character, not '{sep}'")
-    try:
-        # newline="": a CR-only (old Mac) file is split into lines too
-        header = next(csv.reader(io.StringIO(text, newline=""), delimiter=sep))
-    except (StopIteration, csv.Error):
-        header = []
+    top = _csv_top_rows(text, sep, max(HEADER_SEARCH_ROWS, choice.number or 0))
+    at = choice.pick(path, top, 0)
+    header = top[at] if at < len(top) else []
     if not any(h.strip() for h in header):
-        raise InputError(f"{path.name}: the first row is blank; it must hold the column headers")
+        where = "the first row" if at == 0 else f"row {at + 1}"
+        raise InputError(f"{path.name}: {where} is blank; it must hold the column headers")
     return Table(
         path,
         "csv",
-        [unmark(h).strip() for h in header],
+        # an Excel error value saved into a CSV (#REF!) is no header: the column is headerless
+        ["" if h.strip() in EXCEL_ERRORS else unmark(h).strip() for h in header],
         scan.digest.hexdigest(),
         chosen,
         sep,
-        estimated_rows=max(0, scan.lines - 1 - preamble),
+        header_row=at + 1,
+        estimated_rows=max(0, scan.lines - 1 - at - preamble),
         preamble_lines=preamble,
     )
+
+
+def _csv_top_rows(text: str, sep: str, wanted: int) -> list[list[str]]:
+    """The first rows of a CSV's first block, as records (a quoted cell may span lines)."""
+    rows: list[list[str]] = []
+    # newline="": a CR-only (old Mac) file is split into lines too
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    try:
+        for row in reader:
+            rows.append(row)
+            if len(rows) >= wanted:
+                break
+    except csv.Error:
+        pass
+    return rows
 
 
 def _refuse_unclear_encoding(path: Path, scan: _ByteScan) -> None:
@@ -354,10 +430,15 @@ def _refuse_binary(path: Path, head: bytes) -> None:
 
 
 def _sniff_delimiter(text: str) -> str:
-    first_line = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
-    counts = {sep: first_line.count(sep) for sep in DELIMITERS}
-    best = max(counts, key=lambda sep: counts[sep])
-    return best if counts[best] else ","
+    """The delimiter the first line uses most; for a title line without any, the first
+    lines' (a title block above the header)."""
+    lines = text.lstrip("\ufeff").splitlines()[:HEADER_SEARCH_ROWS] if text.strip() else [""]
+    for line in (lines[0], "\n".join(lines)):
+        counts = {sep: line.count(sep) for sep in DELIMITERS}
+        best = max(counts, key=lambda sep: counts[sep])
+        if counts[best]:
+            return best
+    return ","
 
 
 def _parsed_csv(table: Table, rows: int) -> Iterator[pd.DataFrame]:
@@ -371,7 +452,7 @@ def _parsed_csv(table: Table, rows: int) -> Iterator[pd.DataFrame]:
             # room for a few cells too many: such a row is shown as invalid, not shifted
             names=range(width + _SPARE_CELLS),
             index_col=False,
-            skiprows=1 + table.preamble_lines,
+            skiprows=table.header_row + table.preamble_lines,
             dtype=object,  # plain Python texts: the fastest for the per-cell loops later
             keep_default_na=False,
             na_filter=False,
@@ -401,7 +482,7 @@ def _parsed_csv(table: Table, rows: int) -> Iterator[pd.DataFrame]:
 def _csv_chunks(table: Table, rows: int) -> Iterator[pd.DataFrame]:
     width = len(table.headers)
     headerless = [p for p, header in enumerate(table.headers) if not header]
-    start = 2
+    start = table.header_row + 1
     for chunk in _parsed_csv(table, rows):
         chunk.index = pd.RangeIndex(start, start + len(chunk), name="source_row")
         start += len(chunk)
@@ -489,7 +570,7 @@ def _explain_parser_error(table: Table, err: Exception) -> str:
 # --- Excel -----------------------------------------------------------------------------
 
 
-def _open_excel(path: Path, sheet: str | None) -> Table:
+def _open_excel(path: Path, sheet: str | None, choice: _HeaderChoice) -> Table:
     with path.open("rb") as handle:
         digest = hashlib.file_digest(handle, "sha256").hexdigest()
     if not zipfile.is_zipfile(path):
@@ -507,7 +588,7 @@ def _open_excel(path: Path, sheet: str | None) -> Table:
         worksheet = _choose_sheet(workbook, path, sheet)
         _refuse_oversized_sheet(path, worksheet)
         estimated = worksheet.max_row if isinstance(worksheet.max_row, int) else None
-        header, header_row = _excel_header(workbook, worksheet, path)
+        header, header_row = _excel_header(workbook, worksheet, path, choice)
     finally:
         workbook.close()
     return Table(
@@ -583,24 +664,52 @@ def _refuse_oversized_sheet(path: Path, worksheet: Any) -> None:
         )
 
 
-def _excel_header(workbook: Any, worksheet: Any, path: Path) -> tuple[list[str], int]:
-    """The first row holding anything, as texts (trailing blank headers dropped)."""
+def _excel_header(
+    workbook: Any, worksheet: Any, path: Path, choice: _HeaderChoice
+) -> tuple[list[str], int]:
+    """The header row as texts (trailing blank headers dropped) and its number: the row
+    ``choice`` picks among the top rows, else the first row holding anything."""
+    top: list[list[str]] = []
+    unsaved_in: dict[int, list[int]] = {}
+    first: int | None = None
+    wanted = max(HEADER_SEARCH_ROWS, choice.number or 0)
     for number, cells, unsaved in _sheet_rows(workbook, worksheet, path):
-        if unsaved:
-            raise InputError(
-                f"{path.name}: the header cell {column_letter(unsaved[0] - 1)}{number} holds a "
-                "formula without a saved value; open and save the file in Excel"
-            )
-        header = [""] * (max((cell["column"] for cell in cells), default=0))
+        if number > wanted:
+            break
+        while len(top) < number - 1:  # rows the sheet does not store are blank rows
+            top.append([])
+        texts = [""] * (max((cell["column"] for cell in cells), default=0))
         for cell in cells:
-            header[cell["column"] - 1] = cell_text(cell["value"])
-        if any(h.strip() for h in header):
-            while header and not header[-1].strip():
-                header.pop()
-            return header, number
-    raise InputError(
-        f"{path.name}: sheet '{worksheet.title}' is empty; it needs a header row and rows below it"
-    )
+            # an error value (#REF!) is no header: the column is headerless
+            if cell["data_type"] != "e":
+                texts[cell["column"] - 1] = cell_text(cell["value"])
+        while texts and not texts[-1].strip():
+            texts.pop()
+        top.append(texts)
+        unsaved_in[number] = unsaved
+        if first is None and (texts or unsaved):
+            first = number - 1
+        if first is not None and choice.number is None and choice.finder is None:
+            break
+    if first is None and choice.number is None:
+        raise InputError(
+            f"{path.name}: sheet '{worksheet.title}' is empty; it needs a header row and rows "
+            "below it"
+        )
+    at = choice.pick(path, top, first or 0)
+    number = at + 1
+    if unsaved_in.get(number):
+        raise InputError(
+            f"{path.name}: the header cell {column_letter(unsaved_in[number][0] - 1)}{number} "
+            "holds a formula without a saved value; open and save the file in Excel"
+        )
+    header = top[at] if at < len(top) else []
+    if not any(h.strip() for h in header):
+        raise InputError(
+            f"{path.name}: sheet '{worksheet.title}' row {number} is blank; it must hold the "
+            "column headers (check header_row)"
+        )
+    return header, number
 
 
 def _load_workbook(path: Path) -> Any:
@@ -685,7 +794,7 @@ def _excel_chunks(table: Table, rows: int) -> Iterator[pd.DataFrame]:
     workbook = _load_workbook(table.path)
     try:
         worksheet = workbook[table.sheet]
-        batch = _ExcelBatch(table.headers)
+        batch = _ExcelBatch(table.headers, table.error_columns)
         expected = table.header_row + 1
         for number, cells, unsaved in _sheet_rows(workbook, worksheet, table.path):
             if number <= table.header_row:
@@ -708,9 +817,15 @@ def _excel_chunks(table: Table, rows: int) -> Iterator[pd.DataFrame]:
 class _ExcelBatch:
     """Sheet rows gathered into a chunk: texts in the header's columns, problems beside."""
 
-    def __init__(self, headers: list[str]) -> None:
+    def __init__(self, headers: list[str], error_columns: frozenset[int] | None = None) -> None:
         self.headers = headers
         self.width = len(headers)
+        # 1-based columns where an error value makes the row invalid
+        self.error_columns = frozenset(
+            position + 1
+            for position, header in enumerate(headers)
+            if header and (error_columns is None or position in error_columns)
+        )
         self.headerless = [p for p, header in enumerate(headers) if not header]
         self._clear()
 
@@ -730,6 +845,7 @@ class _ExcelBatch:
         width = self.width
         texts = [""] * width
         beyond: tuple[int, str] | None = None  # first value right of the last header
+        errors: list[tuple[int, str]] = []  # (column, error value) in used columns
         for cell in cells:
             value = cell["value"]
             if value is None:
@@ -737,21 +853,33 @@ class _ExcelBatch:
             column = cell["column"]
             if column <= width:
                 texts[column - 1] = cell_text(value)
+                if cell["data_type"] == "e" and column in self.error_columns:
+                    errors.append((column, str(value)))
             elif beyond is None and (text := cell_text(value)).strip():
                 beyond = (column - 1, text)
         if (
             unsaved
             or beyond
+            or errors
             or (self.headerless and any(texts[p].strip() for p in self.headerless))
         ):
-            self.problems[len(self.numbers)] = self._problem(number, texts, beyond, unsaved)
+            self.problems[len(self.numbers)] = self._problem(number, texts, beyond, unsaved, errors)
         self.texts.append(texts)
         self.numbers.append(number)
 
     def _problem(
-        self, number: int, texts: list[str], beyond: tuple[int, str] | None, unsaved: list[int]
+        self,
+        number: int,
+        texts: list[str],
+        beyond: tuple[int, str] | None,
+        unsaved: list[int],
+        errors: list[tuple[int, str]],
     ) -> str:
-        problems = []
+        problems = [
+            f"column '{self.headers[column - 1]}' ({column_letter(column - 1)}{number}): cell "
+            f"holds the Excel error {value}; fix the formula in Excel or clear the cell"
+            for column, value in errors
+        ]
         for column in unsaved:
             position = column - 1
             if position < self.width and self.headers[position]:
@@ -780,12 +908,21 @@ class _ExcelBatch:
         return frame
 
 
+#: the escapes of text that XML cannot carry as it is (ECMA-376 ST_Xstring)
+_OOXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
+def _unescaped(found: re.Match[str]) -> str:
+    return chr(int(found.group(1), 16))
+
+
 def cell_text(value: object) -> str:
     """An Excel cell's value as the text an analyst sees and the API receives."""
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
+        # Excel stores a carriage return as _x000D_ and a literal "_x" as _x005F_x: decoded
+        return _OOXML_ESCAPE.sub(_unescaped, value) if "_x" in value else value
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, float):

@@ -338,12 +338,172 @@ def write_export(
         csv.writer(f, delimiter=delimiter).writerows(rows)
 
 
+# fmt: off
+
+# --- real export formats (issue #9): what the vendors' own systems write -------------
+
+_PEOPLE = [
+    ("Anna Kowalski", "anna.k@brightlane.example", "Brightlane Logistics"),
+    ("Jonas Meyer", "j.meyer@northwind.example", "Northwind Traders, Inc."),
+    ("Lola Okafor", "l.okafor@kestrel-mfg.example", "Kestrel Manufacturing"),
+    ("Michael Chen", "mchen@harborpine.example", "Harbor & Pine Insurance"),
+    ("Rosa Alvarez", "r.alvarez@vantagehealth.example", "Vantage Health Systems"),
+    ("Ingrid Haugen", "ingrid.h@bluefjord.example", "Blue Fjord Software AS"),
+]
+_SUBJECTS = [
+    "Cannot export monthly report", "SSO login loop after update", "Invoice PDF shows wrong VAT",
+    "API rate limit errors since Monday", "Add two seats to our plan", "Webhook retries",
+    "Shipment tracking not updating", "Request for SOC 2 report", "Password reset link expired",
+]
+_SF_IDS = {
+    "Brightlane Logistics": "0015g00000Q1bLAAAZ", "Northwind Traders, Inc.": "0015g00000Q1bLBAAZ",
+    "Kestrel Manufacturing": "0015g00000Q1bLCAAZ", "Harbor & Pine Insurance": "0015g00000Q1bLDAAZ",
+    "Vantage Health Systems": "0015g00000Q1bLEAAZ", "Blue Fjord Software AS": "0015g00000Q1bLFAAZ",
+}
+_EMPTY_LOOKUP = "000000000000000AAA"  # how the Data Export writes an empty lookup
+
+
+def _moments(rng: random.Random, count: int, start: datetime) -> list[datetime]:
+    moments, when = [], start
+    for _ in range(count):
+        when += timedelta(minutes=rng.randint(17, 1900), seconds=rng.randint(0, 59))
+        moments.append(when)
+    return moments
+
+
+def write_real_exports() -> None:
+    """One file per real export format the profiles must read (see samples/README.md)."""
+    rng = random.Random(SEED + 9)
+    # Salesforce Case extract by API name (Data Loader / Data Export): every field quoted,
+    # CreatedDate in UTC with milliseconds and +0000, empty lookups as 000000000000000AAA.
+    rows = [["Id", "CaseNumber", "AccountId", "ContactId", "ContactEmail", "SuppliedEmail",
+             "Subject", "Status", "Priority", "Origin", "Type", "OwnerId", "ParentId",
+             "CreatedDate", "ClosedDate", "IsClosed"]]
+    for i, when in enumerate(_moments(rng, 24, datetime(2024, 1, 22, 8, 0))):
+        name, email, account = _PEOPLE[i % len(_PEOPLE)]
+        closed = rng.random() < 0.5
+        web = i % 5 == 3  # a web-to-case case: no contact, the web email only
+        rows.append([
+            f"5005g00000{i:05d}AAA", f"{1100 + i:08d}",
+            _EMPTY_LOOKUP if i == 17 else _SF_IDS[account],
+            _EMPTY_LOOKUP if web else f"0035g00000{i:05d}AAA", "" if web else email,
+            email if web else "", rng.choice(_SUBJECTS),
+            "Closed" if closed else rng.choice(["New", "Working", "Escalated"]),
+            rng.choice(["Low", "Medium", "High"]), "Web" if web else rng.choice(["Email", "Phone"]),
+            rng.choice(["Question", "Problem", "Feature Request"]), "0055g00000AbCdEAAV",
+            _EMPTY_LOOKUP, when.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+            (when + timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%S.000+0000") if closed else "",
+            "true" if closed else "false",
+        ])
+    with open(HERE / "salesforce_cases_extract.csv", "w", encoding="utf-8", newline="") as f:
+        csv.writer(f, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(rows)
+
+    # Salesforce Case query through the `sf` CLI / Bulk API 2.0: API names, a few fields,
+    # CreatedDate as "2026-06-09 18:24:44" (UTC), SuppliedEmail for the web email.
+    rows = [["CaseNumber", "AccountId", "SuppliedEmail", "Subject", "Status", "CreatedDate"]]
+    for i, when in enumerate(_moments(rng, 12, datetime(2026, 6, 1, 9, 0))):
+        name, email, account = _PEOPLE[(i * 5) % len(_PEOPLE)]
+        rows.append([f"{2400 + i:08d}", _SF_IDS[account], email, rng.choice(_SUBJECTS),
+                     rng.choice(["New", "Closed"]), when.strftime("%Y-%m-%d %H:%M:%S")])
+    write_export("salesforce_cases_sf_cli.csv", rows)
+
+    # Freshdesk ticket export straight from Freshdesk: comma-separated UTF-8, times in the
+    # helpdesk's zone; the analyst left Agent and Group out of the export dialog.
+    rows = [["Ticket ID", "Subject", "Status", "Priority", "Source", "Type", "Created time",
+             "Due by Time", "Resolved time", "Closed time", "Last update time",
+             "Initial response time", "Time tracked", "First response time (in hrs)",
+             "Resolution time (in hrs)", "Agent interactions", "Customer interactions",
+             "Resolution status", "First response status", "Tags", "Survey results",
+             "Full name", "Email", "Company Name"]]
+    for i, when in enumerate(_moments(rng, 20, datetime(2025, 12, 1, 8, 30))):
+        name, email, account = _PEOPLE[(i * 7) % len(_PEOPLE)]
+        resolved = when + timedelta(hours=rng.randint(1, 30), minutes=rng.randint(0, 59))
+        done = rng.random() < 0.6
+        stamp = "%Y-%m-%d %H:%M:%S"
+        rows.append([
+            str(310 + i), rng.choice(_SUBJECTS), "Resolved" if done else "Open",
+            rng.choice(["Low", "Medium", "High", "Urgent"]),
+            rng.choice(["Email", "Portal", "Phone", "Chat"]),
+            rng.choice(["Question", "Incident", "Problem"]), when.strftime(stamp),
+            (when + timedelta(days=2)).strftime(stamp), resolved.strftime(stamp) if done else "",
+            resolved.strftime(stamp) if done else "", resolved.strftime(stamp),
+            (when + timedelta(minutes=42)).strftime(stamp), "00:15",
+            "0.7", f"{(resolved - when).total_seconds() / 3600:.2f}" if done else "",
+            str(rng.randint(1, 4)), str(rng.randint(1, 4)),
+            "Within SLA" if done else "", "Within SLA", rng.choice(["", "billing", "login"]),
+            "", name, email, account,
+        ])
+    write_export("freshdesk_tickets_export.csv", rows)
+
+    # Zendesk CSV export: timestamps without an offset (the account's zone), a subset of the
+    # columns (no Ticket type, no Group).
+    rows = [["Id", "Requester", "Requester email", "Organization", "Subject", "Status",
+             "Priority", "Via", "Assignee", "Tags", "Created at", "Updated at", "Solved at"]]
+    for i, when in enumerate(_moments(rng, 20, datetime(2023, 4, 3, 7, 0))):
+        name, email, account = _PEOPLE[(i * 5 + 1) % len(_PEOPLE)]
+        solved = rng.random() < 0.5
+        later = when + timedelta(hours=rng.randint(1, 48))
+        rows.append([
+            str(9120 + i), name, email, account, rng.choice(_SUBJECTS),
+            "Solved" if solved else rng.choice(["Open", "Pending"]),
+            rng.choice(["Low", "Normal", "High"]), rng.choice(["Mail", "Web Form", "API"]),
+            rng.choice(AGENTS), "", when.strftime("%Y-%m-%d %H:%M:%S"),
+            later.strftime("%Y-%m-%d %H:%M:%S"),
+            later.strftime("%Y-%m-%d %H:%M:%S") if solved else "",
+        ])
+    write_export("zendesk_tickets_export.csv", rows)
+
+    # A hand-made US call log: month-first dates with 12-hour times ("3/19/2024 9:12 PM").
+    rows = [["Call ID", "Customer", "Email", "Type", "Source", "Started", "Agent", "Notes"]]
+    for i, when in enumerate(_moments(rng, 24, datetime(2024, 3, 1, 8, 0))):
+        name, email, account = _PEOPLE[(i * 3) % len(_PEOPLE)]
+        hour = when.hour % 12 or 12
+        rows.append([f"C-{7700 + i}", account, email, "Call", "Aircall",
+                     f"{when.month}/{when.day}/{when.year} {hour}:{when.minute:02d} "
+                     f"{'AM' if when.hour < 12 else 'PM'}", rng.choice(AGENTS),
+                     rng.choice(["", "Asked for a callback", "Renewal questions"])])
+    write_export("us_calls_month_first.csv", rows)
+    write_titled_workbook()
+
+
+def write_titled_workbook() -> None:
+    """A hand-made workbook with a title block above the header and Excel error cells."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Q1 activities"
+    ws.append(["Q1 customer activities"])
+    ws.append(["Exported 2024-04-02 by the ops team"])
+    ws.append([])
+    ws.append(["Reference", "Account", "Contact", "Type", "Source", "Happened At", "Subject",
+               "Score", None])
+    ws["I4"] = "#REF!"  # a header whose formula broke: no header at all
+    ws["I4"].data_type = "e"
+    for cell in ws[4]:
+        cell.font = Font(bold=True)
+    when = datetime(2024, 1, 8, 9, 0)
+    for i in range(20):
+        _name, email, account = _PEOPLE[i % len(_PEOPLE)]
+        when += timedelta(hours=7, minutes=13 * i)
+        ws.append([f"Q1-{i + 1:03d}", account, email, "Meeting", "Outlook", when,
+                   _SUBJECTS[i % len(_SUBJECTS)], 7 + i % 4])
+        ws.cell(row=ws.max_row, column=6).number_format = "m/d/yyyy h:mm"
+    for row, column, error in ((9, 7, "#REF!"), (14, 8, "#DIV/0!"), (18, 2, "#N/A")):
+        ws.cell(row=row, column=column, value=error).data_type = "e"
+    fixed = datetime(2024, 4, 2, 0, 0, 0)
+    wb.properties.creator = "cg-import samples"
+    wb.properties.created = fixed
+    wb.properties.modified = fixed
+    wb.save(HERE / "activities_titled.xlsx")
+# fmt: on
+
+
 def main() -> None:
     write_activities(activity_rows())
     write_export("zendesk_tickets.csv", ZENDESK)
     write_export("freshdesk_tickets.csv", FRESHDESK, encoding="cp1252", delimiter=";")
     write_export("salesforce_cases.csv", SALESFORCE)
     write_export("hubspot_tickets.csv", HUBSPOT)
+    write_real_exports()
 
 
 if __name__ == "__main__":
