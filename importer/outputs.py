@@ -15,15 +15,16 @@ from typing import Any
 
 from .errors import ReportError, UsageError
 from .journal import journal_path
-from .report import retry_path, summary_path
+from .report import RETRY_FORMATS, retry_path, summary_book_path, summary_path
 
 
 def outputs(report: Path) -> list[Path]:
     """Every file a run writes beside ``report`` (and the report itself)."""
     return [
         report,
-        retry_path(report),
+        *(retry_path(report, kind) for kind in RETRY_FORMATS),
         summary_path(report),
+        summary_book_path(report),
         journal_path(report),
         lock_path(report),
     ]

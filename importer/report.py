@@ -2,27 +2,36 @@
 
 The report has one line per input row, in input order: ``source_row``, ``status``,
 ``reference``, ``activity_id``, ``http_status``, ``attempts``, ``errors``, then every
-original column under its original header. It is written chunk by chunk, never held
-whole. Spreadsheet content is data, never a formula: in XLSX every cell is written as
-text; in CSV, Excel starts a field wherever a cell starts and, when it splits the line
-on the other list separator (``;`` in most of Europe, ``,`` elsewhere) or at a line break
-inside a cell, after each of those too. Wherever such a field would begin with
-``= + - @``, tab or carriage return, a ``'`` is put in front (``formula_safe``); the reader
-takes exactly those marks away again (``unmark``), so a retry file fed back sends the
-original values byte for byte.
+original column under its original header (``<header> (input)`` where it equals an
+outcome column's name). It is written chunk by chunk, never held whole; its problems are
+tallied on the way (``ProblemTally``: counts per grouped message, never every row).
+Workbooks (an ``.xlsx`` report, the retry workbook, the summary workbook) are written by
+``workbook.py``, loaded only when one is wanted. Spreadsheet content is data, never a
+formula: in XLSX every input cell is written as text; in CSV, Excel starts a field
+wherever a cell starts and, when it splits the line on the other list separator (``;`` in
+most of Europe, ``,`` elsewhere) or at a line break inside a cell, after each of those too.
+Wherever such a field would begin with ``= + - @``, tab or carriage return, a ``'`` is put
+in front (``formula_safe``); the reader takes exactly those marks away again (``unmark``),
+so a retry file fed back sends the original values byte for byte.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .errors import ReportError
+
+if TYPE_CHECKING:
+    from .mapping import ColumnPlan
 
 OUTCOME_COLUMNS = (
     "source_row",
@@ -74,28 +83,43 @@ def excel_problem(text: str) -> str | None:
 
 def control_character(text: str) -> str | None:
     """The first character in ``text`` that an .xlsx cell cannot hold, if any."""
-    found = _illegal().search(text)
+    found = illegal_characters().search(text)
     return found.group() if found else None
 
 
-def _illegal() -> re.Pattern[str]:
+def illegal_characters() -> re.Pattern[str]:
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     return ILLEGAL_CHARACTERS_RE
 
 
-def _shown_in_excel(text: str) -> str:
+def shown_in_excel(text: str) -> str:
     """A text an .xlsx cell can hold: control characters as their visible symbols (␁), cut
     at Excel's limit. Only rows already marked invalid for it carry such cells."""
-    text = _illegal().sub(lambda m: chr(0x2400 + ord(m.group())), text)
+    text = illegal_characters().sub(lambda m: chr(0x2400 + ord(m.group())), text)
     if len(text) > EXCEL_MAX_CHARS:
         text = text[: EXCEL_MAX_CHARS - 40] + f" … [cut: {len(text):,} characters]"
     return text
 
 
-def retry_path(report: Path) -> Path:
-    """``reports/x.csv`` → ``reports/x.retry.csv``."""
-    return report.with_name(f"{report.stem}.retry{report.suffix}")
+#: the retry file's formats: a workbook for people (default), CSV for machines
+RETRY_FORMATS = ("xlsx", "csv")
+
+
+def retry_path(report: Path, retry_format: str = "xlsx") -> Path:
+    """``reports/x.csv`` → ``reports/x.retry.xlsx`` (or ``x.retry.csv``)."""
+    return report.with_name(f"{report.stem}.retry.{retry_format}")
+
+
+def summary_book_path(report: Path) -> Path:
+    """``reports/x.csv`` → ``reports/x.summary.xlsx``: the Summary sheet beside a CSV report."""
+    return report.with_name(f"{report.stem}.summary.xlsx")
+
+
+def report_headers(headers: list[str]) -> list[str]:
+    """The original headers as the report shows them: one equal to an outcome column's name
+    becomes ``<header> (input)``, so that no report has two ``status`` columns."""
+    return [f"{h} (input)" if h in OUTCOME_COLUMNS else h for h in headers]
 
 
 def summary_path(report: Path) -> Path:
@@ -104,25 +128,17 @@ def summary_path(report: Path) -> Path:
 
 
 class TableWriter:
-    """Appends chunks of text rows to a CSV (UTF-8 with BOM) or XLSX file."""
+    """Appends chunks of text rows to a CSV file (UTF-8 with BOM)."""
 
     def __init__(self, path: Path, headers: list[str], delimiter: str = ",") -> None:
         self.path = path
         self.headers = headers
         self.rows = 0
         self._sep = delimiter
-        self._excel = path.suffix.lower() == ".xlsx"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            if self._excel:
-                from openpyxl import Workbook
-
-                self._book = Workbook(write_only=True)
-                self._sheet = self._book.create_sheet("Report")
-                self._sheet.append([self._text_cell(h) for h in headers])
-            else:
-                self._handle = path.open("w", encoding="utf-8-sig", newline="")
-                self.write([np.array([h], dtype=object) for h in headers], count=False)
+            self._handle = path.open("w", encoding="utf-8-sig", newline="")
+            self.write([np.array([h], dtype=object) for h in headers], count=False)
         except OSError as err:
             raise ReportError(
                 f"cannot write {path}: {err.strerror}; choose another --report"
@@ -140,47 +156,14 @@ class TableWriter:
         if count:
             self.rows += rows
         try:
-            if self._excel:
-                if self.rows + 1 > EXCEL_MAX_ROWS:
-                    raise ReportError(
-                        f"more rows than an Excel sheet holds ({EXCEL_MAX_ROWS:,}); "
-                        "use a .csv --report for this file"
-                    )
-                self._write_excel(columns)
-            else:
-                self._handle.write(_csv_lines(columns, self._sep, safe))
+            self._handle.write(_csv_lines(columns, self._sep, safe))
         except OSError as err:
             raise ReportError(f"cannot write {self.path}: {err.strerror}") from None
-
-    def _write_excel(self, columns: list[np.ndarray]) -> None:
-        illegal = _illegal()
-        for values in zip(*(column.tolist() for column in columns), strict=True):
-            row: list[Any] = []
-            for value in values:
-                if not value:
-                    row.append(None)
-                    continue
-                if len(value) > EXCEL_MAX_CHARS or illegal.search(value):
-                    value = _shown_in_excel(value)
-                row.append(
-                    self._text_cell(value) if value.startswith(("=", "+", "-", "@")) else value
-                )
-            self._sheet.append(row)
-
-    def _text_cell(self, value: str) -> Any:
-        from openpyxl.cell import WriteOnlyCell
-
-        cell = WriteOnlyCell(self._sheet, value=value)
-        cell.data_type = "s"  # text, even when it starts with '=': never a formula
-        return cell
 
     def close(self) -> None:
         """Finish the file."""
         try:
-            if self._excel:
-                self._book.save(self.path)
-            else:
-                self._handle.close()
+            self._handle.close()
         except OSError as err:
             raise ReportError(f"cannot write {self.path}: {err.strerror}") from None
 
@@ -234,28 +217,155 @@ def as_text(values: pd.Series) -> np.ndarray:
     return texts
 
 
+#: how many of the most frequent kinds of error a summary lists
+TOP_ERRORS = 20
+#: statuses whose ``errors`` text is a problem to fix (the others carry notes, or nothing)
+PROBLEM_STATUSES = ("invalid", "rejected", "failed", "skipped")
+#: rows whose status means nothing is left to do; a retry file never holds them
+DONE_STATUSES = ("valid", "imported", "unchanged", "skipped")
+#: an entry's field: an API field name, ``row``, ``additional_information_object.Key``…
+_FIELD = re.compile(r"[A-Za-z_][\w.]*")
+#: what differs between errors of one kind: quoted values and numbers (not HTTP statuses)
+_QUOTED = re.compile(r"'[^'\n]*'")
+_NUMBER = re.compile(r"(?<!HTTP )(?<![\w+])\d+(?:[.,:]\d+)*")
+
+
+def split_errors(errors: str) -> list[tuple[str, str]]:
+    """An ``errors`` text as (field, message) pairs; an entry without a field is ``row``'s."""
+    pairs = []
+    for entry in errors.split(ERROR_SEPARATOR):
+        field, sep, message = entry.partition(": ")
+        if sep and _FIELD.fullmatch(field):
+            pairs.append((field, message))
+        elif entry:
+            pairs.append(("row", entry))
+    return pairs
+
+
+def error_kind(message: str) -> str:
+    """A message with its offending values (quoted texts, numbers) as ``…``: errors that
+    differ only in the value are one kind of error."""
+    return _NUMBER.sub("…", _QUOTED.sub("'…'", message))
+
+
+class ProblemTally:
+    """How often each kind of error occurred, per field, with the first rows of each.
+
+    Memory is bounded whatever the number of rows: a count and at most ``FIRST_ROWS`` row
+    numbers per kind, and at most ``MAX_KINDS`` kinds (the rest are counted together).
+    """
+
+    FIRST_ROWS = 5
+    MAX_KINDS = 5_000
+    OTHER = "(other messages)"
+
+    def __init__(self) -> None:
+        self.kinds: dict[tuple[str, str], _Kind] = {}
+        self.per_field: Counter[str] = Counter()
+
+    def add(self, rows: np.ndarray, statuses: np.ndarray, errors: np.ndarray) -> None:
+        """One chunk: source rows, statuses and ``errors`` texts, as object arrays."""
+        wanted = (errors != "") & np.isin(statuses, PROBLEM_STATUSES)
+        for row, text in zip(rows[wanted].tolist(), errors[wanted].tolist(), strict=True):
+            for field, message in split_errors(text):
+                self.per_field[field] += 1
+                kind = error_kind(message)
+                found = self.kinds.get((field, kind))
+                if found is None:
+                    if len(self.kinds) >= self.MAX_KINDS - 1:  # one is kept for the rest
+                        field, kind = "row", self.OTHER
+                        found = self.kinds.get((field, kind))
+                    if found is None:
+                        found = self.kinds[field, kind] = _Kind(message)
+                found.count += 1
+                if len(found.first_rows) < self.FIRST_ROWS:
+                    found.first_rows.append(int(row))
+
+    def top(self, count: int) -> list[dict[str, Any]]:
+        """The ``count`` most frequent kinds: message, field, count, first rows, an example."""
+        ranked = sorted(
+            self.kinds.items(), key=lambda item: (-item[1].count, item[1].first_rows[:1])
+        )
+        return [
+            {
+                "message": message,
+                "field": field,
+                "count": kind.count,
+                "first_rows": list(kind.first_rows),
+                "example": kind.example,
+            }
+            for (field, message), kind in ranked[:count]
+        ]
+
+
+@dataclass
+class _Kind:
+    example: str
+    count: int = 0
+    first_rows: list[int] = dataclasses.field(default_factory=list)
+
+
+def cell_columns(plan: ColumnPlan) -> dict[str, int]:
+    """Which column feeds each name an error may carry: API fields, additional-information
+    keys (also as ``additional_information_object.<key>``, as the API names them)."""
+    found: dict[str, int] = {}
+    for key, position in plan.extras:
+        found[f"additional_information_object.{key}"] = position
+        found.setdefault(key, position)
+    found.update(plan.fields)
+    return found
+
+
 class ReportWriter:
-    """The reconciliation report and, for runs, the retry file of rows not imported."""
+    """The reconciliation report and, for runs, the retry file of rows not imported.
+
+    ``cell_columns`` (field → column position, from the mapping's plan) says which cell to
+    mark in a retry workbook for each error's field; ``sheet`` names its sheet (the input's
+    own, so that a mapping naming it still reads the retry file).
+    """
 
     def __init__(
-        self, report: Path, headers: list[str], *, retry: bool, delimiter: str = ","
+        self,
+        report: Path,
+        headers: list[str],
+        *,
+        retry: bool,
+        delimiter: str = ",",
+        retry_format: str = "xlsx",
+        cell_columns: dict[str, int] | None = None,
+        sheet: str | None = None,
     ) -> None:
         self.report = report
         self.headers = headers
-        self._main = TableWriter(report, [*OUTCOME_COLUMNS, *headers])
-        self._retry_path = retry_path(report)
+        self.problems = ProblemTally()
+        self.counts: Counter[str] = Counter()
+        self._book: Any = None  # workbook.ReportBook of an .xlsx report
+        self._main: TableWriter | None = None
+        if report.suffix.lower() == ".xlsx":
+            from .workbook import ReportBook
+
+            self._book = ReportBook(report, headers, report_headers(headers), cell_columns)
+        else:
+            self._main = TableWriter(report, [*OUTCOME_COLUMNS, *report_headers(headers)])
+        self._retry_path = retry_path(report, retry_format)
         self._retry_wanted = retry
-        self._retry: TableWriter | None = None
+        self._retry: Any = None  # TableWriter (CSV) or workbook.RetryBook
         self._delimiter = delimiter
+        self._cell_columns = cell_columns or {}
+        self._sheet = sheet
         self.retry_rows = 0
-        if self._retry_path.exists():
-            self._retry_path.unlink()  # a stale retry file would mislead
+        stale = [retry_path(report, kind) for kind in RETRY_FORMATS]
+        if self._book is None:
+            stale.append(summary_book_path(report))
+        for path in stale:
+            if path.exists():
+                path.unlink()  # a stale retry file or summary would mislead
 
     def write(self, outcomes: pd.DataFrame, cells: pd.DataFrame) -> None:
         """Append the rows of one chunk: outcomes and original cells share the index.
 
         A boolean ``retry`` column in ``outcomes`` says which rows go to the retry file
-        (default: every row not imported).
+        (default: every row with something left to do: invalid, rejected, failed).
         """
         if outcomes.empty:
             return
@@ -268,30 +378,64 @@ class ReportWriter:
                 columns.append(as_text(outcomes[name]))
             else:
                 columns.append(np.full(len(outcomes), "", dtype=object))
-        self._main.write([*columns, *original], safe=2)  # source_row, status
-        if not self._retry_wanted:
-            return
+        statuses, errors = columns[1], columns[6]
+        self.counts.update(statuses.tolist())
+        self.problems.add(outcomes.index.to_numpy(), statuses, errors)
+        if self._book is not None:
+            self._book.write(columns, original)
+        else:
+            assert self._main is not None
+            self._main.write([*columns, *original], safe=2)  # source_row, status
         again = (
             outcomes["retry"].to_numpy(dtype=bool)
             if "retry" in outcomes.columns
-            else (outcomes["status"] != "imported").to_numpy()
+            else ~np.isin(statuses, DONE_STATUSES)
         )
-        if again.any():
-            if self._retry is None:
-                self._retry = TableWriter(self._retry_path, self.headers, self._delimiter)
-            self._retry.write([column[again] for column in original])
-            self.retry_rows += int(again.sum())
+        if not again.any():
+            return
+        kept = [column[again] for column in original]
+        if self._book is not None:
+            self._book.write_retry(kept, errors[again])
+        if not self._retry_wanted:
+            return
+        if self._retry is None:
+            self._retry = self._open_retry()
+        if isinstance(self._retry, TableWriter):
+            self._retry.write(kept)
+        else:
+            self._retry.write(kept, errors[again])
+        self.retry_rows += int(again.sum())
+
+    def _open_retry(self) -> Any:
+        if self._retry_path.suffix == ".csv":
+            return TableWriter(self._retry_path, self.headers, self._delimiter)
+        from .workbook import RetryBook
+
+        return RetryBook(self._retry_path, self.headers, self._cell_columns, self._sheet)
 
     @property
     def retry_file(self) -> Path | None:
         """The retry file, if any row needed one."""
         return self._retry_path if self._retry is not None else None
 
-    def close(self) -> None:
-        """Finish both files."""
-        self._main.close()
-        if self._retry is not None:
-            self._retry.close()
+    def close(self, summary: dict[str, Any] | None = None) -> None:
+        """Finish every file; ``summary`` (``RunSummary.as_json``) fills the Summary sheet,
+        in the ``.xlsx`` report or, beside a CSV report, in ``<stem>.summary.xlsx``."""
+        if summary is not None:
+            summary = {**summary, "retry_file": str(self.retry_file) if self.retry_file else None}
+        try:
+            if self._book is not None:
+                self._book.close(summary or {}, self.counts, self.problems)
+            else:
+                assert self._main is not None
+                self._main.close()
+        finally:
+            if self._retry is not None:
+                self._retry.close()
+        if self._book is None and summary is not None:
+            from .workbook import write_summary_book
+
+            write_summary_book(summary_book_path(self.report), summary, self.counts, self.problems)
 
 
 def write_summary(path: Path, summary: dict[str, Any]) -> None:

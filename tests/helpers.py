@@ -24,6 +24,24 @@ def read_rows(path: Path) -> list[list[str]]:
         return list(csv.reader(handle))
 
 
+def read_retry(report: Path) -> list[list[str]]:
+    """The rows of the retry file beside ``report`` (header first): the workbook
+    ``<stem>.retry.xlsx``, or ``<stem>.retry.csv`` written with ``--retry-format csv``."""
+    as_csv = report.with_name(f"{report.stem}.retry.csv")
+    if as_csv.exists():
+        return read_rows(as_csv)
+    import openpyxl
+
+    book = openpyxl.load_workbook(report.with_name(f"{report.stem}.retry.xlsx"), read_only=True)
+    try:
+        return [
+            ["" if value is None else str(value) for value in row]
+            for row in book.worksheets[0].iter_rows(values_only=True)
+        ]
+    finally:
+        book.close()
+
+
 def write_csv(
     path: Path, rows: list[list[str]], *, encoding: str = "utf-8", delimiter: str = ","
 ) -> Path:
