@@ -28,6 +28,7 @@ from .config import (
 from .errors import ImporterError, UsageError
 from .mapping import Mapping, load_mapping
 from .pipeline import RunSummary, import_file, validate_file
+from .report import RETRY_FORMATS
 
 EXIT_OK, EXIT_NOT_ALL, EXIT_NOTHING_DONE, EXIT_INTERRUPTED = 0, 1, 2, 130
 STATUS_ORDER = ("valid", "imported", "unchanged", "invalid", "rejected", "failed", "skipped")
@@ -65,6 +66,13 @@ def build_parser(defaults: dict[str, dict[str, Any]] | None = None) -> argparse.
         "rows without a final outcome",
     )
     run.add_argument(
+        "--retry-format",
+        choices=RETRY_FORMATS,
+        default="xlsx",
+        help="the retry file of rows to fix and resend: xlsx (bad cells marked, errors as "
+        "comments; default) or csv (for machines)",
+    )
+    run.add_argument(
         "--history",
         type=Path,
         metavar="PATH",
@@ -91,6 +99,7 @@ def build_parser(defaults: dict[str, dict[str, Any]] | None = None) -> argparse.
     _sending_options(inbox)
     _inbox_options(inbox)
 
+    _init_command(commands)
     _sandbox_command(commands)
     for name, values in (defaults or {}).items():
         commands.choices[name].set_defaults(**values)
@@ -124,7 +133,8 @@ def _input_options(sub: argparse.ArgumentParser, *, one_file: bool) -> None:
             "--report",
             type=Path,
             metavar="PATH",
-            help="report file, .csv or .xlsx (default reports/<input>-<UTC time>.csv)",
+            help="report file, .csv or .xlsx (default reports/<input>-<UTC time>.csv, "
+            ".xlsx for an Excel input)",
         )
     sub.add_argument(
         "--config",
@@ -152,10 +162,11 @@ def _sending_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--token-url", metavar="URL", help="token URL instead of the region's")
     sub.add_argument(
         "--rate",
-        type=float,
+        type=_rate,
         default=10.0,
         metavar="N",
-        help="most requests started per second, 0 = unlimited (default 10)",
+        help="most requests started per second, 0 = unlimited, or auto: learn the API's "
+        "budget from its X-RateLimit headers, else climb carefully (default 10)",
     )
     sub.add_argument(
         "--concurrency",
@@ -241,6 +252,59 @@ def _inbox_options(sub: argparse.ArgumentParser) -> None:
     )
 
 
+def _init_command(commands: Any) -> None:
+    init = commands.add_parser(
+        "init", help="propose a mapping file for an export (columns, date format)"
+    )
+    init.add_argument("input", type=Path, metavar="INPUT", help="the .csv or .xlsx export")
+    init.add_argument("--sheet", metavar="NAME", help="Excel sheet to read (default: the active)")
+    init.add_argument(
+        "--output",
+        type=Path,
+        default=Path("mapping.toml"),
+        metavar="FILE.toml",
+        help="where to write the mapping (default mapping.toml)",
+    )
+    init.add_argument("--force", action="store_true", help="overwrite --output if it exists")
+
+
+def _init(args: argparse.Namespace) -> int:
+    """``cg-import init``: write a proposed mapping, then say how the sample fares with it."""
+    from .init import check_sample, propose, render, summary_lines
+
+    output: Path = args.output
+    if output.exists() and not args.force:
+        raise UsageError(f"{output} already exists; pass --force to overwrite it, or --output")
+    if output.exists() and output.resolve() == args.input.resolve():
+        raise UsageError(f"--output {output} is the input file; name another file")
+    proposal = propose(args.input, sheet=args.sheet)
+    try:
+        output.write_text(render(proposal), encoding="utf-8")
+    except OSError as err:
+        raise UsageError(
+            f"cannot write {output} ({err.strerror}); choose another --output"
+        ) from None
+    for line in summary_lines(proposal, output, check_sample(proposal, output)):
+        print(line)
+    if proposal.missing:
+        print(
+            f"cg-import: {', '.join(proposal.missing)}: no column found; fill in {output}",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_ALL
+    return EXIT_OK
+
+
+def _rate(text: str) -> float | str:
+    """``--rate``: requests a second, or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number nor auto") from None
+
+
 def _sandbox_command(commands: Any) -> None:
     box = commands.add_parser("sandbox", help="serve a local stand-in of the API for trying things")
     box.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
@@ -249,7 +313,19 @@ def _sandbox_command(commands: Any) -> None:
         type=int,
         default=0,
         metavar="N",
-        help="answer 429 above N requests in any second (default off)",
+        help="answer 429 above N requests in any sliding window (default off)",
+    )
+    box.add_argument(
+        "--rate-limit-window",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="the window --rate-limit counts over: 1 = per second (default), 60 = per minute",
+    )
+    box.add_argument(
+        "--no-rate-headers",
+        action="store_true",
+        help="do not announce the budget in X-RateLimit-* headers (like APIs that do not)",
     )
     box.add_argument(
         "--latency",
@@ -303,6 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "sandbox":
             return _sandbox(args)
+        if args.command == "init":
+            return _init(args)
         args = _with_config(args, words)
         if args.command == "inbox":
             return _inbox(args)
@@ -326,6 +404,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_NOTHING_DONE
+    for warning in summary.warnings:
+        print(f"cg-import: warning: {warning}", file=sys.stderr)
     if not args.quiet:
         _print_summary(summary, sys.stdout)
     resume = "  " + _resume_command(words, settings)
@@ -375,14 +455,15 @@ def _settings(
         mapping=mapping,
         sheet=args.sheet or (mapping.sheet if mapping else None),
         timezone=resolve_timezone(args.timezone, mapping),
-        date_format=mapping.date_format if mapping else None,
+        date_format=mapping.date_format if mapping else (),
         delimiter=mapping.delimiter if mapping else None,
         encoding=mapping.encoding if mapping else None,
     )
     if args.command == "validate":
         return settings
-    if args.rate < 0:
-        raise UsageError("--rate must be 0 (unlimited) or more")
+    auto_rate = args.rate == "auto"
+    if not auto_rate and args.rate < 0:
+        raise UsageError("--rate must be 0 (unlimited), more, or auto")
     if args.concurrency < 1 or args.max_attempts < 1:
         raise UsageError("--concurrency and --max-attempts must be at least 1")
     if args.timeout <= 0 or args.retry_wait < 0 or args.max_wait < 0:
@@ -391,7 +472,8 @@ def _settings(
         raise UsageError("--only-changed needs --history PATH (where imported rows are kept)")
     settings = replace(
         settings,
-        rate=args.rate,
+        rate=0.0 if auto_rate else args.rate,
+        auto_rate=auto_rate,
         concurrency=args.concurrency,
         max_attempts=args.max_attempts,
         retry_wait=args.retry_wait,
@@ -401,6 +483,7 @@ def _settings(
         sandbox=args.sandbox,
         history=args.history,
         only_changed=getattr(args, "only_changed", False),
+        retry_format=getattr(args, "retry_format", "xlsx"),
     )
     if args.sandbox:
         return settings  # URLs and demo credentials are filled in once the sandbox listens
@@ -506,6 +589,8 @@ def _sandbox(args: argparse.Namespace) -> int:
     config = SandboxConfig(
         token_lifetime=args.token_lifetime,
         rate_limit=args.rate_limit,
+        rate_limit_window=args.rate_limit_window,
+        rate_headers=not args.no_rate_headers,
         latency=args.latency,
         fail_before=args.fail_before,
         fail_after=args.fail_after,
@@ -581,6 +666,16 @@ def _print_summary(summary: RunSummary, out: TextIO) -> None:
         print(f"  blank rows skipped (not activities): {summary.blank_rows:,}", file=out)
     if summary.command == "run" and summary.send_seconds:
         print(f"  speed      {summary.rows_per_second:>9,.1f} rows/s", file=out)
+    if summary.problems:
+        print("Most frequent errors (values shown as …):", file=out)
+        for kind in summary.problems[:5]:
+            message = f"{kind['field']}: {kind['message']}"
+            if len(message) > 90:
+                message = message[:89] + "…"
+            shown = kind["first_rows"][:3]
+            rows = ", ".join(map(str, shown)) + (", …" if kind["count"] > len(shown) else "")
+            where = "row" if kind["count"] == 1 else "rows"
+            print(f"  {kind['count']:>9,}  {message}  ({where} {rows})", file=out)
     print(f"Report:     {summary.report}", file=out)
     if summary.retry_file and summary.interrupted:
         print(f"Retry file: {summary.retry_file}  (so far; --resume sends the rest)", file=out)

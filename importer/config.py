@@ -39,7 +39,7 @@ class Settings:
     mapping: Mapping | None = None
     sheet: str | None = None
     timezone: str = "UTC"
-    date_format: str | None = None
+    date_format: tuple[str, ...] = ()  # the mapping's strptime forms, tried in order
     delimiter: str | None = None
     encoding: str | None = None
     api_url: str = ""
@@ -47,6 +47,7 @@ class Settings:
     client_id: str = field(default="", repr=False)
     client_secret: str = field(default="", repr=False)
     rate: float = 10.0
+    auto_rate: bool = False  # --rate auto: learn the API's budget from its headers
     concurrency: int = 8
     max_attempts: int = 5
     retry_wait: float = 0.5
@@ -57,12 +58,14 @@ class Settings:
     history: Path | None = None  # remembers imported payloads (see history.py)
     only_changed: bool = False  # send only rows the history does not hold as they are
     chunk_rows: int = 20_000
+    retry_format: str = "xlsx"  # the retry file: a workbook for people, or csv for machines
 
 
 def default_report(input_path: Path, now: dt.datetime | None = None) -> Path:
-    """``reports/<input-stem>-<UTC timestamp>.csv``."""
+    """``reports/<input-stem>-<UTC timestamp>.csv`` (``.xlsx`` for a workbook input)."""
     now = now or dt.datetime.now(dt.UTC)
-    return Path("reports") / f"{input_path.stem}-{now.strftime('%Y%m%dT%H%M%SZ')}.csv"
+    suffix = ".xlsx" if input_path.suffix.lower() in (".xlsx", ".xlsm") else ".csv"
+    return Path("reports") / f"{input_path.stem}-{now.strftime('%Y%m%dT%H%M%SZ')}{suffix}"
 
 
 def check_report_path(report: Path) -> None:
@@ -146,7 +149,7 @@ CONFIG_KEYS: dict[str, tuple[str, str]] = {
     "token_url": ("token_url", "text"),
     "sheet": ("sheet", "text"),
     "timezone": ("timezone", "text"),
-    "rate": ("rate", "number"),
+    "rate": ("rate", "rate"),
     "concurrency": ("concurrency", "whole"),
     "max_attempts": ("max_attempts", "whole"),
     "retry_wait": ("retry_wait", "number"),
@@ -211,7 +214,9 @@ def _config_value(path: Path, key: str, kind: str, value: object) -> object:
         if not isinstance(value, bool):
             raise wrong
         return value
-    if kind in ("number", "whole"):
+    if kind == "rate" and value == "auto":
+        return value
+    if kind in ("number", "whole", "rate"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise wrong
         if kind == "whole" and not float(value).is_integer():
@@ -233,6 +238,7 @@ def _config_value(path: Path, key: str, kind: str, value: object) -> object:
 _KINDS = {
     "flag": "true or false",
     "number": "a number",
+    "rate": 'a number or "auto"',
     "whole": "a whole number",
     "texts": 'a list of texts in quotes, e.g. ["json://host/path"]',
     "text": "text in quotes",

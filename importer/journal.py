@@ -35,8 +35,10 @@ CREATE TABLE IF NOT EXISTS outcome (
     attempts INTEGER,
     errors TEXT
 );
-CREATE INDEX IF NOT EXISTS outcome_reference ON outcome (reference);
 """
+#: made when first needed (``supersede``): kept up while a million outcomes are written,
+#: it would cost more than building it once
+_REFERENCE_INDEX = "CREATE INDEX IF NOT EXISTS outcome_reference ON outcome (reference)"
 #: the status and errors of a row whose reference a later row imported: sending it again
 #: would put back an older state
 SUPERSEDED = "skipped"
@@ -157,6 +159,7 @@ class Journal:
             "AND l.source_row > outcome.source_row AND l.status IN ('imported', 'unchanged')"
         )
         with self._writing():
+            self._db.execute(_REFERENCE_INDEX)
             cursor = self._db.execute(
                 f"UPDATE outcome SET status = ?, errors = 'reference: superseded by row ' || "
                 f"({later}) || ', which was imported later with the same reference' "

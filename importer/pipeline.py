@@ -27,7 +27,7 @@ from .journal import Journal, Outcome, journal_path
 from .mapping import ColumnPlan, Mapping, plan_columns
 from .outputs import check_outputs, check_space, lock_report
 from .read import Table, is_blank, open_table
-from .report import ReportWriter, summary_path, write_summary
+from .report import TOP_ERRORS, ReportWriter, cell_columns, summary_path, write_summary
 from .validate import ChunkResult, Validator
 
 if TYPE_CHECKING:
@@ -75,6 +75,9 @@ class RunSummary:
     stopped: str | None = None  # why the run stopped sending by itself (no answers, …)
     requests: int = 0
     send_seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)  # e.g. mapped columns the file lacks
+    #: the most frequent kinds of error: message, field, count, first rows, example
+    problems: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -108,6 +111,8 @@ class RunSummary:
             "stopped": self.stopped,
             "report": str(self.report),
             "retry_file": str(self.retry_file) if self.retry_file else None,
+            "warnings": self.warnings,
+            "errors": self.problems,
         }
 
 
@@ -116,7 +121,7 @@ def pins(settings: Settings, table: Table) -> dict[str, str]:
     return {
         "mapping": _fingerprint(settings.mapping),
         "timezone": settings.timezone,
-        "date_format": settings.date_format or "",
+        "date_format": " | ".join(settings.date_format),
         "sheet": table.sheet or "",
         "header_row": str(table.header_row),
         "delimiter": table.delimiter or "",
@@ -147,13 +152,17 @@ def _validator(settings: Settings, table: Table, plan: ColumnPlan, *, payloads: 
 
 
 def _open(settings: Settings) -> tuple[Table, ColumnPlan]:
+    mapping = settings.mapping or Mapping()
     table = open_table(
         settings.input,
         sheet=settings.sheet,
         delimiter=settings.delimiter,
         encoding=settings.encoding,
+        header_row=mapping.header_row,
+        find_header=mapping.find_header,
     )
     plan = plan_columns(table.headers, settings.mapping, settings.input.name)
+    table.error_columns = plan.positions  # an Excel error elsewhere is not sent: no matter
     return table, plan
 
 
@@ -163,10 +172,17 @@ def validate_file(settings: Settings, progress: Progress | None = None) -> RunSu
     check_outputs(settings.input, settings.report)
     table, plan = _open(settings)
     summary = RunSummary("validate", settings.input, settings.report, input_sha256=table.sha256)
+    summary.warnings.extend(plan.warnings)
     validator = _validator(settings, table, plan, payloads=False)
     lock = lock_report(settings.report)
     try:
-        writer = ReportWriter(settings.report, table.headers, retry=False)
+        writer = ReportWriter(
+            settings.report,
+            table.headers,
+            retry=False,
+            cell_columns=cell_columns(plan),
+            sheet=table.sheet,
+        )
         progress.start(table.estimated_rows, "rows checked")
         try:
             for chunk in table.chunks(settings.chunk_rows):
@@ -176,9 +192,10 @@ def validate_file(settings: Settings, progress: Progress | None = None) -> RunSu
                 writer.write(result.outcomes, chunk)
                 progress.advance(len(chunk))
         finally:
-            writer.close()
             progress.close()
-        summary.finished = dt.datetime.now(dt.UTC)
+            summary.finished = dt.datetime.now(dt.UTC)
+            writer.close(summary.as_json())
+        summary.problems = writer.problems.top(TOP_ERRORS)
         write_summary(summary_path(settings.report), summary.as_json())
     finally:
         lock.release()
@@ -196,6 +213,7 @@ async def import_file(settings: Settings, progress: Progress | None = None) -> R
         settings.report,
         input_sha256=table.sha256,
         api_host=urlsplit(settings.api_url).netloc,
+        warnings=list(plan.warnings),
     )
     check_space(settings.report, table.path, table.estimated_rows)
     lock = lock_report(settings.report)
@@ -261,7 +279,7 @@ async def _send_all(
     import aiohttp
 
     from .auth import TokenSource
-    from .send import Delivery, Sender, SendOptions
+    from .send import Delivery, Sender, SendOptions, departures
 
     validator = _validator(settings, table, plan, payloads=True)
     if settings.resume:
@@ -271,13 +289,21 @@ async def _send_all(
     )
     connector = aiohttp.TCPConnector(limit=settings.concurrency + 2)
     loop = asyncio.get_running_loop()
-    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+    async with aiohttp.ClientSession(
+        timeout=timeout, connector=connector, trace_configs=[departures()]
+    ) as session:
         tokens = TokenSource(
             session, settings.token_url, settings.client_id, settings.client_secret
         )
-        # wrong credentials, or a file that breaks at row 20,001, stop the run before
-        # anything is sent; the whole file is parsed while the token is fetched
-        await asyncio.gather(tokens.bearer(), asyncio.to_thread(table.check_parses))
+        # a file that breaks at row 20,001 stops the run before anything is sent: the whole
+        # file is parsed beside the token request and the first chunks' checks, and no row
+        # is sent before that parse has succeeded; wrong credentials stop it at once
+        parsed = asyncio.ensure_future(asyncio.to_thread(table.check_parses))
+        try:
+            await tokens.bearer()
+        except BaseException:
+            parsed.cancel()
+            raise
 
         changes = _Changes(settings)
 
@@ -303,6 +329,7 @@ async def _send_all(
             max_attempts=settings.max_attempts,
             retry_wait=settings.retry_wait,
             max_wait=settings.max_wait,
+            auto_rate=settings.auto_rate,
         )
         sender = Sender(session, tokens, options, on_result)
 
@@ -311,7 +338,7 @@ async def _send_all(
             while not sender.stopping:
                 chunk = await asyncio.to_thread(next, chunks, None)
                 if chunk is None:
-                    return
+                    break
                 result = await asyncio.to_thread(validator.check, chunk)
                 final = result.outcomes[result.outcomes["status"] != "valid"]
                 journal.record_many(
@@ -326,8 +353,12 @@ async def _send_all(
                 payloads, unchanged = await asyncio.to_thread(changes.split, result, finished)
                 journal.record_many(unchanged)
                 progress.advance(len(chunk) - len(payloads))
+                if payloads:
+                    await parsed
                 for row, reference, body in payloads:
                     yield Delivery(row, reference, body)
+            if not sender.stopping:
+                await parsed  # a file with nothing to send must still be whole
 
         async def flush_while_idle() -> None:
             while True:  # outcomes that arrive slowly still reach the disk within a second
@@ -341,8 +372,12 @@ async def _send_all(
         try:
             await sender.run(deliveries())
         except ImporterError as err:
+            if not sender.requests:
+                raise  # nothing was sent: nothing to report (e.g. the file breaks further on)
             raise SendingStopped(err) from err
         finally:
+            if not parsed.done():
+                parsed.cancel()
             changes.close()
             flusher.cancel()
             summary.send_seconds = time.monotonic() - started
@@ -452,7 +487,13 @@ def _reconcile(
 ) -> None:
     """Second pass over the input: every row with its outcome, in input order."""
     writer = ReportWriter(
-        settings.report, table.headers, retry=True, delimiter=table.delimiter or ","
+        settings.report,
+        table.headers,
+        retry=True,
+        delimiter=table.delimiter or ",",
+        retry_format=settings.retry_format,
+        cell_columns=cell_columns(plan),
+        sheet=table.sheet,
     )
     blank = 0
     try:
@@ -481,6 +522,7 @@ def _reconcile(
             summary.counts.update(_count(outcomes["status"]))
             writer.write(outcomes, rows)
     finally:
-        writer.close()
-    summary.blank_rows = blank
+        summary.blank_rows = blank
+        writer.close(summary.as_json())
     summary.retry_file = writer.retry_file
+    summary.problems = writer.problems.top(TOP_ERRORS)

@@ -103,7 +103,7 @@ class Validator:
         self,
         plan: ColumnPlan,
         zone: str = "UTC",
-        date_format: str | None = None,
+        date_format: str | tuple[str, ...] | None = None,
         *,
         payloads: bool = True,
         excel_headers: list[str] | None = None,

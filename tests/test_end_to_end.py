@@ -10,7 +10,7 @@ import pytest
 from importer.sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 from .conftest import PROFILES, SAMPLES, api_args, run_subprocess
-from .helpers import HEADER, activity_rows, read_report, read_rows, write_csv
+from .helpers import HEADER, activity_rows, read_report, read_retry, read_rows, write_csv
 
 pytestmark = pytest.mark.usefixtures("api_env")
 
@@ -44,7 +44,7 @@ def test_mixed_sample_every_row_gets_its_status(cli, sandbox, tmp_path, sample):
     summary = json.loads((tmp_path / "report.csv.summary.json").read_text())
     assert summary["counts"] == {"imported": 20, "invalid": 4, "rejected": 1}
     assert summary["api_host"] == f"127.0.0.1:{sandbox.port}"
-    retry = read_rows(tmp_path / "report.retry.csv")
+    retry = read_retry(report)  # the retry workbook
     assert retry[0] == [
         "Reference",
         "Account",
@@ -261,7 +261,7 @@ def test_gives_up_after_max_attempts_as_failed(cli, make_sandbox, tmp_path):
     assert {r["status"] for r in lines} == {"failed"}
     assert lines[0]["attempts"] == "3" and lines[0]["http_status"] == "503"
     assert "gave up after 3 attempts" in lines[0]["errors"]
-    assert len(read_rows(tmp_path / "r.retry.csv")) == 3
+    assert len(read_retry(tmp_path / "r.csv")) == 3
 
 
 def test_formula_cells_are_sent_unchanged_but_neutralised_in_reports(cli, sandbox, tmp_path):
@@ -290,7 +290,8 @@ def test_retry_file_can_be_fixed_and_fed_back(cli, sandbox, tmp_path):
     rows[3][6] = "=1+1"
     rows[3][1] = "x" * 300  # too long
     source = write_csv(tmp_path / "in.csv", rows)
-    assert cli("run", source, "--report", tmp_path / "first.csv", *api_args(sandbox)).code == 1
+    first = ("--report", tmp_path / "first.csv", "--retry-format", "csv")
+    assert cli("run", source, *first, *api_args(sandbox)).code == 1
     retry = read_rows(tmp_path / "first.retry.csv")
     assert len(retry) == 3
     retry[1][1] = "Fixed Account"
@@ -298,6 +299,7 @@ def test_retry_file_can_be_fixed_and_fed_back(cli, sandbox, tmp_path):
     fixed = write_csv(tmp_path / "fixed.csv", retry)
     result = cli("run", fixed, "--report", tmp_path / "second.csv", *api_args(sandbox))
     assert result.code == 0, result.out + result.err
+    assert not (tmp_path / "second.retry.xlsx").exists()
     assert sandbox.sandbox.activities["R-000002"]["additional_information_object"] == {
         "Subject": "=1+1"  # the report's protective ' is not sent
     }
@@ -384,7 +386,7 @@ def test_run_sandbox_and_python_m_work_as_the_readme_says(tmp_path):
     result = run_subprocess("run", SAMPLES / "activities.xlsx", "--sandbox", env=env, cwd=tmp_path)
     assert result.code == 1, result.err  # the sample has deliberately bad rows
     assert "imported" in result.out and "Traceback" not in result.err
-    reports = list((tmp_path / "reports").glob("activities-*.csv"))
+    reports = list((tmp_path / "reports").glob("activities-*.xlsx"))  # an Excel input's default
     assert len([p for p in reports if ".retry" not in p.name]) == 1
     assert DEMO_CLIENT_SECRET not in result.out + result.err
     assert DEMO_CLIENT_ID  # demo values are public; real ones never printed

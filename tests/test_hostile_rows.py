@@ -20,12 +20,13 @@ from importer.report import formula_safe, unmark
 from importer.validate import derive_references
 
 from .conftest import api_args
-from .helpers import HEADER, activity_rows, read_report, read_rows, write_csv
+from .helpers import HEADER, activity_rows, read_report, read_retry, read_rows, write_csv
 from .servers import api_app, imported, serve
 
 pytestmark = pytest.mark.usefixtures("api_env")
 
 FAST = ["--rate", "0", "--retry-wait", "0", "--quiet"]
+CSV_RETRY = [*FAST, "--retry-format", "csv"]  # tests of the CSV retry file's marks
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -63,6 +64,7 @@ def test_failed_row_is_superseded_by_a_later_import_of_its_reference(cli, tmp_pa
         assert "superseded by row 3" in lines[0]["errors"]
         # the retry file holds nothing that would put back the old state
         assert not (tmp_path / "r.retry.csv").exists()
+        assert not (tmp_path / "r.retry.xlsx").exists()
         assert state["stored"]["T-1"] == "closed"
 
         state["fail"] = False
@@ -84,7 +86,7 @@ def test_a_later_failed_row_is_not_superseded_by_an_earlier_import(cli, tmp_path
         report = tmp_path / "r.csv"
         assert cli("run", source, "--report", report, *api.args(), *FAST).code == 1
         assert [line["status"] for line in read_report(report)] == ["imported", "failed"]
-        assert [r[6] for r in read_rows(tmp_path / "r.retry.csv")[1:]] == ["closed"]
+        assert [r[6] for r in read_retry(report)[1:]] == ["closed"]
         state["fail"] = False
         assert cli("run", source, "--report", report, *api.args(), "--resume", *FAST).code == 0
         assert state["stored"]["T-1"] == "closed"
@@ -228,14 +230,14 @@ def test_retry_file_fed_back_sends_the_original_values_byte_for_byte(cli, tmp_pa
     source = hostile_source(tmp_path)
     app, bodies = recording_api()
     with serve(app) as api:
-        first = cli("run", source, "--report", tmp_path / "first.csv", *api.args(), *FAST)
+        first = cli("run", source, "--report", tmp_path / "first.csv", *api.args(), *CSV_RETRY)
         assert first.code == 1, first.err
         sent_first = list(bodies)
         retry = tmp_path / "first.retry.csv"
         assert len(read_rows(retry)) == len(HOSTILE_CELLS) + 1
         bodies.clear()
         # and once more from the second retry file: marks never pile up
-        second = cli("run", retry, "--report", tmp_path / "second.csv", *api.args(), *FAST)
+        second = cli("run", retry, "--report", tmp_path / "second.csv", *api.args(), *CSV_RETRY)
         assert second.code == 1, second.err
         sent_second = list(bodies)
         bodies.clear()
@@ -256,7 +258,7 @@ def test_reports_and_retry_files_never_start_a_formula_field_in_any_locale(cli, 
     source = hostile_source(tmp_path)
     app, _ = recording_api()
     with serve(app) as api:
-        assert cli("run", source, "--report", tmp_path / "r.csv", *api.args(), *FAST).code == 1
+        assert cli("run", source, "--report", tmp_path / "r.csv", *api.args(), *CSV_RETRY).code == 1
     for written in (tmp_path / "r.csv", tmp_path / "r.retry.csv"):
         starts = [f for f in fields_excel_could_start(written) if f.startswith(FORMULA_STARTS)]
         assert starts == [], written.name
@@ -339,5 +341,5 @@ def test_a_quote_broken_at_row_20001_stops_the_run_before_anything_is_sent(cli, 
     source.write_text("".join(text), encoding="utf-8")
     result = cli("run", source, "--report", tmp_path / "r.csv", *api_args(sandbox), *FAST)
     assert result.code == 2
-    assert "row 20,001" in result.err and "nothing was sent" in result.err
+    assert "row 20,001" in result.err and "never closed" in result.err
     assert sandbox.sandbox.stats.puts == 0

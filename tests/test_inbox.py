@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 
 from .conftest import api_args, run_subprocess
-from .helpers import HEADER, activity_rows, read_report, read_rows, write_csv
+from .helpers import HEADER, activity_rows, read_report, read_retry, write_csv
 from .servers import serve
 
 pytestmark = pytest.mark.usefixtures("api_env")
@@ -63,8 +63,7 @@ def test_good_bad_duplicate_and_unsettled_files_each_go_their_way(cli, sandbox, 
         "c.csv.part",
         "d-fresh.csv",
     }
-    retry = only_report(inbox, "b-bad").with_name(only_report(inbox, "b-bad").stem + ".retry.csv")
-    assert [r[0] for r in read_rows(retry)[1:]] == ["B-000001"]
+    assert [r[0] for r in read_retry(only_report(inbox, "b-bad"))[1:]] == ["B-000001"]
     assert sandbox.sandbox.stats.puts == 5 + 3
 
     # the same content again under another name: filed as a duplicate, not one request

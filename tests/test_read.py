@@ -144,7 +144,7 @@ def test_every_problem_of_a_row_is_reported(tmp_path):
     assert line["status"] == "invalid"
     assert line["errors"].split(" | ") == [
         "happened_at: '06/10/2019' could be day-first or month-first; set date_format in a "
-        'mapping file (e.g. date_format = "%d/%m/%Y %H:%M") or use YYYY-MM-DD',
+        'mapping file (date_format = "%d/%m/%Y" or "%m/%d/%Y") or use YYYY-MM-DD',
         "reference: must be at most 128 characters",
         "account: is required",
         "type: must be at most 100 characters",
