@@ -29,7 +29,7 @@ from aiohttp import web
 from importer.sandbox import RunningSandbox
 
 from .conftest import CliResult, api_args, run_subprocess
-from .helpers import HEADER, activity_rows, read_report, read_rows, write_csv
+from .helpers import HEADER, activity_rows, read_report, read_retry, write_csv
 from .servers import TOKEN, Handler, Served, api_app, imported, serve, token_endpoint
 
 pytestmark = pytest.mark.usefixtures("api_env")
@@ -79,23 +79,6 @@ def assert_clean(result: CliResult) -> None:
     """No traceback and no 'internal error' (a bug), whatever the exit code."""
     assert "Traceback" not in result.output, result.output
     assert "internal error" not in result.output, result.output
-
-
-def retry_rows(report: Path) -> list[list[str]]:
-    """The retry file's rows (header first), CSV or XLSX."""
-    as_csv = report.with_name(f"{report.stem}.retry.csv")
-    if as_csv.exists():
-        return read_rows(as_csv)
-    as_xlsx = report.with_name(f"{report.stem}.retry.xlsx")
-    assert as_xlsx.exists(), f"no retry file beside {report.name}"
-    book = openpyxl.load_workbook(as_xlsx, read_only=True)
-    try:
-        return [
-            ["" if value is None else str(value) for value in row]
-            for row in book.worksheets[0].iter_rows(values_only=True)
-        ]
-    finally:
-        book.close()
 
 
 def written_bytes(folder: Path) -> dict[Path, bytes]:
@@ -306,7 +289,7 @@ def test_2xx_without_data_id_is_failed_and_resume_sends_again(
         assert line["status"] == "failed", line
         assert "data.id" in line["errors"], line
         assert not line["activity_id"], line
-    assert [row[0] for row in retry_rows(report)[1:]] == ["R-000000", "R-000001", "R-000002"]
+    assert [row[0] for row in read_retry(report)[1:]] == ["R-000000", "R-000001", "R-000002"]
     first_puts = len(api.puts)
 
     healthy["on"] = True
