@@ -26,6 +26,7 @@ from .config import (
     resolve_timezone,
 )
 from .errors import ImporterError, UsageError
+from .journal import runs_of
 from .mapping import Mapping, load_mapping
 from .pipeline import RunSummary, import_file, validate_file
 from .report import RETRY_FORMATS
@@ -544,16 +545,13 @@ def _inbox(args: argparse.Namespace) -> int:
 
 
 def _latest_report(input_path: Path) -> Path:
-    journals = sorted(
-        Path("reports").glob(f"{input_path.stem}-*.journal.sqlite"),
-        key=lambda p: p.stat().st_mtime,
-    )
-    if not journals:
+    runs = runs_of(Path("reports"), input_path.stem)
+    if not runs:
         raise UsageError(
             f"nothing to resume for {input_path.name} in reports/; "
             "pass the interrupted run's --report"
         )
-    return journals[-1].with_name(journals[-1].name.removesuffix(".journal.sqlite"))
+    return runs[0]
 
 
 async def _run(

@@ -25,7 +25,7 @@ from typing import Any
 from .config import Settings
 from .errors import AuthError, ImporterError, ReportError, UsageError
 from .history import History
-from .journal import journal_input
+from .journal import journal_input, journal_path, runs_of
 from .pipeline import import_file
 
 SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
@@ -243,12 +243,9 @@ async def _one_file(
 
 def _report_for(reports: Path, work: Path, sha256: str) -> Path | None:
     """The report of the run that died on ``work``: its journal names the input's hash."""
-    journals = sorted(
-        reports.glob(f"{work.stem}-*.journal.sqlite"), key=lambda p: p.stat().st_mtime
-    )
-    for journal in reversed(journals):
-        if journal_input(journal) == sha256:
-            return journal.with_name(journal.name.removesuffix(".journal.sqlite"))
+    for report in runs_of(reports, work.stem):
+        if journal_input(journal_path(report)) == sha256:
+            return report
     return None
 
 

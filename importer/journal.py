@@ -198,6 +198,15 @@ class Journal:
             self._db.close()
 
 
+def runs_of(folder: Path, stem: str) -> list[Path]:
+    """The reports of earlier runs of an input named ``stem`` in ``folder``, newest first
+    (found through their journals: a report may not be written yet)."""
+    journals = sorted(
+        folder.glob(f"{stem}-*.journal.sqlite"), key=lambda p: p.stat().st_mtime, reverse=True
+    )
+    return [j.with_name(j.name.removesuffix(".journal.sqlite")) for j in journals]
+
+
 def journal_input(path: Path) -> str | None:
     """The SHA-256 of the input a journal belongs to (None if it is no readable journal)."""
     try:
