@@ -5,7 +5,7 @@ Invariants:
   start times holds each new start until the oldest is ``window`` + ``margin`` old. The
   margin covers the time between admitting a start and the request leaving (event-loop
   and scheduling jitter): it is *measured* (``sent``), starting at 40 ms and shrinking to
-  twice the spread seen, never under 4 ms;
+  twice the spread seen, never under 15 ms (``MARGIN_MIN``);
 - aiolimiter paces the starts evenly (a bucket of two: no burst after a pause, and a late
   wake-up is made up by the next start);
 - a 429 pauses everyone for ``Retry-After`` and slows the pace once per pause; a run of
@@ -35,6 +35,8 @@ MARGIN_START, MARGIN_MIN = 0.040, 0.015
 AUTO_START = 5.0
 #: the window assumed for an announced budget until requests show a shorter one
 ASSUMED_WINDOW = 60.0
+#: a larger announced limit is ignored: no budget to keep to (nor a deque's length)
+MAX_BUDGET = 100_000
 
 
 class RateGate:
@@ -64,6 +66,7 @@ class RateGate:
         self._delays: deque[float] = deque(maxlen=256)
         self._log: deque[float] = deque(maxlen=100_000)  # every start, for learning
         self._logged = 0  # starts ever logged: the number of the next one
+        self._spanned = 0.0  # the longest time between starts counted together
 
     @classmethod
     def auto(cls) -> RateGate:
@@ -116,33 +119,48 @@ class RateGate:
             self.margin = min(MARGIN_START, max(MARGIN_MIN, 2 * spread + 0.005))
 
     def learn(self, number: int, limit: str | None, remaining: str | None) -> None:
-        """Headers of the answer to start ``number``: follow the budget they announce."""
+        """Headers of the answer to start ``number``: follow the budget they announce.
+
+        Headers that are absent, not whole numbers, a limit under 1 or over ``MAX_BUDGET``,
+        or a remaining outside ``0..limit`` are ignored: the pace stays where it was.
+        """
         if not self.learning or limit is None or remaining is None:
             return
         try:
             budget, left = int(limit), int(remaining)
         except ValueError:
             return
-        if budget < 1 or not 0 <= left <= budget:
+        if not 1 <= budget <= MAX_BUDGET or not 0 <= left <= budget:
             return
         counted = budget - left  # of our starts, this one and those before it in the window
         window = self.budget[1] if self.budget else ASSUMED_WINDOW
         first = self._logged - len(self._log)  # the number of the oldest start still logged
         position = number - first
-        if 1 <= counted <= position and position < len(self._log):
+        log = self._log
+        if 1 <= counted <= position + 1 and position < len(log):
+            # the window is at least as long as the latest `counted` starts span
+            self._spanned = max(self._spanned, log[position] - log[position - counted + 1])
+        if left and 1 <= counted <= position and position < len(log):
             # the start `counted` places before this one is no longer counted: the window
             # is shorter than the time between the two (APIs count in whole seconds, and
-            # the nearest whole second absorbs requests that overtook each other)
-            window = min(window, _whole(self._log[position] - self._log[position - counted]))
+            # the nearest whole second absorbs requests that overtook each other). Not
+            # from a Remaining of 0: a 429 says so without counting the request it answers;
+            # nor when starts counted together spanned longer: a fixed window (Laravel's)
+            # that restarted, not a short one
+            measured = _whole(log[position] - log[position - counted])
+            if measured is not None and measured + 0.5 >= self._spanned:
+                window = min(window, measured)
         if self.budget != (budget, window):
             self._follow(budget, max(window, 0.05))
 
     def _follow(self, limit: int, window: float) -> None:
         """Keep within ``limit`` starts in any ``window`` seconds, paced evenly."""
+        if self.budget is None:  # the ceiling counts the starts admitted before it too
+            self._starts = deque(self._log, maxlen=limit)
+        elif limit != self._limit:
+            self._starts = deque(self._starts, maxlen=limit)
         self.budget = (limit, window)
         self.target = self.current = limit / window
-        if limit != self._limit:
-            self._starts = deque(self._starts, maxlen=limit)
         self._limit, self._window = limit, window
         self._pace = AsyncLimiter(2, 2 / self.target)
         self._slower = None
@@ -189,6 +207,7 @@ class RateGate:
                 self._slower = AsyncLimiter(1, 1 / self.current)
 
 
-def _whole(seconds: float) -> float:
-    """A window measured between two starts, as the whole seconds APIs count in."""
-    return float(round(seconds)) if seconds >= 0.5 else seconds
+def _whole(seconds: float) -> float | None:
+    """A window measured between two starts, as the whole seconds APIs count in (half up:
+    ``round`` makes 0.5 s none); None under half a second: requests overtaking each other."""
+    return float(math.floor(seconds + 0.5)) if seconds >= 0.5 else None
