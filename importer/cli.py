@@ -560,11 +560,12 @@ async def _run(
     work: Callable[..., Awaitable[Any]],
 ) -> Any:
     """``work(settings, …)`` against the API, or against a sandbox started for it."""
-    from .sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SandboxConfig, start
-
     extra = (_progress(args),) if work is import_file else ()
     if not args.sandbox:
         return await work(settings, *extra)
+    # the sandbox's server half loads only when one is started: a real run starts faster
+    from .sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SandboxConfig, start
+
     running = await start(SandboxConfig())
     try:
         settings = replace(

@@ -10,8 +10,8 @@ import hashlib
 import json
 import signal
 import time
-from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 NOT_ATTEMPTED = "not attempted: the run was interrupted; finish it with --resume"
 #: statuses whose rows go to the retry file (with the rows never attempted)
 RETRY_STATUSES = ("invalid", "rejected", "failed")
+#: rows checked before the first request of a run: then twice as many each time
+FIRST_SLICE = 1_000
 
 
 class Progress(Protocol):
@@ -225,18 +227,24 @@ async def import_file(settings: Settings, progress: Progress | None = None) -> R
             pins=pins(settings, table),
         )
         stopped: list[ImporterError] = []  # what stopped sending, once it had begun
+        stream = _Reconciler(settings, table, plan, journal, summary)
         try:
             try:
-                await _send_all(settings, table, plan, journal, summary, progress)
+                await _send_all(settings, table, plan, journal, summary, progress, stream)
             except SendingStopped as stop:
                 # e.g. the credentials were revoked mid-run: keep and report what was done
                 stopped.append(stop.cause)
                 summary.interrupted = True
             summary.finished = dt.datetime.now(dt.UTC)
             with _after(stopped):
-                journal.supersede()
-                _reconcile(settings, table, plan, journal, summary)
+                superseded = journal.supersede()
+                if stream.complete and not (superseded or summary.interrupted or summary.stopped):
+                    stream.finish()
+                else:  # rows never read, or outcomes changed after their lines were written
+                    stream.abandon()
+                    _reconcile(settings, table, plan, journal, summary)
         finally:
+            stream.abandon()  # files of a run stopped before its report: not left half-done
             with _after(stopped):
                 journal.close()
         with _after(stopped):
@@ -274,6 +282,7 @@ async def _send_all(
     journal: Journal,
     summary: RunSummary,
     progress: Progress,
+    stream: _Reconciler,
 ) -> None:
     # the network stack loads only for sending: `validate` starts faster without it
     import aiohttp
@@ -290,7 +299,9 @@ async def _send_all(
     connector = aiohttp.TCPConnector(limit=settings.concurrency + 2)
     loop = asyncio.get_running_loop()
     async with aiohttp.ClientSession(
-        timeout=timeout, connector=connector, trace_configs=[departures()]
+        timeout=timeout,
+        connector=connector,
+        trace_configs=departures(settings.rate, settings.auto_rate),
     ) as session:
         tokens = TokenSource(
             session, settings.token_url, settings.client_id, settings.client_secret
@@ -320,6 +331,7 @@ async def _send_all(
                     result.errors,
                 )
             )
+            stream.done(result.source_row)
             progress.advance(1)
 
         options = SendOptions(
@@ -334,7 +346,7 @@ async def _send_all(
         sender = Sender(session, tokens, options, on_result)
 
         async def deliveries() -> AsyncIterator[Delivery]:
-            chunks = iter(table.chunks(settings.chunk_rows))
+            chunks = _ramped(table.chunks(settings.chunk_rows))
             while not sender.stopping:
                 chunk = await asyncio.to_thread(next, chunks, None)
                 if chunk is None:
@@ -353,10 +365,12 @@ async def _send_all(
                 payloads, unchanged = await asyncio.to_thread(changes.split, result, finished)
                 journal.record_many(unchanged)
                 progress.advance(len(chunk) - len(payloads))
+                stream.add(chunk, (row for row, _, _ in payloads))
                 if payloads:
                     await parsed
                 for row, reference, body in payloads:
                     yield Delivery(row, reference, body)
+                stream.advance()
             if not sender.stopping:
                 await parsed  # a file with nothing to send must still be whole
 
@@ -364,6 +378,7 @@ async def _send_all(
             while True:  # outcomes that arrive slowly still reach the disk within a second
                 await asyncio.sleep(journal.every)
                 journal.flush()
+                stream.advance()
 
         signals = _stop_on_signals(loop, sender)
         progress.start(table.estimated_rows, "rows")
@@ -387,7 +402,22 @@ async def _send_all(
             for sig in signals:
                 loop.remove_signal_handler(sig)
             journal.flush()
+            stream.advance()
             progress.close()
+
+
+def _ramped(chunks: Iterator[pd.DataFrame], first: int = FIRST_SLICE) -> Iterator[pd.DataFrame]:
+    """``chunks`` cut so that sending starts at once: ``first`` rows, then twice as many
+    each time, until whole chunks follow (a chunk's rows are checked before any is sent,
+    so a first chunk of 20,000 rows would keep the workers idle for a third of a second)."""
+    size = first
+    for chunk in chunks:
+        start = 0
+        while len(chunk) - start > size:
+            yield chunk.iloc[start : start + size]
+            start += size
+            size *= 2
+        yield chunk.iloc[start:] if start else chunk
 
 
 class _Changes:
@@ -485,8 +515,25 @@ def _stop_on_signals(loop: asyncio.AbstractEventLoop, sender: Sender) -> list[si
 def _reconcile(
     settings: Settings, table: Table, plan: ColumnPlan, journal: Journal, summary: RunSummary
 ) -> None:
-    """Second pass over the input: every row with its outcome, in input order."""
-    writer = ReportWriter(
+    """A second pass over the input: every row with its outcome, in input order (for a run
+    whose report could not be written as it went: stopped, or rows superseded)."""
+    summary.counts.clear()
+    writer = _report_writer(settings, table, plan)
+    blank = 0
+    try:
+        for chunk in table.chunks(settings.chunk_rows):
+            rows = chunk[~is_blank(chunk)]
+            blank += len(chunk) - len(rows)
+            _write_outcomes(writer, rows, settings, table, plan, journal, summary)
+    finally:
+        summary.blank_rows = blank
+        writer.close(summary.as_json())
+    summary.retry_file = writer.retry_file
+    summary.problems = writer.problems.top(TOP_ERRORS)
+
+
+def _report_writer(settings: Settings, table: Table, plan: ColumnPlan) -> ReportWriter:
+    return ReportWriter(
         settings.report,
         table.headers,
         retry=True,
@@ -495,34 +542,112 @@ def _reconcile(
         cell_columns=cell_columns(plan),
         sheet=table.sheet,
     )
-    blank = 0
-    try:
-        for chunk in table.chunks(settings.chunk_rows):
-            rows = chunk[~is_blank(chunk)]
-            blank += len(chunk) - len(rows)
-            if rows.empty:
-                continue
-            known = journal.outcomes(int(rows.index[0]), int(rows.index[-1]))
-            outcomes = known.reindex(rows.index)
-            missing = outcomes["status"].isna()
-            if missing.any():
-                # never sent (a stopped run): still show the reference they will be sent with
-                checked = _validator(settings, table, plan, payloads=False)
-                found = checked.check(rows[missing.to_numpy()]).outcomes["reference"]
-                outcomes.loc[missing, "reference"] = found.reindex(outcomes.index[missing])
-                outcomes.loc[missing, "status"] = "skipped"
-                outcomes.loc[missing, "errors"] = (
-                    NOT_ATTEMPTED
-                    if summary.stopped is None
-                    else f"not attempted: the run stopped ({summary.stopped}); "
-                    "finish it with --resume"
-                )
-            # superseded rows and exact duplicates need nothing: they are not to be resent
-            outcomes["retry"] = outcomes["status"].isin(RETRY_STATUSES) | missing
-            summary.counts.update(_count(outcomes["status"]))
-            writer.write(outcomes, rows)
-    finally:
-        summary.blank_rows = blank
+
+
+def _write_outcomes(
+    writer: ReportWriter,
+    rows: pd.DataFrame,
+    settings: Settings,
+    table: Table,
+    plan: ColumnPlan,
+    journal: Journal,
+    summary: RunSummary,
+) -> None:
+    """The report lines of ``rows`` (non-blank input rows) from their journal outcomes."""
+    if rows.empty:
+        return
+    known = journal.outcomes(int(rows.index[0]), int(rows.index[-1]))
+    outcomes = known.reindex(rows.index)
+    missing = outcomes["status"].isna()
+    if missing.any():
+        # never sent (a stopped run): still show the reference they will be sent with
+        checked = _validator(settings, table, plan, payloads=False)
+        found = checked.check(rows[missing.to_numpy()]).outcomes["reference"]
+        outcomes.loc[missing, "reference"] = found.reindex(outcomes.index[missing])
+        outcomes.loc[missing, "status"] = "skipped"
+        outcomes.loc[missing, "errors"] = (
+            NOT_ATTEMPTED
+            if summary.stopped is None
+            else f"not attempted: the run stopped ({summary.stopped}); finish it with --resume"
+        )
+    # superseded rows and exact duplicates need nothing: they are not to be resent
+    outcomes["retry"] = outcomes["status"].isin(RETRY_STATUSES) | missing
+    summary.counts.update(_count(outcomes["status"]))
+    writer.write(outcomes, rows)
+
+
+class _Reconciler:
+    """The report written while the run goes on, so the input is not read again at the end.
+
+    Each slice of rows is held until every row of it sent has its final outcome, then its
+    lines are written, slices in input order (a few slices are held at a time: the reader
+    keeps only a queue's length ahead of the workers). A run that stops, or whose outcomes
+    change after their lines were written (a failed row superseded by a later import of its
+    reference), is written again by ``_reconcile`` instead: ``abandon`` drops this one.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        table: Table,
+        plan: ColumnPlan,
+        journal: Journal,
+        summary: RunSummary,
+    ) -> None:
+        self._args = (settings, table, plan, journal, summary)
+        self._writer: ReportWriter | None = None
+        self._slices: deque[tuple[pd.DataFrame, set[int]]] = deque()
+        self._blank = 0
+        self._ended = False
+
+    def add(self, chunk: pd.DataFrame, sent: Iterable[int]) -> None:
+        """A slice read and checked; ``sent``: its rows handed to the workers."""
+        if self._ended:
+            return
+        rows = chunk[~is_blank(chunk)]
+        self._blank += len(chunk) - len(rows)
+        self._slices.append((rows, set(sent)))
+
+    def done(self, row: int) -> None:
+        """A row sent has its final outcome (in the journal)."""
+        for _, waiting in self._slices:
+            if row in waiting:
+                waiting.discard(row)
+                return
+
+    def advance(self) -> None:
+        """Write every leading slice whose rows all have their outcomes."""
+        while self._slices and not self._slices[0][1] and not self._ended:
+            rows, _ = self._slices.popleft()
+            if self._writer is None:
+                settings, table, plan, _, _ = self._args
+                self._writer = _report_writer(settings, table, plan)
+            _write_outcomes(self._writer, rows, *self._args)
+
+    @property
+    def complete(self) -> bool:
+        """Every slice read was written (whether the input was read to its end: the caller's)."""
+        self.advance()
+        return not self._slices and not self._ended
+
+    def finish(self) -> None:
+        """Close the report: ``summary`` gets the blank rows, retry file and problems."""
+        summary = self._args[-1]
+        assert isinstance(summary, RunSummary)
+        summary.blank_rows = self._blank
+        self._ended = True
+        if self._writer is None:  # nothing but blank rows
+            settings, table, plan, _, _ = self._args
+            self._writer = _report_writer(settings, table, plan)
+        writer, self._writer = self._writer, None
         writer.close(summary.as_json())
-    summary.retry_file = writer.retry_file
-    summary.problems = writer.problems.top(TOP_ERRORS)
+        summary.retry_file = writer.retry_file
+        summary.problems = writer.problems.top(TOP_ERRORS)
+
+    def abandon(self) -> None:
+        """Drop what was written (idempotent); the report files are left as they were."""
+        self._ended = True
+        self._slices.clear()
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.abandon()

@@ -17,8 +17,10 @@ so a retry file fed back sends the original values byte for byte.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -128,16 +130,21 @@ def summary_path(report: Path) -> Path:
 
 
 class TableWriter:
-    """Appends chunks of text rows to a CSV file (UTF-8 with BOM)."""
+    """Appends chunks of text rows to a CSV file (UTF-8 with BOM).
+
+    The rows go to ``<name>.partial`` beside it, which replaces the file on ``close``: a
+    run stopped half-way leaves the last whole file (or none), never half of one.
+    """
 
     def __init__(self, path: Path, headers: list[str], delimiter: str = ",") -> None:
         self.path = path
         self.headers = headers
         self.rows = 0
         self._sep = delimiter
+        self._partial = path.with_name(path.name + ".partial")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = path.open("w", encoding="utf-8-sig", newline="")
+            self._handle = self._partial.open("w", encoding="utf-8-sig", newline="")
             self.write([np.array([h], dtype=object) for h in headers], count=False)
         except OSError as err:
             raise ReportError(
@@ -164,8 +171,16 @@ class TableWriter:
         """Finish the file."""
         try:
             self._handle.close()
+            os.replace(self._partial, self.path)
         except OSError as err:
             raise ReportError(f"cannot write {self.path}: {err.strerror}") from None
+
+    def abandon(self) -> None:
+        """Drop the rows written: the file stays as it was."""
+        with contextlib.suppress(OSError):
+            self._handle.close()
+        with contextlib.suppress(OSError):
+            self._partial.unlink()
 
 
 def _csv_lines(columns: list[np.ndarray], sep: str, safe: int = 0) -> str:
@@ -436,6 +451,19 @@ class ReportWriter:
             from .workbook import write_summary_book
 
             write_summary_book(summary_book_path(self.report), summary, self.counts, self.problems)
+
+    def abandon(self) -> None:
+        """Drop everything written so far (a report written again from the start follows)."""
+        if self._main is not None:
+            self._main.abandon()
+        if self._retry is not None:
+            if isinstance(self._retry, TableWriter):
+                self._retry.abandon()
+            else:
+                self._retry.discard()
+        if self._book is not None:
+            self._book.discard()  # a workbook reaches the disk only when closed
+        self._book = self._retry = None
 
 
 def write_summary(path: Path, summary: dict[str, Any]) -> None:

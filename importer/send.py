@@ -33,6 +33,7 @@ from .rate import RateGate
 from .report import ERROR_SEPARATOR
 
 _MAX_THROTTLES = 50
+_ACCEPT = {"Accept": "application/json"}
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class Sender:
         self.halted: str | None = None  # why the run stopped itself (a Ctrl-C leaves it None)
         self._unanswered = 0  # requests in a row, across workers, that got no answer
         self._failure: BaseException | None = None
+        self._headers: tuple[str, dict[str, str]] = ("", {})  # (token, request headers)
 
     @property
     def stopping(self) -> bool:
@@ -310,22 +312,26 @@ class Sender:
         self.requests += 1
         self.in_flight += 1
         departure = {"admitted": asyncio.get_running_loop().time(), "gate": self.gate}
+        if self._headers[0] != token:
+            self._headers = (token, {"Authorization": f"Bearer {token}", **_ACCEPT})
         try:
             async with self._session.put(
                 self.options.api_url,
                 json=delivery.body,
-                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                headers=self._headers[1],
                 allow_redirects=False,  # a redirect would hand the rows to another place
                 trace_request_ctx=departure,
             ) as resp:
                 raw = await resp.read()
+                headers = resp.headers
                 return _Answer(
                     resp.status,
-                    self._tokens.redact(raw.decode("utf-8", errors="replace")),
-                    resp.headers.get("Retry-After"),
-                    self._tokens.redact(resp.headers.get("Location", "")),
-                    limit=resp.headers.get("X-RateLimit-Limit"),
-                    remaining=resp.headers.get("X-RateLimit-Remaining"),
+                    raw.decode("utf-8", errors="replace"),
+                    headers.get("Retry-After"),
+                    self._tokens.redact(headers.get("Location", "")),
+                    limit=headers.get("X-RateLimit-Limit"),
+                    remaining=headers.get("X-RateLimit-Remaining"),
+                    redact=self._tokens.redact,
                 )
         except (aiohttp.ClientError, TimeoutError) as err:
             return _Answer(None, "", None, "", _describe(err))
@@ -333,28 +339,69 @@ class Sender:
             self.in_flight -= 1
 
 
-@dataclass(frozen=True)
 class _Answer:
-    """What the API said to one request (``status`` None: no answer, see ``problem``)."""
+    """What the API said to one request (``status`` None: no answer, see ``problem``).
 
-    status: int | None
-    text: str
-    retry_after: str | None
-    location: str
-    problem: str = ""
-    limit: str | None = None  # X-RateLimit-Limit: the budget the API announces
-    remaining: str | None = None  # X-RateLimit-Remaining: what is left of it
+    The body is masked of secrets (``redact``) before anything reads it as text; an
+    answer that proves an import is only parsed for its ``data.id``, which is masked
+    itself, so the common case pays for no masking of the whole body.
+    """
+
+    __slots__ = (
+        "_redact",
+        "_text",
+        "limit",
+        "location",
+        "problem",
+        "raw",
+        "remaining",
+        "retry_after",
+        "status",
+    )
+
+    def __init__(
+        self,
+        status: int | None,
+        raw: str,
+        retry_after: str | None,
+        location: str,
+        problem: str = "",
+        *,
+        limit: str | None = None,  # X-RateLimit-Limit: the budget the API announces
+        remaining: str | None = None,  # X-RateLimit-Remaining: what is left of it
+        redact: Callable[[str], str] | None = None,
+    ) -> None:
+        self.status = status
+        self.raw = raw  # as received: never kept or shown, only parsed for data.id
+        self.retry_after = retry_after
+        self.location = location
+        self.problem = problem
+        self.limit = limit
+        self.remaining = remaining
+        self._redact = redact
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The body with every secret masked: the only form that is shown or kept."""
+        if self._text is None:
+            self._text = self._redact(self.raw) if self._redact else self.raw
+        return self._text
 
     @property
     def body(self) -> Any:
         return _json(self.text)
 
     def activity_id(self) -> str | None:
-        """``data.id`` of a JSON body: the proof that the activity was imported."""
-        body = self.body
+        """``data.id`` of a JSON body: the proof that the activity was imported (masked
+        like the text: an ID echoing a token is no ID to keep)."""
+        body = _json(self.raw)
         data = body.get("data") if isinstance(body, dict) else None
         found = data.get("id") if isinstance(data, dict) else None
-        return None if found is None or found == "" else str(found)
+        if found is None or found == "":
+            return None
+        found = str(found)
+        return self._redact(found) if self._redact else found
 
     def snippet(self) -> str:
         text = " ".join(self.text.split())[:120]
@@ -364,9 +411,12 @@ class _Answer:
         return _server_errors(self.status or 0, self.body, self.text)
 
 
-def departures() -> aiohttp.TraceConfig:
-    """Tells each request's gate when it left (the jitter its ceiling's margin must cover);
-    give it to the ``ClientSession`` the ``Sender`` uses."""
+def departures(rate: float, auto_rate: bool = False) -> list[aiohttp.TraceConfig]:
+    """The session's trace configs for a ``Sender`` with this rate: one telling each
+    request's gate when it left (the jitter its ceiling's margin must cover), or none
+    when there is no ceiling (``--rate 0``), where tracing would only cost time."""
+    if not (rate > 0 or auto_rate):
+        return []
 
     async def headers_sent(
         session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestHeadersSentParams
@@ -378,7 +428,7 @@ def departures() -> aiohttp.TraceConfig:
 
     trace = aiohttp.TraceConfig()
     trace.on_request_headers_sent.append(headers_sent)
-    return trace
+    return [trace]
 
 
 def _json(text: str) -> Any:

@@ -17,6 +17,8 @@ Charts refer only to cells this module wrote.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -86,6 +88,19 @@ def _save(book: Any, path: Path) -> None:
     except (OSError, XlsxWriterException) as err:
         reason = getattr(err, "strerror", None) or str(err)
         raise ReportError(f"cannot write {path}: {reason}; choose another --report") from None
+
+
+def _discard(book: Any) -> None:
+    """Drop a workbook unsaved. XlsxWriter has no call for it: in constant-memory mode each
+    sheet's rows wait in a temporary file of its own, closed and removed here."""
+    for sheet in book.worksheets():
+        handle = getattr(sheet, "row_data_fh", None)
+        name = getattr(sheet, "row_data_filename", None)
+        with contextlib.suppress(OSError):
+            if handle is not None:
+                handle.close()
+            if name:
+                os.unlink(name)
 
 
 def _too_many_rows(path: Path) -> ReportError:
@@ -242,6 +257,9 @@ class RetryBook:
     def close(self) -> None:
         _save(self._book, self.path)
 
+    def discard(self) -> None:
+        _discard(self._book)
+
 
 class ReportBook:
     """The ``.xlsx`` report: sheets Rows, Summary and Retry, written row by row."""
@@ -331,6 +349,9 @@ class ReportBook:
         self._rows.autofilter(0, 0, max(self._written, 1), len(self._headers) - 1)
         write_summary_sheet(self._book, self._summary, self._formats, summary, counts, problems)
         _save(self._book, self.path)
+
+    def discard(self) -> None:
+        _discard(self._book)
 
 
 def write_summary_book(

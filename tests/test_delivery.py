@@ -210,6 +210,8 @@ def test_sigkill_then_resume_sends_only_what_is_missing(
         proc.kill()  # SIGKILL: no chance to flush anything
         proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL
+    # the report is written as the run goes, but into <report>.partial: no half report
+    assert not report_path.exists()
     applied_before = box.sandbox.stats.applied
     puts_before = box.sandbox.stats.puts
 
