@@ -53,14 +53,16 @@ class ChunkResult:
 
     def payloads(self) -> Iterator[tuple[int, str, dict[str, Any]]]:
         """(source row, reference, JSON body) for every row that may be sent."""
-        extras = list(self.extra_keys)
         frame = self.sendable
-        fields = [c for c in frame.columns if c not in extras]
-        records = frame.astype(object).where(frame.notna(), None)
-        for row, values in zip(frame.index, records.itertuples(index=False), strict=True):
-            cells = dict(zip(frame.columns, values, strict=True))
-            body = {name: cells[name] for name in fields if cells[name] is not None}
-            info = {key: cells[key] for key in extras if cells[key] is not None}
+        extras = set(self.extra_keys)
+        # whole columns as Python objects (missing: None): iterating pandas' arrays cell by
+        # cell costs five times more than building the bodies
+        columns = [frame[name].to_numpy(dtype=object, na_value=None) for name in frame.columns]
+        fields = [(i, name) for i, name in enumerate(frame.columns) if name not in extras]
+        keys = [(i, name) for i, name in enumerate(frame.columns) if name in extras]
+        for row, values in zip(frame.index.tolist(), zip(*columns, strict=True), strict=True):
+            body = {name: values[i] for i, name in fields if values[i] is not None}
+            info = {key: values[i] for i, key in keys if values[i] is not None}
             if info:
                 body["additional_information_object"] = info
             yield int(row), str(body["reference"]), body
