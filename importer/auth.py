@@ -52,6 +52,13 @@ class TokenSource:
     def __repr__(self) -> str:
         return f"TokenSource(token_url={self._url!r}, client_id=***, client_secret=***)"
 
+    def current(self) -> str | None:
+        """The token if it is not about to expire (no waiting), else None: ``bearer``."""
+        token = self._token
+        if token is None or time.monotonic() >= self._renew_at:
+            return None
+        return str(token["access_token"])
+
     async def bearer(self) -> str:
         """A token that is not about to expire."""
         token = self._token
@@ -130,6 +137,8 @@ class TokenSource:
 
     def redact(self, text: str) -> str:
         """``text`` with the client secret, every access token and any bearer value masked."""
+        if not text:
+            return text
         for secret in self._secrets:
             if secret and secret in text:
                 text = text.replace(secret, "***")

@@ -77,6 +77,17 @@ class RateGate:
         gate._slower = AsyncLimiter(1, 1 / AUTO_START)
         return gate
 
+    def now(self) -> int | None:
+        """Admit a start at once if nothing paces or pauses starts (``--rate 0`` between
+        429s): its number, as ``wait`` gives; else None, and ``wait`` must be awaited."""
+        if self._pace is not None or self._slower is not None or self._pause_until:
+            return None
+        if not self.target:
+            self._recent.append(asyncio.get_running_loop().time())
+        if self.learning:
+            return None
+        return self._logged - 1
+
     async def wait(self) -> int:
         """Return when one more request may start; its number (for ``learn``)."""
         loop = asyncio.get_running_loop()

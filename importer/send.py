@@ -194,10 +194,12 @@ class Sender:
         while True:
             if self.stopping:
                 return self._unfinished(delivery, attempts, last_status, problem)
-            number = await self.gate.wait()
-            if self.stopping:
-                return self._unfinished(delivery, attempts, last_status, problem)
-            token = await self._tokens.bearer()
+            number = self.gate.now()
+            if number is None:
+                number = await self.gate.wait()
+                if self.stopping:
+                    return self._unfinished(delivery, attempts, last_status, problem)
+            token = self._tokens.current() or await self._tokens.bearer()
             attempts += 1
             answer = await self._request(delivery, token)
             self.gate.learn(number, answer.limit, answer.remaining)
@@ -328,7 +330,7 @@ class Sender:
                     resp.status,
                     raw.decode("utf-8", errors="replace"),
                     headers.get("Retry-After"),
-                    self._tokens.redact(headers.get("Location", "")),
+                    self._tokens.redact(headers.get("Location") or ""),
                     limit=headers.get("X-RateLimit-Limit"),
                     remaining=headers.get("X-RateLimit-Remaining"),
                     redact=self._tokens.redact,

@@ -57,7 +57,8 @@ class ChunkResult:
         extras = set(self.extra_keys)
         # whole columns as Python objects (missing: None): iterating pandas' arrays cell by
         # cell costs five times more than building the bodies
-        columns = [frame[name].to_numpy(dtype=object, na_value=None) for name in frame.columns]
+        missing: Any = None  # pandas' stubs leave None out of na_value's types
+        columns = [frame[name].to_numpy(dtype=object, na_value=missing) for name in frame.columns]
         fields = [(i, name) for i, name in enumerate(frame.columns) if name not in extras]
         keys = [(i, name) for i, name in enumerate(frame.columns) if name in extras]
         for row, values in zip(frame.index.tolist(), zip(*columns, strict=True), strict=True):
