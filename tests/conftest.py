@@ -58,6 +58,18 @@ def sandbox(make_sandbox: Callable[..., RunningSandbox]) -> RunningSandbox:
     return make_sandbox()
 
 
+@pytest.fixture(params=["calamine", "openpyxl"])
+def excel_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test once with each Excel reader: python-calamine (every test workbook fits
+    its memory budget) and openpyxl (a budget of nothing). A workbook calamine must not
+    read (far-apart cells, odd XML) still goes to openpyxl."""
+    from importer import read
+
+    budget = 1 << 40 if request.param == "calamine" else -1
+    monkeypatch.setattr(read, "CALAMINE_MAX_BYTES", budget)
+    return str(request.param)
+
+
 @pytest.fixture
 def api_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """The sandbox's demo credentials in the environment, as an analyst would set them."""

@@ -42,6 +42,13 @@ def read_retry(report: Path) -> list[list[str]]:
         book.close()
 
 
+def read_by(path: Path, reader: str, **options: object) -> None:
+    """Check that ``reader`` (the ``excel_reader`` fixture's choice) reads the workbook."""
+    from importer.read import open_table
+
+    assert open_table(path, **options).reader == reader
+
+
 def write_csv(
     path: Path, rows: list[list[str]], *, encoding: str = "utf-8", delimiter: str = ","
 ) -> Path:

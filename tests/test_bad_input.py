@@ -92,6 +92,7 @@ BAD_INPUTS = {
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
 @pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.usefixtures("excel_reader")
 def test_bad_input_is_one_line_and_exit_2(cli, sandbox, api_env, tmp_path, case, command):
     make, expected = BAD_INPUTS[case]
     args = make(tmp_path)

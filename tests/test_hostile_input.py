@@ -23,7 +23,7 @@ from importer.errors import InputError
 from importer.read import open_table
 
 from .conftest import run_subprocess
-from .helpers import HEADER, activity_rows, read_report, write_csv
+from .helpers import HEADER, activity_rows, read_by, read_report, write_csv
 
 
 def _one_line(err: str) -> str:
@@ -232,7 +232,7 @@ def _save(book: openpyxl.Workbook, path: Path) -> Path:
     return path
 
 
-def test_xlsx_values_beyond_or_between_headers_make_the_row_invalid(cli, tmp_path):
+def test_xlsx_values_beyond_or_between_headers_make_the_row_invalid(cli, tmp_path, excel_reader):
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.append([*HEADER[:2], None, *HEADER[2:]])
@@ -241,7 +241,9 @@ def test_xlsx_values_beyond_or_between_headers_make_the_row_invalid(cli, tmp_pat
     sheet["C3"] = "between"
     sheet["J4"] = 42.0  # three columns right of the last header
     sheet["L5"] = "   "  # blank: harmless
-    result, lines = _validate(cli, _save(book, tmp_path / "wide.xlsx"), tmp_path)
+    path = _save(book, tmp_path / "wide.xlsx")
+    read_by(path, excel_reader)
+    result, lines = _validate(cli, path, tmp_path)
     assert result.code == 1
     assert [line["status"] for line in lines] == ["valid", "invalid", "invalid", "valid"]
     assert (
@@ -273,14 +275,15 @@ def _two_sheets(tmp_path: Path, *, hide_first: bool, active: int) -> Path:
     return _save(book, tmp_path / "book.xlsx")
 
 
-def test_the_active_sheet_is_read_without_sheet(cli, tmp_path):
+def test_the_active_sheet_is_read_without_sheet(cli, tmp_path, excel_reader):
     path = _two_sheets(tmp_path, hide_first=False, active=1)
+    read_by(path, excel_reader)
     result, lines = _validate(cli, path, tmp_path)
     assert result.code == 0, result.output
     assert len(lines) == 2
 
 
-def test_a_hidden_active_first_sheet_gives_way_to_the_first_visible(cli, tmp_path):
+def test_a_hidden_active_first_sheet_gives_way_to_the_first_visible(cli, tmp_path, excel_reader):
     path = _two_sheets(tmp_path, hide_first=True, active=1)
     with zipfile.ZipFile(path) as source:
         parts = {name: source.read(name) for name in source.namelist()}
@@ -292,6 +295,7 @@ def test_a_hidden_active_first_sheet_gives_way_to_the_first_visible(cli, tmp_pat
         for name, data in parts.items():
             target.writestr(name, data)
     assert open_table(path).sheet == "Activities"
+    read_by(path, excel_reader)
     result = cli("validate", path, "--sheet", "Lookup", "--report", tmp_path / "r.csv")
     assert result.code == 2 and "required column(s)" in result.err  # by name: any sheet
 
@@ -299,7 +303,7 @@ def test_a_hidden_active_first_sheet_gives_way_to_the_first_visible(cli, tmp_pat
 # --- 6. formulas without a saved value -----------------------------------------------------
 
 
-def test_formula_without_saved_value_makes_the_row_invalid(cli, tmp_path):
+def test_formula_without_saved_value_makes_the_row_invalid(cli, tmp_path, excel_reader):
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.append(HEADER)
@@ -307,7 +311,9 @@ def test_formula_without_saved_value_makes_the_row_invalid(cli, tmp_path):
         sheet.append(row)
     sheet["B3"] = '=CONCAT("Acme", " Inc")'  # scripts write formulas without results
     sheet.append(["=A2", "=B2", "=C2", "=D2", "=E2", "=F2", "=G2"])  # only formulas: row 5
-    result, lines = _validate(cli, _save(book, tmp_path / "script.xlsx"), tmp_path)
+    path = _save(book, tmp_path / "script.xlsx")
+    read_by(path, excel_reader)
+    result, lines = _validate(cli, path, tmp_path)
     assert result.code == 1
     assert [line["source_row"] for line in lines] == ["2", "3", "4", "5"]
     assert [line["status"] for line in lines] == ["valid", "invalid", "valid", "invalid"]
@@ -389,6 +395,7 @@ def test_a_zip_bomb_is_refused_before_memory_grows(tmp_path):
     ],
     ids=["dimension beyond XFD", "row beyond 1048576"],
 )
+@pytest.mark.usefixtures("excel_reader")
 def test_a_sheet_beyond_excel_limits_is_refused(cli, tmp_path, change):
     path = _small_book(tmp_path)
     pattern, replacement = change
@@ -436,6 +443,8 @@ def test_reading_chunks_names_the_row_too(cli, tmp_path):
     assert "row 20,001: a quote opened here is never closed" in _one_line(result.err)
 
 
-def test_check_parses_accepts_a_good_file_and_a_workbook(tmp_path):
+def test_check_parses_accepts_a_good_file_and_a_workbook(tmp_path, excel_reader):
     open_table(write_csv(tmp_path / "ok.csv", [HEADER, *activity_rows(10)])).check_parses()
-    open_table(_small_book(tmp_path)).check_parses()
+    table = open_table(_small_book(tmp_path))
+    table.check_parses()
+    assert table.reader == excel_reader

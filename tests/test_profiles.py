@@ -13,7 +13,7 @@ import pytest
 from importer.dates import parse_timestamps
 
 from .conftest import PROFILES, SAMPLES, api_args
-from .helpers import HEADER, activity_rows, read_report, read_rows, write_csv
+from .helpers import HEADER, activity_rows, read_by, read_report, read_rows, write_csv
 
 #: (profile, sample, rows expected invalid → a word of their error)
 REAL_EXPORTS = [
@@ -150,7 +150,8 @@ def test_csv_title_block_is_skipped_and_rows_keep_their_numbers(cli, tmp_path):
     assert read_report(tmp_path / "r2.csv")[0]["source_row"] == "5"
 
 
-def test_workbook_title_block_and_excel_errors(cli, tmp_path):
+def test_workbook_title_block_and_excel_errors(cli, tmp_path, excel_reader):
+    read_by(SAMPLES / "activities_titled.xlsx", excel_reader)
     report = tmp_path / "r.csv"
     result = cli("validate", SAMPLES / "activities_titled.xlsx", "--report", report)
     assert result.code == 1, result.err
@@ -167,6 +168,7 @@ def test_workbook_title_block_and_excel_errors(cli, tmp_path):
     assert "column 'Account' (B18): cell holds the Excel error #N/A" in invalid[18]
 
 
+@pytest.mark.usefixtures("excel_reader")
 def test_an_excel_error_in_a_column_not_sent_does_not_matter(cli, tmp_path):
     mapping = tmp_path / "m.toml"
     mapping.write_text('[additional_information]\nsubject = "Subject"\n', encoding="utf-8")
@@ -176,7 +178,7 @@ def test_an_excel_error_in_a_column_not_sent_does_not_matter(cli, tmp_path):
     assert invalid == ["9", "18"]  # H14 (#DIV/0!) is in Score, which is not sent
 
 
-def test_error_header_cell_is_no_header(cli, tmp_path):
+def test_error_header_cell_is_no_header(cli, tmp_path, excel_reader):
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.append(HEADER)
@@ -187,6 +189,7 @@ def test_error_header_cell_is_no_header(cli, tmp_path):
     sheet["H3"] = "x"
     path = tmp_path / "in.xlsx"
     book.save(path)
+    read_by(path, excel_reader)
     cli("validate", path, "--report", tmp_path / "r.csv")
     header = read_rows(tmp_path / "r.csv")[0]
     assert "#NAME?" not in header

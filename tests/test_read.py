@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from importer.config import Settings
 from importer.pipeline import validate_file
 
-from .helpers import HEADER, activity_rows, read_report, write_csv
+from .helpers import HEADER, activity_rows, read_by, read_report, write_csv
 
 
 def _validate(source: Path, tmp_path: Path, **options: object) -> list[dict[str, str]]:
@@ -76,7 +76,7 @@ def test_values_are_text_and_trimmed(tmp_path):
     assert lines[0]["Account"] == "  Padded Account  "  # the report keeps the original cell
 
 
-def test_excel_rows_are_numbered_as_the_sheet_shows_them(tmp_path):
+def test_excel_rows_are_numbered_as_the_sheet_shows_them(tmp_path, excel_reader):
     book = openpyxl.Workbook()
     first = book.active
     first.title = "Notes"
@@ -93,6 +93,7 @@ def test_excel_rows_are_numbered_as_the_sheet_shows_them(tmp_path):
     sheet["G6"].data_type = "s"  # text that looks like a formula
     path = tmp_path / "book.xlsx"
     book.save(path)
+    read_by(path, excel_reader, sheet="Activities")
     lines = _validate(path, tmp_path, sheet="Activities")
     assert [line["source_row"] for line in lines] == ["2", "3", "5", "6", "7"]
     assert lines[1]["Reference"] == "1234" and lines[1]["reference"] == "1234"
@@ -100,7 +101,7 @@ def test_excel_rows_are_numbered_as_the_sheet_shows_them(tmp_path):
     assert lines[3]["Subject"] == "'=1+2"
 
 
-def test_excel_cached_formula_values_are_read(tmp_path):
+def test_excel_cached_formula_values_are_read(tmp_path, excel_reader):
     path = tmp_path / "formula.xlsx"
     book = openpyxl.Workbook()
     sheet = book.active
@@ -122,6 +123,7 @@ def test_excel_cached_formula_values_are_read(tmp_path):
     with zipfile.ZipFile(path, "w") as target:
         for name, data in parts.items():
             target.writestr(name, data)
+    read_by(path, excel_reader)
     lines = _validate(path, tmp_path)
     assert lines[0]["Subject"] == "ab"
 

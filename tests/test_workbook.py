@@ -17,7 +17,7 @@ from importer.config import default_report
 from importer.report import ProblemTally, error_kind
 
 from .conftest import SAMPLES, api_args
-from .helpers import HEADER, activity_rows, read_report, read_retry, read_rows, write_csv
+from .helpers import HEADER, activity_rows, read_by, read_report, read_retry, read_rows, write_csv
 
 pytestmark = pytest.mark.usefixtures("api_env")
 
@@ -87,7 +87,8 @@ def chart_ranges(sheet: Any) -> list[tuple[str, str]]:
 # --- the .xlsx report --------------------------------------------------------------------
 
 
-def test_xlsx_report_of_the_sample_reads_at_a_glance(cli, sandbox, tmp_path):
+def test_xlsx_report_of_the_sample_reads_at_a_glance(cli, sandbox, tmp_path, excel_reader):
+    read_by(SAMPLES / "activities.xlsx", excel_reader)
     report = tmp_path / "r.xlsx"
     result = cli("run", SAMPLES / "activities.xlsx", "--report", report, *api_args(sandbox))
     assert result.code == 1, result.err
@@ -240,7 +241,7 @@ def test_retry_workbook_marks_each_bad_cell_with_its_error(cli, sandbox, tmp_pat
 
 
 def test_retry_workbook_fed_back_sends_the_original_values_byte_for_byte(
-    cli, make_sandbox, tmp_path
+    cli, make_sandbox, tmp_path, excel_reader
 ):
     rows = [HEADER, *activity_rows(len(ROUND_TRIP))]
     for row, cell in zip(rows[1:], ROUND_TRIP, strict=True):
@@ -254,6 +255,7 @@ def test_retry_workbook_fed_back_sends_the_original_values_byte_for_byte(
     assert first.code == 1, first.err
     retry = tmp_path / "first.retry.xlsx"
     assert len(read_retry(tmp_path / "first.csv")) == len(ROUND_TRIP) + 1
+    read_by(retry, excel_reader)
     # fed back as it is, to an API that works; the original straight into another one
     again, direct = make_sandbox(), make_sandbox()
     assert cli("run", retry, "--report", tmp_path / "second.csv", *api_args(again),
@@ -295,7 +297,7 @@ def test_retry_format_csv_keeps_the_csv_retry_file(cli, sandbox, tmp_path):
     assert summary["retry_file"] == str(tmp_path / "r.retry.csv")
 
 
-def test_retry_workbook_sheet_bears_the_input_sheet_name(cli, sandbox, tmp_path):
+def test_retry_workbook_sheet_bears_the_input_sheet_name(cli, sandbox, tmp_path, excel_reader):
     book = openpyxl.Workbook()
     book.active.title = "Activities"
     for row in [HEADER, *activity_rows(2)]:
@@ -303,12 +305,14 @@ def test_retry_workbook_sheet_bears_the_input_sheet_name(cli, sandbox, tmp_path)
     book.active["C3"] = "ghost@unknown.example"
     source = tmp_path / "in.xlsx"
     book.save(source)
+    read_by(source, excel_reader)
     mapping = tmp_path / "m.toml"
     mapping.write_text('sheet = "Activities"\n', encoding="utf-8")
     args = ["--mapping", mapping, *api_args(sandbox), *FAST]
     assert cli("run", source, "--report", tmp_path / "r.xlsx", *args).code == 1
     retry = tmp_path / "r.retry.xlsx"
     assert load(retry).sheetnames == ["Activities"]
+    read_by(retry, excel_reader, sheet="Activities")
     # the same mapping reads the retry workbook (the row is rejected again: same contact)
     assert cli("run", retry, "--report", tmp_path / "again.xlsx", *args).code == 1
 
