@@ -119,7 +119,7 @@ def time_ratio(results: list[dict]) -> None:
     )
 
 
-def rss_ratio(results: list[dict], kind: str) -> None:
+def rss_ratio(results: list[dict], kind: str, target: float | None = RSS_TARGET) -> None:
     mine = sorted((r for r in results if r["kind"] == kind), key=lambda r: r["rows"])
     if len(mine) < 2:
         return
@@ -132,7 +132,12 @@ def rss_ratio(results: list[dict], kind: str) -> None:
     ratio = b / a
     print(
         f"{kind.upper()} validate peak RSS {big['rows']:,} ÷ {small['rows']:,} rows: "
-        f"{ratio:.2f}   target ≤ {RSS_TARGET}: {verdict(ratio <= RSS_TARGET)}"
+        f"{ratio:.2f}   "
+        + (
+            f"target ≤ {target}: {verdict(ratio <= target)}"
+            if target is not None
+            else "(bounded, not flat: see benchmarks/excel.py)"
+        )
         + (f"   (pandas whole-file read: {q / p:.2f})" if p and q else "")
     )
 
@@ -165,7 +170,9 @@ def main() -> int:
             show(res)
     time_ratio(results)
     rss_ratio(results, "csv")
-    rss_ratio(results, "xlsx")
+    # an .xlsx within read.CALAMINE_MAX_BYTES is held whole (bounded, not flat):
+    # benchmarks/excel.py measures its memory against that budget and at Excel's largest sheet
+    rss_ratio(results, "xlsx", target=None)
     return 0
 
 
