@@ -369,12 +369,11 @@ class ReportWriter:
         self._cell_columns = cell_columns or {}
         self._sheet = sheet
         self.retry_rows = 0
-        stale = [retry_path(report, kind) for kind in RETRY_FORMATS]
+        # an earlier run's retry file and summary workbook: removed when this report is
+        # whole (beside it they would mislead), kept with the earlier report until then
+        self._stale = [retry_path(report, kind) for kind in RETRY_FORMATS]
         if self._book is None:
-            stale.append(summary_book_path(report))
-        for path in stale:
-            if path.exists():
-                path.unlink()  # a stale retry file or summary would mislead
+            self._stale.append(summary_book_path(report))
 
     def write(self, outcomes: pd.DataFrame, cells: pd.DataFrame) -> None:
         """Append the rows of one chunk: outcomes and original cells share the index.
@@ -447,10 +446,16 @@ class ReportWriter:
         finally:
             if self._retry is not None:
                 self._retry.close()
+        written = {self.retry_file}
         if self._book is None and summary is not None:
             from .workbook import write_summary_book
 
             write_summary_book(summary_book_path(self.report), summary, self.counts, self.problems)
+            written.add(summary_book_path(self.report))
+        for path in self._stale:
+            if path not in written:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
 
     def abandon(self) -> None:
         """Drop everything written so far (a report written again from the start follows)."""

@@ -8,6 +8,9 @@ later import of its reference), writes the report again from the input.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -112,3 +115,42 @@ def test_a_row_superseded_within_the_run_has_its_report_written_again(
     assert "superseded by row 3002" in lines[0]["errors"]
     assert lines[3_000]["status"] == "imported"
     assert not report.with_name("later-report.retry.xlsx").exists()
+
+
+def test_a_run_killed_half_way_leaves_the_earlier_report_and_retry_file_whole(
+    make_sandbox: Callable[..., RunningSandbox],
+    api_env: None,
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+) -> None:
+    # the morning's report and retry file must not turn into half of the next run's
+    box = make_sandbox(latency=0.01)
+    rows, _ = _mixed_rows(3_000)
+    source = write_csv(tmp_path / "again.csv", [HEADER, *rows])
+    report = tmp_path / "again-report.csv"
+    argv = ["run", source, "--report", report, *api_args(box), "--quiet"]
+    assert cli(*argv, "--rate", "0", "--concurrency", "16").code == 1
+    earlier = {path.name: path.read_bytes() for path in tmp_path.glob("again-report*")}
+    assert "again-report.retry.xlsx" in earlier and "again-report.summary.xlsx" in earlier
+
+    applied = box.sandbox.stats.applied
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "importer", *map(str, argv), "--rate", "200"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while box.sandbox.stats.applied < applied + 1_500:  # well past the first slices
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "the run made no progress"
+            time.sleep(0.01)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+
+    for name, content in earlier.items():
+        if not name.endswith((".sqlite", ".lock")):  # the journal is the second run's own
+            assert (tmp_path / name).read_bytes() == content, f"{name} changed"
