@@ -15,14 +15,17 @@ from typing import Any
 
 from .errors import ReportError, UsageError
 from .journal import journal_path
-from .report import RETRY_FORMATS, retry_path, summary_book_path, summary_path
+from .report import RETRY_FORMATS, partial_path, retry_path, summary_book_path, summary_path
 
 
 def outputs(report: Path) -> list[Path]:
     """Every file a run writes beside ``report`` (and the report itself)."""
+    retries = [retry_path(report, kind) for kind in RETRY_FORMATS]
     return [
         report,
-        *(retry_path(report, kind) for kind in RETRY_FORMATS),
+        *retries,
+        # CSV files are written beside themselves first (a link there would be written)
+        *(partial_path(path) for path in (report, *retries)),
         summary_path(report),
         summary_book_path(report),
         journal_path(report),

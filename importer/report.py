@@ -129,6 +129,11 @@ def summary_path(report: Path) -> Path:
     return report.with_name(report.name + ".summary.json")
 
 
+def partial_path(path: Path) -> Path:
+    """Where a CSV file is written until it is whole (then it replaces ``path``)."""
+    return path.with_name(path.name + ".partial")
+
+
 class TableWriter:
     """Appends chunks of text rows to a CSV file (UTF-8 with BOM).
 
@@ -141,7 +146,7 @@ class TableWriter:
         self.headers = headers
         self.rows = 0
         self._sep = delimiter
-        self._partial = path.with_name(path.name + ".partial")
+        self._partial = partial_path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._handle = self._partial.open("w", encoding="utf-8-sig", newline="")

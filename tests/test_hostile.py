@@ -100,7 +100,14 @@ def run_bounded(
 
 # --- 1. a report path that is the input is refused --------------------------------------------
 
-CLASHES = ["same path", "same file, other spelling", "symlink", "hard link", "retry file"]
+CLASHES = [
+    "same path",
+    "same file, other spelling",
+    "symlink",
+    "hard link",
+    "retry file",
+    "link where the report is written first",
+]
 
 
 def clashing_paths(case: str, tmp_path: Path) -> tuple[Path, Path]:
@@ -120,6 +127,9 @@ def clashing_paths(case: str, tmp_path: Path) -> tuple[Path, Path]:
         hard = tmp_path / "hard.csv"
         os.link(source, hard)
         return source, hard
+    if case == "link where the report is written first":  # <report>.partial
+        (tmp_path / "p.csv.partial").symlink_to(source)
+        return source, tmp_path / "p.csv"
     return source, tmp_path / "r.csv"  # its retry file would be r.retry.csv: the input
 
 
