@@ -518,62 +518,13 @@ def _reconcile(
     """A second pass over the input: every row with its outcome, in input order (for a run
     whose report could not be written as it went: stopped, or rows superseded)."""
     summary.counts.clear()
-    writer = _report_writer(settings, table, plan)
-    blank = 0
+    again = _Reconciler(settings, table, plan, journal, summary)
     try:
         for chunk in table.chunks(settings.chunk_rows):
-            rows = chunk[~is_blank(chunk)]
-            blank += len(chunk) - len(rows)
-            _write_outcomes(writer, rows, settings, table, plan, journal, summary)
+            again.add(chunk, ())
+            again.advance()
     finally:
-        summary.blank_rows = blank
-        writer.close(summary.as_json())
-    summary.retry_file = writer.retry_file
-    summary.problems = writer.problems.top(TOP_ERRORS)
-
-
-def _report_writer(settings: Settings, table: Table, plan: ColumnPlan) -> ReportWriter:
-    return ReportWriter(
-        settings.report,
-        table.headers,
-        retry=True,
-        delimiter=table.delimiter or ",",
-        retry_format=settings.retry_format,
-        cell_columns=cell_columns(plan),
-        sheet=table.sheet,
-    )
-
-
-def _write_outcomes(
-    writer: ReportWriter,
-    rows: pd.DataFrame,
-    settings: Settings,
-    table: Table,
-    plan: ColumnPlan,
-    journal: Journal,
-    summary: RunSummary,
-) -> None:
-    """The report lines of ``rows`` (non-blank input rows) from their journal outcomes."""
-    if rows.empty:
-        return
-    known = journal.outcomes(int(rows.index[0]), int(rows.index[-1]))
-    outcomes = known.reindex(rows.index)
-    missing = outcomes["status"].isna()
-    if missing.any():
-        # never sent (a stopped run): still show the reference they will be sent with
-        checked = _validator(settings, table, plan, payloads=False)
-        found = checked.check(rows[missing.to_numpy()]).outcomes["reference"]
-        outcomes.loc[missing, "reference"] = found.reindex(outcomes.index[missing])
-        outcomes.loc[missing, "status"] = "skipped"
-        outcomes.loc[missing, "errors"] = (
-            NOT_ATTEMPTED
-            if summary.stopped is None
-            else f"not attempted: the run stopped ({summary.stopped}); finish it with --resume"
-        )
-    # superseded rows and exact duplicates need nothing: they are not to be resent
-    outcomes["retry"] = outcomes["status"].isin(RETRY_STATUSES) | missing
-    summary.counts.update(_count(outcomes["status"]))
-    writer.write(outcomes, rows)
+        again.finish()
 
 
 class _Reconciler:
@@ -594,16 +545,14 @@ class _Reconciler:
         journal: Journal,
         summary: RunSummary,
     ) -> None:
-        self._args = (settings, table, plan, journal, summary)
-        self._writer: ReportWriter | None = None
+        self.settings, self.table, self.plan = settings, table, plan
+        self.journal, self.summary = journal, summary
+        self._writer: ReportWriter | None = None  # opened with the first lines
         self._slices: deque[tuple[pd.DataFrame, set[int]]] = deque()
         self._blank = 0
-        self._ended = False
 
     def add(self, chunk: pd.DataFrame, sent: Iterable[int]) -> None:
         """A slice read and checked; ``sent``: its rows handed to the workers."""
-        if self._ended:
-            return
         rows = chunk[~is_blank(chunk)]
         self._blank += len(chunk) - len(rows)
         self._slices.append((rows, set(sent)))
@@ -617,37 +566,65 @@ class _Reconciler:
 
     def advance(self) -> None:
         """Write every leading slice whose rows all have their outcomes."""
-        while self._slices and not self._slices[0][1] and not self._ended:
+        while self._slices and not self._slices[0][1]:
             rows, _ = self._slices.popleft()
-            if self._writer is None:
-                settings, table, plan, _, _ = self._args
-                self._writer = _report_writer(settings, table, plan)
-            _write_outcomes(self._writer, rows, *self._args)
+            self._write(rows)
 
     @property
     def complete(self) -> bool:
         """Every slice read was written (whether the input was read to its end: the caller's)."""
-        self.advance()
-        return not self._slices and not self._ended
+        return not self._slices
 
     def finish(self) -> None:
-        """Close the report: ``summary`` gets the blank rows, retry file and problems."""
-        summary = self._args[-1]
-        assert isinstance(summary, RunSummary)
+        """Close the report: the summary gets the blank rows, retry file and problems."""
+        summary = self.summary
         summary.blank_rows = self._blank
-        self._ended = True
-        if self._writer is None:  # nothing but blank rows
-            settings, table, plan, _, _ = self._args
-            self._writer = _report_writer(settings, table, plan)
-        writer, self._writer = self._writer, None
+        writer, self._writer = self._open(), None
         writer.close(summary.as_json())
         summary.retry_file = writer.retry_file
         summary.problems = writer.problems.top(TOP_ERRORS)
 
     def abandon(self) -> None:
         """Drop what was written (idempotent); the report files are left as they were."""
-        self._ended = True
         self._slices.clear()
         if self._writer is not None:
             writer, self._writer = self._writer, None
             writer.abandon()
+
+    def _open(self) -> ReportWriter:
+        if self._writer is None:
+            self._writer = ReportWriter(
+                self.settings.report,
+                self.table.headers,
+                retry=True,
+                delimiter=self.table.delimiter or ",",
+                retry_format=self.settings.retry_format,
+                cell_columns=cell_columns(self.plan),
+                sheet=self.table.sheet,
+            )
+        return self._writer
+
+    def _write(self, rows: pd.DataFrame) -> None:
+        """The report lines of ``rows`` (non-blank input rows) from their journal outcomes."""
+        writer = self._open()
+        if rows.empty:
+            return
+        summary = self.summary
+        known = self.journal.outcomes(int(rows.index[0]), int(rows.index[-1]))
+        outcomes = known.reindex(rows.index)
+        missing = outcomes["status"].isna()
+        if missing.any():
+            # never sent (a stopped run): still show the reference they will be sent with
+            checked = _validator(self.settings, self.table, self.plan, payloads=False)
+            found = checked.check(rows[missing.to_numpy()]).outcomes["reference"]
+            outcomes.loc[missing, "reference"] = found.reindex(outcomes.index[missing])
+            outcomes.loc[missing, "status"] = "skipped"
+            outcomes.loc[missing, "errors"] = (
+                NOT_ATTEMPTED
+                if summary.stopped is None
+                else f"not attempted: the run stopped ({summary.stopped}); finish it with --resume"
+            )
+        # superseded rows and exact duplicates need nothing: they are not to be resent
+        outcomes["retry"] = outcomes["status"].isin(RETRY_STATUSES) | missing
+        summary.counts.update(_count(outcomes["status"]))
+        writer.write(outcomes, rows)
