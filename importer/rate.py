@@ -82,11 +82,7 @@ class RateGate:
         429s): its number, as ``wait`` gives; else None, and ``wait`` must be awaited."""
         if self._pace is not None or self._slower is not None or self._pause_until:
             return None
-        if not self.target:
-            self._recent.append(asyncio.get_running_loop().time())
-        if self.learning:
-            return None
-        return self._logged - 1
+        return self._admit(asyncio.get_running_loop().time())
 
     async def wait(self) -> int:
         """Return when one more request may start; its number (for ``learn``)."""
@@ -103,12 +99,16 @@ class RateGate:
                 await self._ceiling()
             now = loop.time()
             if self._pause_until <= now:
-                if not self.target:
-                    self._recent.append(now)
-                if self.learning:
-                    self._log.append(now)
-                    self._logged += 1
-                return self._logged - 1
+                return self._admit(now)
+
+    def _admit(self, now: float) -> int:
+        """Note a start admitted at ``now``; its number (for ``learn``)."""
+        if not self.target:
+            self._recent.append(now)
+        if self.learning:
+            self._log.append(now)
+            self._logged += 1
+        return self._logged - 1
 
     async def _ceiling(self) -> None:
         """Hold this start until it is at most the N-th in any sliding window, then log it."""
