@@ -55,19 +55,17 @@ class TokenSource:
     def current(self) -> str | None:
         """The token if it is not about to expire (no waiting), else None: ``bearer``."""
         token = self._token
-        if token is None or time.monotonic() >= self._renew_at:
+        if token is None or self._expiring():
             return None
         return str(token["access_token"])
 
     async def bearer(self) -> str:
         """A token that is not about to expire."""
-        token = self._token
-        if token is None or self._expiring():
-            async with self._lock:
-                token = self._token
-                if token is None or self._expiring():
-                    token = await self._fetch()
-        return str(token["access_token"])
+        found = self.current()
+        if found is None:
+            async with self._lock:  # one fetch for every worker that found none
+                found = self.current() or str((await self._fetch())["access_token"])
+        return found
 
     async def renew(self, rejected: str) -> None:
         """The API said 401 to ``rejected``: fetch a new token unless a worker already did."""
