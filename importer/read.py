@@ -622,11 +622,12 @@ def _open_excel(path: Path, sheet: str | None, choice: _HeaderChoice) -> Table:
         state = _calamine_state(path, archive, book, entry)
         if state is None:
             _refuse_doctype(path, _head(archive, entry.part, _SHEET_DATA), entry.part)
+    last: int | None  # the sheet's last row, as far as it says
     if state is None:
-        return _openpyxl_table(path, entry, choice, digest)
-    scan = state.scan
-    header, header_row = _excel_header(_calamine_rows(state), path, entry.name, choice)
-    last = scan.dimension[0] if scan.dimension else scan.last_row
+        header, header_row, last = _openpyxl_header(path, entry, choice)
+    else:
+        header, header_row = _excel_header(_calamine_rows(state), path, entry.name, choice)
+        last = state.scan.dimension[0] if state.scan.dimension else state.scan.last_row
     return Table(
         path,
         "xlsx",
@@ -634,8 +635,8 @@ def _open_excel(path: Path, sheet: str | None, choice: _HeaderChoice) -> Table:
         digest,
         sheet=entry.name,
         header_row=header_row,
-        estimated_rows=max(0, last - header_row),
-        reader="calamine",
+        estimated_rows=None if last is None else max(0, last - header_row),
+        reader="openpyxl" if state is None else "calamine",
         _calamine=state,
     )
 
@@ -908,7 +909,10 @@ def _excel_chunks(table: Table, rows: int) -> Iterator[pd.DataFrame]:
 # --- openpyxl: streams any sheet in flat memory ------------------------------------------
 
 
-def _openpyxl_table(path: Path, entry: _SheetEntry, choice: _HeaderChoice, digest: str) -> Table:
+def _openpyxl_header(
+    path: Path, entry: _SheetEntry, choice: _HeaderChoice
+) -> tuple[list[str], int, int | None]:
+    """The header row, its number and the sheet's last row (None if it does not say)."""
     workbook = _load_workbook(path)
     try:
         worksheet = _openpyxl_sheet(workbook, path, entry.name)
@@ -918,16 +922,7 @@ def _openpyxl_table(path: Path, entry: _SheetEntry, choice: _HeaderChoice, diges
             header, header_row = _excel_header(rows, path, entry.name, choice)
     finally:
         workbook.close()
-    return Table(
-        path,
-        "xlsx",
-        [h.strip() for h in header],
-        digest,
-        sheet=entry.name,
-        header_row=header_row,
-        estimated_rows=None if estimated is None else max(0, estimated - header_row),
-        reader="openpyxl",
-    )
+    return header, header_row, estimated
 
 
 def _openpyxl_sheet(workbook: Any, path: Path, name: str | None) -> Any:
