@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -112,3 +113,39 @@ def run_subprocess(
         stdin=subprocess.DEVNULL,
     )
     return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+def subprocess_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "CG_CLIENT_ID": DEMO_CLIENT_ID,
+        "CG_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def start_run(argv: list[str], tmp_path: Path) -> subprocess.Popen[str]:
+    """``python -m importer run …`` as a separate process, as a scheduler starts it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "importer", *argv],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+        cwd=tmp_path,
+    )
+
+
+def wait_until(condition: Callable[[], bool], proc: subprocess.Popen[str], timeout: float) -> None:
+    """Poll ``condition`` until true; fail if the process ends first or time runs out."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"the run ended (exit {proc.returncode}) too early:\n{out}\n{err}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.communicate()
+            pytest.fail("the run made no progress in time")
+        time.sleep(0.01)

@@ -9,20 +9,15 @@ reference is the state that stays, and a resume sends only what is missing.
 from __future__ import annotations
 
 import csv
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
+from importer.sandbox import RunningSandbox
 
-from importer.sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, RunningSandbox
-
-from .conftest import CliResult, api_args
+from .conftest import CliResult, api_args, start_run, wait_until
 
 HEADER = ["Reference", "Account", "Contact", "Type", "Source", "Happened At", "Subject"]
 REPORT_COLUMNS = [
@@ -74,42 +69,6 @@ def read_report(path: Path) -> list[dict[str, str]]:
         assert reader.fieldnames is not None
         assert reader.fieldnames[: len(REPORT_COLUMNS)] == REPORT_COLUMNS
         return list(reader)
-
-
-def subprocess_env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "CG_CLIENT_ID": DEMO_CLIENT_ID,
-        "CG_CLIENT_SECRET": DEMO_CLIENT_SECRET,
-        "PYTHONUNBUFFERED": "1",
-    }
-
-
-def start_run(argv: list[str], tmp_path: Path) -> subprocess.Popen[str]:
-    """``python -m importer run …`` as a separate process, as a scheduler starts it."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "importer", *argv],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=subprocess_env(),
-        cwd=tmp_path,
-    )
-
-
-def wait_until(condition: Callable[[], bool], proc: subprocess.Popen[str], timeout: float) -> None:
-    """Poll ``condition`` until true; fail if the process ends first or time runs out."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"the run ended (exit {proc.returncode}) too early:\n{out}\n{err}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            proc.communicate()
-            pytest.fail("the run made no progress in time")
-        time.sleep(0.01)
 
 
 def assert_one_creation_each(box: RunningSandbox) -> None:

@@ -28,7 +28,7 @@ from aiohttp import web
 
 from importer.sandbox import RunningSandbox
 
-from .conftest import CliResult, api_args, run_subprocess
+from .conftest import CliResult, api_args, run_subprocess, start_run, wait_until
 from .helpers import HEADER, activity_rows, read_report, read_retry, write_csv
 from .servers import TOKEN, Handler, Served, api_app, imported, serve, token_endpoint
 
@@ -677,19 +677,9 @@ def test_second_run_on_the_same_report_is_refused_while_the_first_runs(make_sand
     journal = report.with_name(report.name + ".journal.sqlite")
     argv = ["run", str(source), "--report", str(report), *api_args(box), "--rate", "20"]
 
-    first = subprocess.Popen(
-        [sys.executable, "-m", "importer", *argv, "--quiet"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = start_run([*argv, "--quiet"], tmp_path)
     try:
-        deadline = time.monotonic() + 30
-        while not journal.exists():
-            assert first.poll() is None, first.communicate()
-            assert time.monotonic() < deadline, "the first run wrote no journal"
-            time.sleep(0.02)
+        wait_until(journal.exists, first, timeout=30)
         second, seconds = run_bounded(*argv, "--quiet", timeout=60)
         first_still_running = first.poll() is None
         out, err = first.communicate(timeout=60)

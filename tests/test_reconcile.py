@@ -8,9 +8,6 @@ later import of its reference), writes the report again from the input.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +18,7 @@ import pytest
 from importer import read
 from importer.sandbox import RunningSandbox
 
-from .conftest import CliResult, api_args
+from .conftest import CliResult, api_args, start_run, wait_until
 from .helpers import HEADER, activity_rows, read_report, read_retry, write_csv
 
 FAST = ["--retry-wait", "0.01", "--quiet", "--rate", "0", "--concurrency", "16"]
@@ -134,22 +131,12 @@ def test_a_run_killed_half_way_leaves_the_earlier_report_and_retry_file_whole(
     assert "again-report.retry.xlsx" in earlier and "again-report.summary.xlsx" in earlier
 
     applied = box.sandbox.stats.applied
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "importer", *map(str, argv), "--rate", "200"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=tmp_path,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while box.sandbox.stats.applied < applied + 1_500:  # well past the first slices
-            assert proc.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() < deadline, "the run made no progress"
-            time.sleep(0.01)
+    proc = start_run([*map(str, argv), "--rate", "200"], tmp_path)
+    try:  # well past the first slices, long before the end
+        wait_until(lambda: box.sandbox.stats.applied >= applied + 1_500, proc, timeout=60)
     finally:
         proc.kill()
-        proc.wait(timeout=30)
+        proc.communicate(timeout=30)
 
     for name, content in earlier.items():
         if not name.endswith((".sqlite", ".lock")):  # the journal is the second run's own
