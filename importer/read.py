@@ -1068,9 +1068,9 @@ _CELL = {
     "open": b"<%sc ",
     "close": b"</%sc>",
     "row_end": b"</%srow>",
-    "data_end": b"</%ssheetData>",
 }
-_SHEET_DATA = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?sheetData\b[^>]*?(/?)>")
+#: the sheet data's opening, under any prefix (calamine goes by the local name)
+_SHEET_DATA = re.compile(rb"<(?:([^\s<>/:]*):)?sheetData(?=[\s/>])[^>]*?(/?)>")
 _DIMENSION = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?dimension\b[^>]*?\sref=[\"']([^\"']*)[\"']")
 _REFERENCE = re.compile(r"\$?([A-Z]{1,3})\$?([0-9]{1,7})")
 _ATTRIBUTE = re.compile(rb"([\w:.-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
@@ -1086,15 +1086,22 @@ _UNSAVED = 0  # the code of a formula without a saved value; errors are 1 + thei
 def _patterns(prefix: bytes) -> dict[str, Any]:
     """The scan's patterns for a sheet whose elements carry ``prefix`` (``b""``, ``b"x:"``)."""
     found: dict[str, Any] = {key: text % prefix for key, text in _CELL.items()}
-    # every cell, with its reference when written as Excel writes it (r="B12" first): a
-    # cell whose reference is missing, odd or elsewhere gives b"" and the sheet goes to
-    # openpyxl, which reads any legal XML
-    found["cells"] = re.compile(rb"<%sc(?: r=\"([A-Z]{1,3}[0-9]{1,7})\"|[\s/>])" % prefix)
     found["formula"] = b"<%sf" % prefix
-    found["formula_tag"] = re.compile(rb"<%sf[\s/>]" % prefix)
-    found["value"] = re.compile(rb"<%sv(?:\s[^>]*)?(?:/>|>(.*?)</%sv>)" % (prefix, prefix), re.S)
     found["row"] = b"<%srow" % prefix
-    found["row_number"] = re.compile(rb"<%srow\b[^>]*?\sr=[\"']([0-9]+)[\"']" % prefix)
+    p = re.escape(prefix)
+    # every cell, with its reference when its whole start tag is written as Excel writes it
+    # (r="B12" first, then attributes without another r: calamine takes a cell's last r): a
+    # cell whose reference is missing, odd, elsewhere or repeated gives b"" and the sheet
+    # goes to openpyxl, which reads any legal XML
+    found["cells"] = re.compile(
+        rb"<%sc(?: r=\"([A-Z]{1,3}[0-9]{1,7})\"(?: (?!r=)[^\s=/>\"]+=\"[^\"]*\")* ?/?>|[\s/>])" % p
+    )
+    # a cell under another prefix: calamine takes any element named c, whatever its prefix
+    found["foreign_hint"] = None if prefix else re.compile(rb":c[\s/>]")
+    found["foreign"] = re.compile(rb"<(?!%sc[\s/>])(?:[^\s<>/:]*:)?c[\s/>]" % p)
+    found["formula_tag"] = re.compile(rb"<%sf[\s/>]" % p)
+    found["value"] = re.compile(rb"<%sv(?:\s[^>]*)?(?:/>|>(.*?)</%sv>)" % (p, p), re.S)
+    found["row_number"] = re.compile(rb"<%srow\b[^>]*?\sr=[\"']([0-9]+)[\"']" % p)
     return found
 
 
@@ -1168,31 +1175,29 @@ def _scan_sheet(archive: zipfile.ZipFile, entry: _SheetEntry, path: Path) -> _Sh
         _refuse_doctype(path, head[: opened.start()], entry.part)
         if dimension := _DIMENSION.search(head, 0, opened.start()):
             scan.dimension = _dimension(dimension.group(1))
-        if opened.group(2):  # <sheetData/>: no rows
-            return scan
+        # everything after the (first) opening is scanned, up to the part's end: an empty
+        # <sheetData/>, one in a comment or a '/>' in an attribute may hide where calamine
+        # starts, and nothing after </sheetData> holds a cell (so scanning it costs nothing)
         prefix = opened.group(1) + b":" if opened.group(1) else b""
         patterns = _patterns(prefix)
-        row_end, data_end = patterns["row_end"], patterns["data_end"]
+        row_end = patterns["row_end"]
         rows: list[int] = []
         letters: set[bytes] = set()
         carry = head[opened.end() :]
         while True:
             block = source.read(_BLOCK)
             text = carry + block if carry else block
-            cut = text.rfind(row_end)
-            cut = 0 if cut < 0 else cut + len(row_end)
-            tail = text[cut:]
-            end = tail.find(data_end)
-            if end >= 0 or not block:  # the last rows: what follows </sheetData> is no cell
-                text = text[:cut] + tail[: end if end >= 0 else len(tail)]
-                if not _scan_block(scan, text, patterns, rows, letters):
+            if not block:
+                if text and not _scan_block(scan, text, patterns, rows, letters):
                     scan.regular = False
                     return scan
                 break
+            cut = text.rfind(row_end)
+            cut = 0 if cut < 0 else cut + len(row_end)
             if cut and not _scan_block(scan, text[:cut], patterns, rows, letters):
                 scan.regular = False
                 return scan
-            carry = tail  # a row cut by the block's end, or a row longer than a block
+            carry = text[cut:]  # a row cut by the block's end, or a row longer than a block
     if rows:
         scan.first_row, scan.last_row = min(rows), max(max(rows), scan.last_row)
         columns = [_column_number(found) for found in letters]
@@ -1204,6 +1209,9 @@ def _scan_block(
     scan: _SheetScan, text: bytes, patterns: dict[str, Any], rows: list[int], letters: set[bytes]
 ) -> bool:
     """Scan whole rows of XML; False when a cell is not addressed as Excel writes it."""
+    hint = patterns["foreign_hint"]
+    if (hint is None or hint.search(text)) and patterns["foreign"].search(text):
+        return False  # a cell under another prefix: calamine reads it, the scan would not
     last_row = text.rfind(patterns["row"])
     if last_row >= 0 and (number := patterns["row_number"].match(text, last_row)):
         scan.last_row = max(scan.last_row, int(number.group(1)))  # even a row without cells

@@ -354,6 +354,96 @@ def test_cells_not_addressed_as_excel_writes_them_go_to_openpyxl(tmp_path, monke
     assert sum(len(chunk) for chunk in table.chunks()) == 3
 
 
+_MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_FAR = '<c r="XFD3" t="inlineStr"><is><t>far away</t></is></c>'
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        # calamine takes the last r of a cell, however it is spaced
+        {"G3": '<c r="G3" t="inlineStr" r="XFD3"><is><t>x</t></is></c>'},
+        {"G3": '<c r="G3"\n r = "XFD3" t="inlineStr"><is><t>x</t></is></c>'},
+        {"G3": '<c r="G3" s="0"r="XFD3" t="inlineStr"><is><t>x</t></is></c>'},
+        # calamine takes a cell by its local name, whatever its prefix
+        {"G3": f'<y:c xmlns:y="{_MAIN_NS}" r="XFD3" t="inlineStr"><y:is><y:t>x</y:t></y:is></y:c>'},
+        {"G3": '<\u00e9:c r="XFD3" t="inlineStr"><is><t>x</t></is></\u00e9:c>'},
+        {"G3": '<:c r="XFD3" t="inlineStr"><is><t>x</t></is></:c>'},
+    ],
+    ids=[
+        "second r",
+        "second r spaced",
+        "second r unspaced",
+        "cell with another prefix",
+        "non-ASCII prefix",
+        "empty prefix",
+    ],
+)
+def test_a_far_cell_calamine_would_see_is_seen_by_the_scan(tmp_path, monkeypatch, cells):
+    # the scan must find every cell calamine lays out, as calamine reads it: one it missed
+    # could make calamine lay out terabytes (here a budget of 1,000 cells stands for it)
+    book = openpyxl.Workbook()
+    for row in [HEADER, *activity_rows(3)]:
+        book.active.append(row)
+    path = tmp_path / "hostile.xlsx"
+    book.save(path)
+    patch_cells(path, cells)
+    monkeypatch.setattr(read, "CALAMINE_MAX_BYTES", 1 << 40)
+    monkeypatch.setattr(read, "CALAMINE_MAX_CELLS", 1_000)
+    never_calamine(monkeypatch)
+    try:
+        table = open_table(path)
+    except InputError:
+        return  # openpyxl refused the XML: as safe
+    assert table.reader == "openpyxl"
+
+
+def sheet_xml_replaced(path: Path, old: str, new: str) -> None:
+    part = "xl/worksheets/sheet1.xml"
+    with zipfile.ZipFile(path) as source:
+        parts = {name: source.read(name) for name in source.namelist()}
+    xml = parts[part].decode()
+    assert old in xml
+    parts[part] = xml.replace(old, new, 1).encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("<sheetData>", f"<!--<sheetData></sheetData>--><sheetData>{_FAR}"),
+        ("<sheetData>", f'<sheetData x="/>">{_FAR}'),
+        ("<sheetData>", f"<sheetData/><sheetData>{_FAR}"),
+        ("</sheetData>", f"</sheetData>{_FAR}"),
+        ("<sheetData>", f"<\u00e9:sheetData>{_FAR}</\u00e9:sheetData><sheetData>"),
+    ],
+    ids=[
+        "commented sheetData first",
+        "'/>' in an attribute",
+        "an empty sheetData first",
+        "after",
+        "a non-ASCII prefix first",
+    ],
+)
+def test_cells_around_an_odd_sheet_data_are_seen_by_the_scan(tmp_path, monkeypatch, old, new):
+    book = openpyxl.Workbook()
+    for row in [HEADER, *activity_rows(3)]:
+        book.active.append(row)
+    path = tmp_path / "hostile.xlsx"
+    book.save(path)
+    sheet_xml_replaced(path, old, new)
+    monkeypatch.setattr(read, "CALAMINE_MAX_BYTES", 1 << 40)
+    monkeypatch.setattr(read, "CALAMINE_MAX_CELLS", 1_000)
+    never_calamine(monkeypatch)
+    try:
+        table = open_table(path)
+    except InputError:
+        return
+    assert table.reader == "openpyxl"
+
+
 @pytest.mark.parametrize("error", ["#SPILL!", "#CALC!", "#FOO!"])
 def test_an_error_value_calamine_does_not_know_is_read_by_openpyxl(tmp_path, monkeypatch, error):
     path = kinds_workbook(tmp_path / "new-error.xlsx")
