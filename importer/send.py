@@ -21,10 +21,10 @@ import datetime as dt
 import json
 import random
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 
@@ -33,20 +33,18 @@ from .rate import RateGate
 from .report import ERROR_SEPARATOR
 
 _MAX_THROTTLES = 50
-_ACCEPT = {"Accept": "application/json"}
+_JSON = {"Accept": "application/json", "Content-Type": "application/json"}
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """One row to send."""
+class Delivery(NamedTuple):
+    """One row to send (tuples: one is made for every row, at the speed of the requests)."""
 
     source_row: int
     reference: str
-    body: dict[str, Any]
+    body: dict[str, Any] | bytes  # bytes: the JSON already encoded
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     """The final word on one sent row."""
 
     source_row: int
@@ -98,6 +96,7 @@ class Sender:
         self._unanswered = 0  # requests in a row, across workers, that got no answer
         self._failure: BaseException | None = None
         self._headers: tuple[str, dict[str, str]] = ("", {})  # (token, request headers)
+        self._traced = bool(session.trace_configs)  # departures() asks for each start's time
 
     @property
     def stopping(self) -> bool:
@@ -202,7 +201,8 @@ class Sender:
             token = self._tokens.current() or await self._tokens.bearer()
             attempts += 1
             answer = await self._request(delivery, token)
-            self.gate.learn(number, answer.limit, answer.remaining)
+            if self.gate.learning:
+                self.gate.learn(number, answer.limit, answer.remaining)
             status = answer.status
             if status is None:
                 problem = answer.problem
@@ -313,30 +313,31 @@ class Sender:
         """One PUT; the answer's text is masked of secrets before anything keeps it."""
         self.requests += 1
         self.in_flight += 1
-        departure = {"admitted": asyncio.get_running_loop().time(), "gate": self.gate}
+        departure = (
+            {"admitted": asyncio.get_running_loop().time(), "gate": self.gate}
+            if self._traced
+            else None
+        )
         if self._headers[0] != token:
-            self._headers = (token, {"Authorization": f"Bearer {token}", **_ACCEPT})
+            self._headers = (token, {"Authorization": f"Bearer {token}", **_JSON})
+        body = delivery.body
         try:
             async with self._session.put(
                 self.options.api_url,
-                json=delivery.body,
+                data=body if isinstance(body, bytes) else json.dumps(body).encode(),
                 headers=self._headers[1],
                 allow_redirects=False,  # a redirect would hand the rows to another place
                 trace_request_ctx=departure,
             ) as resp:
                 raw = await resp.read()
-                headers = resp.headers
                 return _Answer(
                     resp.status,
                     raw.decode("utf-8", errors="replace"),
-                    headers.get("Retry-After"),
-                    self._tokens.redact(headers.get("Location") or ""),
-                    limit=headers.get("X-RateLimit-Limit"),
-                    remaining=headers.get("X-RateLimit-Remaining"),
+                    resp.headers,
                     redact=self._tokens.redact,
                 )
         except (aiohttp.ClientError, TimeoutError) as err:
-            return _Answer(None, "", None, "", _describe(err))
+            return _Answer(None, "", None, _describe(err))
         finally:
             self.in_flight -= 1
 
@@ -346,42 +347,50 @@ class _Answer:
 
     The body is masked of secrets (``redact``) before anything reads it as text; an
     answer that proves an import is only parsed for its ``data.id``, which is masked
-    itself, so the common case pays for no masking of the whole body.
+    itself, so the common case pays for no masking of the whole body. Headers are read
+    when asked for (most answers need none).
     """
 
-    __slots__ = (
-        "_redact",
-        "_text",
-        "limit",
-        "location",
-        "problem",
-        "raw",
-        "remaining",
-        "retry_after",
-        "status",
-    )
+    __slots__ = ("_headers", "_redact", "_text", "problem", "raw", "status")
 
     def __init__(
         self,
         status: int | None,
         raw: str,
-        retry_after: str | None,
-        location: str,
+        headers: Mapping[str, str] | None,
         problem: str = "",
         *,
-        limit: str | None = None,  # X-RateLimit-Limit: the budget the API announces
-        remaining: str | None = None,  # X-RateLimit-Remaining: what is left of it
         redact: Callable[[str], str] | None = None,
     ) -> None:
         self.status = status
         self.raw = raw  # as received: never kept or shown, only parsed for data.id
-        self.retry_after = retry_after
-        self.location = location
         self.problem = problem
-        self.limit = limit
-        self.remaining = remaining
+        self._headers = headers
         self._redact = redact
         self._text: str | None = None
+
+    def _header(self, name: str) -> str | None:
+        return None if self._headers is None else self._headers.get(name)
+
+    @property
+    def retry_after(self) -> str | None:
+        return self._header("Retry-After")
+
+    @property
+    def location(self) -> str:
+        """Where a redirect pointed, masked of secrets."""
+        found = self._header("Location") or ""
+        return self._redact(found) if self._redact and found else found
+
+    @property
+    def limit(self) -> str | None:
+        """X-RateLimit-Limit: the budget the API announces."""
+        return self._header("X-RateLimit-Limit")
+
+    @property
+    def remaining(self) -> str | None:
+        """X-RateLimit-Remaining: what is left of it."""
+        return self._header("X-RateLimit-Remaining")
 
     @property
     def text(self) -> str:
