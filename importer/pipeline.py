@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-import numpy as np
 import pandas as pd
 
+from .checking import Checked, Checker
 from .config import Settings
 from .errors import ImporterError, ReportError
 from .history import History, unchanged_note
@@ -28,7 +28,7 @@ from .mapping import ColumnPlan, Mapping, plan_columns
 from .outputs import check_outputs, check_space, lock_report
 from .read import Table, is_blank, open_table
 from .report import TOP_ERRORS, ReportWriter, cell_columns, summary_path, write_summary
-from .validate import ChunkResult, Validator
+from .validate import Validator
 
 if TYPE_CHECKING:
     from .send import Delivery, Result, Sender
@@ -36,8 +36,6 @@ if TYPE_CHECKING:
 NOT_ATTEMPTED = "not attempted: the run was interrupted; finish it with --resume"
 #: statuses whose rows go to the retry file (with the rows never attempted)
 RETRY_STATUSES = ("invalid", "rejected", "failed")
-#: rows checked before the first request of a run: then twice as many each time
-FIRST_SLICE = 1_000
 
 
 class Progress(Protocol):
@@ -284,13 +282,31 @@ async def _send_all(
     progress: Progress,
     stream: _Reconciler,
 ) -> None:
+    validator = _validator(settings, table, plan, payloads=True)
+    # a large CSV is read and checked in a second process, started first: it needs most of
+    # a second to start, which the token request and the first slices checked here cover
+    checker = Checker(table, validator, settings.chunk_rows, hashes=settings.history is not None)
+    try:
+        await _send_checked(settings, table, journal, summary, progress, stream, checker)
+    finally:
+        checker.close()
+
+
+async def _send_checked(
+    settings: Settings,
+    table: Table,
+    journal: Journal,
+    summary: RunSummary,
+    progress: Progress,
+    stream: _Reconciler,
+    checker: Checker,
+) -> None:
     # the network stack loads only for sending: `validate` starts faster without it
     import aiohttp
 
     from .auth import TokenSource
     from .send import Delivery, Sender, SendOptions, departures
 
-    validator = _validator(settings, table, plan, payloads=True)
     if settings.resume:
         journal.supersede()  # never resend a row whose reference a later row imported
     timeout = aiohttp.ClientTimeout(
@@ -346,23 +362,21 @@ async def _send_all(
         sender = Sender(session, tokens, options, on_result)
 
         async def deliveries() -> AsyncIterator[Delivery]:
-            chunks = _ramped(table.chunks(settings.chunk_rows))
             while not sender.stopping:
-                chunk = await asyncio.to_thread(next, chunks, None)
-                if chunk is None:
+                checked = await checker.next()
+                if checked is None:
                     break
-                result = await asyncio.to_thread(validator.check, chunk)
-                final = result.outcomes[result.outcomes["status"] != "valid"]
-                journal.record_many(
-                    (int(row), str(o.status), _text(o.reference), None, None, None, _text(o.errors))
-                    for row, o in zip(final.index, final.itertuples(), strict=True)
-                )
+                chunk = checked.chunk
+                journal.record_many(checked.final)
                 finished = (
                     journal.finished_rows(int(chunk.index[0]), int(chunk.index[-1]))
                     if settings.resume and len(chunk)
                     else set()
                 )
-                payloads, unchanged = await asyncio.to_thread(changes.split, result, finished)
+                if changes.history is None:
+                    payloads, unchanged = changes.split(checked, finished)
+                else:  # the history's lookups read its database
+                    payloads, unchanged = await asyncio.to_thread(changes.split, checked, finished)
                 journal.record_many(unchanged)
                 progress.advance(len(chunk) - len(payloads))
                 stream.add(chunk, (row for row, _, _ in payloads))
@@ -406,20 +420,6 @@ async def _send_all(
             progress.close()
 
 
-def _ramped(chunks: Iterator[pd.DataFrame], first: int = FIRST_SLICE) -> Iterator[pd.DataFrame]:
-    """``chunks`` cut so that sending starts at once: ``first`` rows, then twice as many
-    each time, until whole chunks follow (a chunk's rows are checked before any is sent,
-    so a first chunk of 20,000 rows would keep the workers idle for a third of a second)."""
-    size = first
-    for chunk in chunks:
-        start = 0
-        while len(chunk) - start > size:
-            yield chunk.iloc[start : start + size]
-            start += size
-            size *= 2
-        yield chunk.iloc[start:] if start else chunk
-
-
 class _Changes:
     """The history's part in a run: rows it holds as they are stay unsent (``unchanged``,
     with the activity ID it remembers) when only changed rows are wanted, and every row
@@ -434,49 +434,36 @@ class _Changes:
         self._hashes: dict[int, bytes] = {}  # rows sent and not yet answered
 
     def split(
-        self, result: ChunkResult, finished: set[int]
-    ) -> tuple[list[tuple[int, str, dict[str, Any]]], list[Outcome]]:
+        self, checked: Checked, finished: set[int]
+    ) -> tuple[list[tuple[int, str, bytes]], list[Outcome]]:
         """(the bodies to send, the outcomes of rows the history holds unchanged).
 
-        Rows ``finished`` in the journal of a resumed run are neither; bodies are built
-        only for the rows sent (building them is the costliest step of a check).
+        Rows ``finished`` in the journal of a resumed run are neither.
         """
-        rows = result.sendable.index
-        keep = ~rows.isin(list(finished)) if finished else np.ones(len(rows), dtype=bool)
+        sendable = checked.sendable
+        keep = [i for i, (row, _, _) in enumerate(sendable) if row not in finished]
         unchanged: list[Outcome] = []
-        hashes: list[bytes] = []
-        if self.history is not None and len(rows):
-            hashes = [h for h, kept in zip(result.payload_hashes(), keep, strict=True) if kept]
-            references = result.sendable["reference"].to_numpy(dtype=object)[keep]
-            numbers = rows.to_numpy()[keep]
+        if self.history is not None and keep:
+            hashes = checked.hashes
             known = (
-                self.history.unchanged(list(references), hashes)
+                self.history.unchanged([sendable[i][1] for i in keep], [hashes[i] for i in keep])
                 if self.only_changed
-                else [None] * len(hashes)
+                else [None] * len(keep)
             )
-            send = np.ones(len(hashes), dtype=bool)
-            for i, found in enumerate(known):
-                if found is not None:
-                    send[i] = False
-                    activity_id, imported_at = found
-                    unchanged.append(
-                        (
-                            int(numbers[i]),
-                            "unchanged",
-                            str(references[i]),
-                            activity_id,
-                            None,
-                            None,
-                            unchanged_note(imported_at),
-                        )
-                    )
-            hashes = [h for h, sent in zip(hashes, send, strict=True) if sent]
-            keep[np.flatnonzero(keep)[~send]] = False
-        sending = dataclasses.replace(result, sendable=result.sendable[keep])
-        payloads = list(sending.payloads())
-        if self.history is not None:
-            self._hashes.update(zip((p[0] for p in payloads), hashes, strict=True))
-        return payloads, unchanged
+            sent = []
+            for i, found in zip(keep, known, strict=True):
+                if found is None:
+                    sent.append(i)
+                    continue
+                row, reference, _ = sendable[i]
+                activity_id, imported_at = found
+                note = unchanged_note(imported_at)
+                unchanged.append((row, "unchanged", reference, activity_id, None, None, note))
+            keep = sent
+            self._hashes.update((sendable[i][0], hashes[i]) for i in keep)
+        if len(keep) == len(sendable):
+            return sendable, unchanged
+        return [sendable[i] for i in keep], unchanged
 
     def sent(self, result: Result) -> None:
         """Remember an imported row's payload (and forget the hash of any other outcome)."""
@@ -491,14 +478,6 @@ class _Changes:
 
 def _count(statuses: pd.Series) -> dict[str, int]:
     return {str(k): int(v) for k, v in statuses.value_counts().items()}
-
-
-def _text(value: object) -> str | None:
-    return (
-        None
-        if value is None or value is pd.NA or (isinstance(value, float) and value != value)
-        else str(value)
-    )
 
 
 def _stop_on_signals(loop: asyncio.AbstractEventLoop, sender: Sender) -> list[signal.Signals]:

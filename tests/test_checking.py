@@ -1,0 +1,260 @@
+"""A large CSV is read and checked in a second process (``importer/checking.py``).
+
+Whichever process checks a slice, every row must get the same outcome and the same body
+(a duplicate is a duplicate of a row another slice held), a file broken further on must
+stop the run the same way, a child that dies must stop the run instead of losing rows, and
+no child may outlive its run: not after Ctrl-C, not after the parent is killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from importer import checking
+from importer.checking import Checked, Checker
+from importer.errors import InputError
+from importer.mapping import plan_columns
+from importer.read import open_table
+from importer.sandbox import RunningSandbox
+from importer.validate import Validator
+
+from .conftest import CliResult, api_args, start_run, wait_until
+from .helpers import HEADER, activity_rows, read_report, write_csv
+
+FAST = ["--quiet", "--rate", "0", "--concurrency", "16", "--retry-wait", "0.01"]
+SMALL = {"first": 40, "chunk_rows": 300}  # many slices from a few thousand rows
+
+
+def mixed_rows(count: int) -> list[list[str]]:
+    """Valid rows, invalid ones, rows without a reference (derived) and, far apart (in
+    other slices), an exact duplicate and a second row of a reference."""
+    rows = activity_rows(count)
+    for i in range(3, count, 97):
+        rows[i][5] = "the day after tomorrow"  # not a date: invalid
+    for i in range(5, count, 101):
+        rows[i][0] = ""  # no reference: derived from the row's content
+    rows[count - 3] = list(rows[5])  # an exact duplicate of row 7, thousands of rows later
+    rows[count - 2][0] = rows[10][0]  # the same reference again: sent after the first
+    return rows
+
+
+def checked_all(path: Path, *, child: bool, here_first: int = 0) -> tuple[list[Checked], int]:
+    """Every slice of ``path``, checked as a run checks them (``here_first`` slices in this
+    process before the child's are taken); and how many came from the child."""
+    table = open_table(path)
+    plan = plan_columns(table.headers, None, path.name)
+
+    async def go() -> tuple[list[Checked], int]:
+        checker = Checker(
+            table,
+            Validator(plan, "UTC", None, payloads=True),
+            SMALL["chunk_rows"],
+            first=SMALL["first"],
+            hashes=True,
+            child=child,
+        )
+        try:
+            slices = [await checker._here() for _ in range(here_first)]
+            while (found := await checker.next()) is not None:
+                slices.append(found)  # type: ignore[arg-type]
+            return slices, checker.child_slices
+        finally:
+            checker.close()
+
+    return asyncio.run(go())
+
+
+def assert_same(expected: list[Checked], found: list[Checked]) -> None:
+    assert [s.number for s in found] == list(range(len(expected)))
+    for want, got in zip(expected, found, strict=True):
+        pd.testing.assert_frame_equal(got.chunk, want.chunk)
+        assert got.final == want.final
+        assert got.sendable == want.sendable
+        assert got.hashes == want.hashes
+
+
+def test_the_child_checks_every_slice_as_this_process_does(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "mixed.csv", [HEADER, *mixed_rows(3000)])
+    here, from_child = checked_all(source, child=False)
+    assert from_child == 0
+    there, from_child = checked_all(source, child=True)
+    assert len(there) > 10
+    assert from_child >= len(there) - 3  # this process checks only until the child is ready
+    assert_same(here, there)
+    final = {row: (status, errors) for s in here for row, status, _, _, _, _, errors in s.final}
+    assert final[2999] == ("skipped", "reference: duplicate of row 7")  # 40-odd slices on
+    assert final[5][0] == "invalid"
+
+
+def test_slices_checked_here_are_not_taken_twice_and_the_child_knows_their_rows(
+    tmp_path: Path,
+) -> None:
+    # the child checks from the first row: the duplicate in slice 40-odd is found although
+    # the row it repeats was checked here, in this process, before the child took over
+    source = write_csv(tmp_path / "mixed.csv", [HEADER, *mixed_rows(3000)])
+    here, _ = checked_all(source, child=False)
+    mixed, from_child = checked_all(source, child=True, here_first=2)
+    assert 1 <= from_child <= len(here) - 2  # once the child's are taken, the rest are too:
+    # the last slice, with the duplicate, is the child's
+    assert_same(here, mixed)
+
+
+def test_a_file_broken_further_on_stops_both_ways_alike(tmp_path: Path) -> None:
+    rows = [HEADER, *activity_rows(2500)]
+    rows[2000] = rows[2000] + ["one cell too many"] * 30  # more cells than can be read
+    source = write_csv(tmp_path / "broken.csv", rows)
+    messages = []
+    for child in (False, True):
+        with pytest.raises(InputError) as raised:
+            checked_all(source, child=child)
+        messages.append(str(raised.value))
+    assert messages[0] == messages[1]
+    assert "row 2,001 has many more cells" in messages[0], messages[0]
+
+
+def test_a_child_that_dies_stops_the_run_instead_of_losing_rows(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "many.csv", [HEADER, *activity_rows(6000)])
+    table = open_table(source)
+    plan = plan_columns(table.headers, None, source.name)
+
+    async def go() -> tuple[int, str]:
+        checker = Checker(
+            table,
+            Validator(plan, "UTC", None, payloads=True),
+            SMALL["chunk_rows"],
+            first=SMALL["first"],
+            hashes=False,
+            child=True,
+        )
+        try:
+            rows = 0
+            while checker.child_slices == 0:  # until the child's slices are the ones used
+                found = await checker.next()
+                assert found is not None
+                rows += len(found.chunk)
+            checker._process.kill()
+            try:
+                while (found := await checker.next()) is not None:
+                    rows += len(found.chunk)  # what it handed over before it died
+            except InputError as err:
+                return rows, str(err)
+            return rows, "no error"
+        finally:
+            checker.close()
+
+    rows, message = asyncio.run(asyncio.wait_for(go(), timeout=60))
+    assert rows < 6000
+    assert "the process checking the rows ended unexpectedly" in message
+    assert "--resume" in message
+
+
+def test_close_leaves_no_child(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "many.csv", [HEADER, *activity_rows(6000)])
+    table = open_table(source)
+    plan = plan_columns(table.headers, None, source.name)
+
+    async def go() -> object:
+        checker = Checker(
+            table,
+            Validator(plan, "UTC", None, payloads=True),
+            SMALL["chunk_rows"],
+            first=SMALL["first"],
+            hashes=False,
+            child=True,
+        )
+        await checker.next()
+        process = checker._process
+        checker.close()  # the child is still reading: closed half-way, as after Ctrl-C
+        return process
+
+    process = asyncio.run(go())
+    with pytest.raises(ValueError):  # closed: nothing left of it
+        process.is_alive()  # type: ignore[attr-defined]
+
+
+# --- the real CLI, a file large enough for the second process --------------------------
+
+
+def large_csv(path: Path, count: int = 10_000) -> Path:
+    source = write_csv(path, [HEADER, *mixed_rows(count)])
+    assert source.stat().st_size >= checking.SECOND_PROCESS_BYTES
+    return source
+
+
+def children_of(pid: int) -> list[int]:
+    found = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in found.read_text().split()] if found.exists() else []
+
+
+def gone(pid: int) -> bool:
+    """The process ended (reaped, or a zombie waiting for its new parent)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return True
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
+def test_a_large_csv_reports_every_row_as_a_small_one_would(
+    make_sandbox: Callable[..., RunningSandbox],
+    api_env: None,
+    cli: Callable[..., CliResult],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    source = large_csv(tmp_path / "large.csv")
+    reports = []
+    for threshold in (checking.SECOND_PROCESS_BYTES, 1 << 40):  # child, then this process
+        monkeypatch.setattr(checking, "SECOND_PROCESS_BYTES", threshold)
+        box = make_sandbox()
+        report = tmp_path / f"report-{threshold}.csv"
+        result = cli("run", source, "--report", report, *api_args(box), *FAST)
+        assert result.code == 1, result.output  # invalid rows
+        reports.append(read_report(report))
+        imported = {r["reference"] for r in reports[-1] if r["status"] == "imported"}
+        assert len(box.sandbox.activities) == len(imported)
+    child, here = reports
+    assert len(child) == 10_000
+    keep = ("source_row", "status", "reference", "errors", "Reference", "Subject")
+    assert [{k: r[k] for k in keep} for r in child] == [{k: r[k] for k in keep} for r in here]
+    statuses = {r["status"] for r in child}
+    assert statuses == {"imported", "invalid", "skipped"}
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
+@pytest.mark.parametrize("how", ["sigint", "sigkill"])
+def test_no_child_outlives_its_run(
+    make_sandbox: Callable[..., RunningSandbox], api_env: None, tmp_path: Path, how: str
+) -> None:
+    box = make_sandbox(latency=0.02)  # slow answers: the run is still sending when stopped
+    source = large_csv(tmp_path / "large.csv", 12_000)
+    report = tmp_path / "report.csv"
+    argv = ["run", str(source), "--report", str(report), *api_args(box), *FAST]
+    proc = start_run(argv, tmp_path)  # its environment holds the sandbox's credentials
+    try:
+        wait_until(lambda: bool(children_of(proc.pid)), proc, timeout=60)
+        children = children_of(proc.pid)
+        wait_until(lambda: box.sandbox.stats.applied >= 200, proc, timeout=60)
+        proc.send_signal(signal.SIGINT if how == "sigint" else signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    deadline = time.monotonic() + 10
+    while not all(gone(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(gone(pid) for pid in children), f"{how}: the checking process outlived its run"
+    if how == "sigint":
+        assert proc.returncode == 130, err
+        assert "--resume" in err
+        lines = read_report(report)
+        assert len(lines) == 12_000  # every row: sent, invalid, or not attempted
+        assert {line["status"] for line in lines} >= {"imported", "skipped"}
