@@ -9,12 +9,14 @@ of ``SECOND_PROCESS_BYTES`` or more is read and checked by a child process, whic
 over each slice ready to use: the rows read (for the report), the outcomes of the rows
 that are not sent, and the JSON bodies of the rest, already encoded.
 
-The child is spawned (a fresh interpreter: no fork of a process running an event loop
-and threads) and needs most of a second to import pandas and pandera, so the parent checks
-the first slices itself meanwhile. The child checks the file from its first row (a row's
-outcome can depend on earlier rows: a duplicate is one of an earlier row), slices cut the
-same way, and the parent takes its slices from the first one it has not done itself: the
-outcome of every row is the same whichever process checked it.
+On Linux the child is forked: it is ready at once, with everything already loaded, and
+runs only the reading and checking code (never the event loop or its sockets). Elsewhere
+it is spawned, a fresh interpreter that needs most of a second to import pandas and
+pandera, so the parent checks the first slices itself meanwhile. The child checks the
+file from its first row (a row's outcome can depend on earlier rows: a duplicate is one of
+an earlier row), slices cut the same way, and the parent takes its slices from the first
+one it has not done itself: the outcome of every row is the same whichever process checked
+it.
 
 The child ignores Ctrl-C and SIGTERM (the parent decides when the run stops, and closes
 it), and leaves by itself if the parent goes away without closing it (killed).
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import multiprocessing
 import queue
 import signal
@@ -74,9 +75,8 @@ def check_slice(validator: Validator, chunk: pd.DataFrame, number: int, hashes: 
         (int(row), str(o.status), _text(o.reference), None, None, None, _text(o.errors))
         for row, o in zip(final.index, final.itertuples(), strict=True)
     ]
-    dumps = json.dumps  # as aiohttp's json= would: the same bytes on the wire
-    sendable = [(row, ref, dumps(body).encode()) for row, ref, body in result.payloads()]
-    return Checked(number, chunk, outcomes, sendable, result.payload_hashes() if hashes else [])
+    digests = result.payload_hashes() if hashes else []
+    return Checked(number, chunk, outcomes, result.encoded_payloads(), digests)
 
 
 def ramped(chunks: Iterator[pd.DataFrame], first: int = FIRST_SLICE) -> Generator[pd.DataFrame]:
@@ -106,7 +106,9 @@ def second_process(table: Table) -> bool:
 
 class Checker:
     """The slices of ``table`` checked by ``validator``, in order (``next``), from this
-    process (a thread) or, for a large CSV, from a child process once it has started."""
+    process (a thread) or, for a large CSV, from a child process. A forked child is ready
+    at once; a spawned one (or any, with ``local_first``) once it has caught up with the
+    slices this process checks meanwhile."""
 
     def __init__(
         self,
@@ -117,6 +119,7 @@ class Checker:
         hashes: bool,
         first: int = FIRST_SLICE,
         child: bool | None = None,
+        local_first: bool = False,
     ) -> None:
         self._validator = validator
         self._hashes = hashes
@@ -139,6 +142,9 @@ class Checker:
                 self._process.start()
             except OSError:  # no process to be had (limits): this one checks every row
                 self._process = self._queue = None
+            else:
+                if _START == "fork" and not local_first:
+                    self._drop_reader()  # a fork is ready at once: nothing to check here
 
     async def next(self) -> Checked | None:
         """The next slice; None after the last. An unreadable file raises ``InputError``."""

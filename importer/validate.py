@@ -10,8 +10,11 @@ a bad row: problems are ``RowIssue`` records, gathered per row into the report's
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import repeat
+from json.encoder import encode_basestring_ascii
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -67,6 +70,37 @@ class ChunkResult:
             if info:
                 body["additional_information_object"] = info
             yield int(row), str(body["reference"]), body
+
+    def encoded_payloads(self) -> list[tuple[int, str, bytes]]:
+        """``payloads()`` with each body as the bytes ``json.dumps`` gives it (what is sent),
+        built a column at a time: a third of the cost of a dictionary and a dump per row."""
+        frame = self.sendable
+        if frame.empty:
+            return []
+        # by position: an additional-information key may share a field's name
+        first_extra = len(frame.columns) - len(self.extra_keys)
+        names = [str(name) for name in frame.columns]
+        missing: Any = None  # pandas' stubs leave None out of na_value's types
+        columns = [
+            frame.iloc[:, position].to_numpy(dtype=object, na_value=missing)
+            for position in range(len(names))
+        ]
+        fields = [_json_members(columns[p], names[p]) for p in range(first_extra)]
+        extras = [_json_members(columns[p], names[p]) for p in range(first_extra, len(names))]
+        references = columns[names.index("reference")]
+        encoded = []
+        for row, reference, sent, info in zip(
+            frame.index.tolist(),
+            references,
+            zip(*fields, strict=True),
+            zip(*extras, strict=True) if extras else repeat(()),
+            strict=False,
+        ):
+            body = ", ".join(filter(None, sent))
+            if extra := ", ".join(filter(None, info)):
+                body += ', "additional_information_object": {' + extra + "}"
+            encoded.append((int(row), str(reference), ("{" + body + "}").encode()))
+        return encoded
 
     def payload_hashes(self) -> list[bytes]:
         """A 16-byte digest of each sendable row's whole JSON body, in ``payloads()`` order.
@@ -344,3 +378,14 @@ class _SeenReferences:
             order = np.argsort(keys_all, kind="stable")
             self._keys, self._rows = keys_all[order], rows_all[order]
         return result
+
+
+def _json_members(values: Any, name: str) -> list[str | None]:
+    """``"name": value`` as ``json.dumps`` writes a member, for each value (None: left out)."""
+    key = encode_basestring_ascii(name) + ": "
+    return [
+        None
+        if value is None
+        else key + (encode_basestring_ascii(value) if type(value) is str else json.dumps(value))
+        for value in values
+    ]

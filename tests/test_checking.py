@@ -9,6 +9,7 @@ no child may outlive its run: not after Ctrl-C, not after the parent is killed.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import time
 from collections.abc import Callable
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from importer import checking
 from importer.checking import Checked, Checker
@@ -23,7 +26,7 @@ from importer.errors import InputError
 from importer.mapping import plan_columns
 from importer.read import open_table
 from importer.sandbox import RunningSandbox
-from importer.validate import Validator
+from importer.validate import ChunkResult, Validator
 
 from .conftest import CliResult, api_args, start_run, wait_until
 from .helpers import HEADER, activity_rows, read_report, write_csv
@@ -59,6 +62,7 @@ def checked_all(path: Path, *, child: bool, here_first: int = 0) -> tuple[list[C
             first=SMALL["first"],
             hashes=True,
             child=child,
+            local_first=bool(here_first),
         )
         try:
             slices = [await checker._here() for _ in range(here_first)]
@@ -258,3 +262,42 @@ def test_no_child_outlives_its_run(
         lines = read_report(report)
         assert len(lines) == 12_000  # every row: sent, invalid, or not attempted
         assert {line["status"] for line in lines} >= {"imported", "skipped"}
+
+
+# --- bodies encoded a column at a time: the bytes json.dumps gives --------------------
+
+_TEXT = st.one_of(st.none(), st.text(max_size=12), st.sampled_from(['"', "\\", "\x00", "é", "😀"]))
+
+
+@given(
+    rows=st.lists(
+        st.tuples(st.text(min_size=1, max_size=8), _TEXT, _TEXT, _TEXT, _TEXT), max_size=8
+    ),
+    keys=st.sampled_from([(), ("Agent",), ("Agent", 'Pri"ority'), ("reference", "Subject ✓")]),
+)
+@settings(max_examples=150, deadline=None)
+def test_encoded_bodies_are_what_json_dumps_gives(
+    rows: list[tuple[str, str | None, str | None, str | None, str | None]],
+    keys: tuple[str, ...],
+) -> None:
+    width = 3 + len(keys)
+    frame = pd.DataFrame(
+        [list(row[:width]) for row in rows],
+        columns=pd.Index(["reference", "type", "subject", *keys], dtype=object),
+        index=pd.RangeIndex(2, 2 + len(rows), name="source_row"),
+        dtype=object,
+    )
+    result = ChunkResult(frame.iloc[:, :0], frame, keys, frame.iloc[:0, :0], 0)
+    encoded = result.encoded_payloads()
+    if "reference" not in keys:  # payloads() finds columns by name
+        assert encoded == [
+            (row, reference, json.dumps(body).encode())
+            for row, reference, body in result.payloads()
+        ]
+    assert len(encoded) == len(rows)
+    for (number, reference, body), row, at in zip(encoded, rows, frame.index, strict=True):
+        sent = json.loads(body)
+        assert number == at and sent["reference"] == reference == row[0]
+        assert (sent.get("type"), sent.get("subject")) == (row[1], row[2])
+        info = {k: v for k, v in zip(keys, row[3:], strict=False) if v is not None}
+        assert sent.get("additional_information_object", {}) == info
