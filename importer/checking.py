@@ -249,6 +249,7 @@ def _child(
     """The child's whole life: check every slice, hand each over, then say it ended."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.set_wakeup_fd(-1)  # a fork's signals must not wake the parent's event loop
     parent = multiprocessing.parent_process()
 
     def hand(message: tuple[str, Any]) -> bool:
