@@ -301,3 +301,47 @@ def test_encoded_bodies_are_what_json_dumps_gives(
         assert (sent.get("type"), sent.get("subject")) == (row[1], row[2])
         info = {k: v for k, v in zip(keys, row[3:], strict=False) if v is not None}
         assert sent.get("additional_information_object", {}) == info
+
+
+def test_a_large_csv_resumes_and_keeps_its_history_through_the_child(
+    make_sandbox: Callable[..., RunningSandbox],
+    api_env: None,
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+) -> None:
+    # the bodies' digests come from the child; an edited row must be told from the others
+    box = make_sandbox(latency=0.01)
+    rows = activity_rows(10_000)
+    source = write_csv(tmp_path / "large.csv", [HEADER, *rows])
+    assert source.stat().st_size >= checking.SECOND_PROCESS_BYTES
+    history = tmp_path / "history.sqlite"
+    report = tmp_path / "report.csv"
+    base = ["run", source, "--report", report, *api_args(box), "--history", history]
+
+    proc = start_run([str(a) for a in [*base, *FAST]], tmp_path)
+    try:
+        wait_until(lambda: box.sandbox.stats.applied >= 1_000, proc, timeout=60)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    applied = box.sandbox.stats.applied
+    assert applied < 10_000
+
+    resumed = cli(*base, *FAST, "--resume")
+    assert resumed.code == 0, resumed.output
+    assert {line["status"] for line in read_report(report)} == {"imported"}
+    assert len(box.sandbox.activities) == 10_000 and box.sandbox.stats.duplicates == 0
+    assert box.sandbox.stats.puts <= 10_000 + 16 * 2  # only rows in flight at the stop again
+
+    rows[4_321][6] = "Subject edited since"
+    write_csv(source, [HEADER, *rows])
+    again = tmp_path / "again.csv"
+    changed = cli(*base[:3], again, *base[4:], *FAST, "--only-changed")
+    assert changed.code == 0, changed.output
+    lines = read_report(again)
+    assert [line["source_row"] for line in lines if line["status"] == "imported"] == ["4323"]
+    assert sum(line["status"] == "unchanged" for line in lines) == 9_999
