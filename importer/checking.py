@@ -148,6 +148,8 @@ class Checker:
 
     async def next(self) -> Checked | None:
         """The next slice; None after the last. An unreadable file raises ``InputError``."""
+        if self._queue is None:
+            return await self._here()
         if self._chunks is not None:
             handed = await asyncio.to_thread(self._from_child, False)
             if handed is None:
