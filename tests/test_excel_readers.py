@@ -56,7 +56,9 @@ def assert_same(path: Path, monkeypatch: pytest.MonkeyPatch, **options: Any) -> 
         assert fast.estimated_rows == slow.estimated_rows
     assert [len(chunk) for chunk in fast_chunks] == [len(chunk) for chunk in slow_chunks]
     for mine, theirs in zip(fast_chunks, slow_chunks, strict=True):
-        pd.testing.assert_frame_equal(mine, theirs)
+        pd.testing.assert_frame_equal(mine, theirs, check_index_type=True, check_column_type=True)
+        for chunk in (mine, theirs):  # plain Python texts, as the CSV reader gives them
+            assert {type(value) for value in chunk.to_numpy().ravel()} <= {str}
     return pd.concat(slow_chunks) if slow_chunks else pd.DataFrame()
 
 
@@ -237,7 +239,13 @@ def test_any_grid_of_cells_reads_the_same_both_ways(
     tmp_path_factory, monkeypatch, grid, shared_strings
 ):
     path = tmp_path_factory.mktemp("grid") / "grid.xlsx"
-    header = ["Account", "Type", "Source", "Happened At", "Note"]
+    write_grid(path, ["Account", "Type", "Source", "Happened At", "Note"], grid, shared_strings)
+    assert_same(path, monkeypatch, rows=2)
+
+
+def write_grid(path: Path, header: list[str], grid: list[list[Any]], shared_strings: bool) -> None:
+    """The header and rows of values (None: no cell) as a workbook: with XlsxWriter's shared
+    strings as Excel saves, or openpyxl's inline strings."""
     if shared_strings:  # as Excel saves: shared strings, escapes written as _x005F_x…
         book = xlsxwriter.Workbook(
             str(path),
@@ -265,7 +273,90 @@ def test_any_grid_of_cells_reads_the_same_both_ways(
         for row in grid:
             sheet.append([float(v) if type(v) is int else v for v in row])
         book.save(path)
-    assert_same(path, monkeypatch, rows=2)
+
+
+#: what a column holds: the calamine reader converts a column of one kind in one pass
+COLUMN_KINDS = {
+    "texts": texts,
+    "numbers": st.one_of(
+        st.floats(allow_nan=False, allow_infinity=False, width=64),
+        st.integers(min_value=-(2**53), max_value=2**53),
+    ),
+    "whole numbers": st.integers(min_value=-(10**17), max_value=10**17).map(float),
+    "datetimes": st.datetimes(
+        min_value=dt.datetime(1900, 3, 1), max_value=dt.datetime(9999, 12, 30)
+    ),
+    "dates": st.dates(min_value=dt.date(1900, 3, 1), max_value=dt.date(9999, 12, 30)),
+    "booleans": st.booleans(),
+    "blank": st.none(),
+    "any": cells,
+}
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    kinds=st.lists(st.sampled_from(sorted(COLUMN_KINDS)), min_size=1, max_size=7),
+    height=st.integers(min_value=1, max_value=12),
+    shared_strings=st.booleans(),
+    data=st.data(),
+)
+def test_columns_of_one_kind_read_the_same_both_ways(
+    tmp_path_factory, monkeypatch, kinds, height, shared_strings, data
+):
+    columns = []
+    for kind in kinds:  # all of one kind, or with blanks, a text or a date among them
+        cell = COLUMN_KINDS[kind]
+        stray = data.draw(st.sampled_from([None, st.none(), texts, COLUMN_KINDS["dates"]]))
+        if stray is not None:
+            cell = st.one_of(cell, stray)
+        columns.append(data.draw(st.lists(cell, min_size=height, max_size=height)))
+    grid = [list(row) for row in zip(*columns, strict=True)]
+    path = tmp_path_factory.mktemp("columns") / "columns.xlsx"
+    # a column or two right of the header: their values are problems
+    header = ["Account", "Type", "Source", "Happened At", "Note"][: max(1, len(kinds) - 1)]
+    write_grid(path, header, grid, shared_strings)
+    assert_same(path, monkeypatch, rows=5)
+
+
+def test_long_sheets_read_the_same_both_ways_in_any_chunks(tmp_path, monkeypatch):
+    # more rows than the calamine reader takes from calamine at once, with error values,
+    # formulas without a saved value and values right of the header on either side of its
+    # seams, and blank rows stored below the last value
+    height = 700
+    header = ["Account", "Type", "Amount", "Happened At", "Blank", "Note"]
+    grid: list[list[Any]] = []
+    for i in range(height):
+        when: Any = dt.datetime(2024, 1, 1) + dt.timedelta(minutes=97 * i)
+        if i % 50 == 7:
+            when = when.date()
+        elif i % 50 == 9:
+            when = None
+        amount = [i * 1.5, float(i), -i, None][i % 4]
+        note = [f"note {i}", True, 3.25, dt.date(2024, 2, i % 28 + 1)][i % 4] if i % 3 else None
+        grid.append([f"Acme {i % 11}", "Call", amount, when, None, note])
+    for i in (254, 255, 256, 600):
+        grid[i].append(f"beyond {i}")
+    path = tmp_path / "long.xlsx"
+    write_grid(path, header, grid, shared_strings=True)
+    book = openpyxl.load_workbook(path)
+    book.active["B760"].number_format = "0.00"  # a formatted, empty cell: rows to 760
+    book.save(path)
+    patch_cells(
+        path,
+        {
+            "B256": '<c r="B256" t="e"><v>#N/A</v></c>',
+            "D257": '<c r="D257" t="e"><v>#REF!</v></c>',
+            "C258": '<c r="C258"><f>1+1</f></c>',
+            "A513": '<c r="A513" t="e"><v>#DIV/0!</v></c>',
+            "C700": '<c r="C700"><f>A1</f></c>',
+        },
+    )
+    for rows in (300, 256, 1000):
+        frame = assert_same(path, monkeypatch, rows=rows)
+        assert frame.index.tolist() == list(range(2, 761))
+    assert set(problems(frame)) == {256, 257, 258, 513, 602, 700}
 
 
 # --- which reader: the memory budget, far-apart cells, odd XML ---------------------------
