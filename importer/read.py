@@ -18,6 +18,7 @@ import datetime as dt
 import functools
 import hashlib
 import io
+import itertools
 import os
 import posixpath
 import re
@@ -1370,22 +1371,25 @@ def _calamine_cells(
                 yield number, values, none, none
             continue
         values = list(values)
-        at, unsaved, errors = _specials_of(state, at, number, values)
+        at, unsaved, errors = _specials_of(scan, at, number)
+        for offset, error in _error_cells(state, errors):
+            values[offset] = error
         next_special = special_rows[at] if at < specials else 0
         yield number, values, unsaved, errors
     blank = [""] * state.width
     for empty in range(max(number + 1, first), scan.last_row + 1):  # rows without a value
         values = list(blank)
-        at, unsaved, errors = _specials_of(state, at, empty, values)
+        at, unsaved, errors = _specials_of(scan, at, empty)
+        for offset, error in _error_cells(state, errors):
+            values[offset] = error
         yield empty, values, unsaved, errors
 
 
 def _specials_of(
-    state: _CalamineState, at: int, number: int, values: list[Any]
+    scan: _SheetScan, at: int, number: int
 ) -> tuple[int, list[int], list[tuple[int, str]]]:
     """Row ``number``'s special cells from index ``at``: the columns of its unsaved formulas
-    and its (column, error value), the error written into ``values`` (calamine's blank)."""
-    scan = state.scan
+    and its (column, error value); the index of the next row's."""
     rows, columns, codes = scan.special_rows, scan.special_columns, scan.special_codes
     unsaved: list[int] = []
     errors: list[tuple[int, str]] = []
@@ -1394,26 +1398,77 @@ def _specials_of(
         if code == _UNSAVED:
             unsaved.append(column)
         else:
-            error = scan.error_texts[code - 1]
-            errors.append((column, error))
-            if 0 <= column - 1 - state.first_column < len(values):
-                values[column - 1 - state.first_column] = error
+            errors.append((column, scan.error_texts[code - 1]))
         at += 1
     return at, unsaved, errors
 
 
+def _error_cells(state: _CalamineState, errors: list[tuple[int, str]]) -> Iterator[tuple[int, str]]:
+    """A row's error values as (index in calamine's values, error): calamine gives a blank
+    there."""
+    for column, error in errors:
+        if 0 <= column - 1 - state.first_column < state.width:
+            yield column - 1 - state.first_column, error
+
+
+#: rows taken from calamine at a time and turned into columns: fewer than the garbage
+#: collector's threshold (700 new objects), so calamine's row lists go before it runs (held
+#: by the tens of thousands, each collection would walk them all: twice the time)
+_ROWS_AT_ONCE = 256
+
+
 def _calamine_chunks(table: Table, state: _CalamineState, rows: int) -> Iterator[pd.DataFrame]:
     batch = _CalamineBatch(table.headers, table.error_columns, state)
-    header_row = table.header_row
-    for number, values, unsaved, errors in _calamine_cells(state, header_row + 1):
-        if unsaved or errors:
-            batch.specials[len(batch.numbers)] = (unsaved, errors)
-        batch.rows.append(values)
-        batch.numbers.append(number)
-        if len(batch.numbers) >= rows:
-            yield batch.frame()
-    if len(batch):
-        yield batch.frame()
+    for first, count, columns, specials in _calamine_blocks(state, table.header_row + 1, rows):
+        yield batch.frame(first, count, columns, specials)
+
+
+_Specials = dict[int, tuple[list[int], list[tuple[int, str]]]]
+
+
+def _calamine_blocks(
+    state: _CalamineState, first: int, size: int
+) -> Iterator[tuple[int, int, list[list[Any]], _Specials]]:
+    """The rows from row ``first`` to the sheet's last, ``size`` at a time, as (the first
+    one's number, how many, calamine's values a column at a time, {position in the block:
+    (columns of unsaved formulas, (column, error value))}), as ``_calamine_cells`` gives
+    them row by row: an error value is written in as text (calamine gives it as blank)."""
+    scan, width = state.scan, state.width
+    special_rows = scan.special_rows
+    at = bisect.bisect_left(special_rows, first)
+    rows: Iterator[list[Any]] = iter(state.sheet.iter_rows() if width else ())
+    for _ in itertools.islice(rows, first - 1):
+        pass  # the header and the rows above it
+    number = first
+    while True:
+        columns: list[list[Any]] = [[] for _ in range(width)]
+        count = 0
+        while count < size:
+            some = list(itertools.islice(rows, min(_ROWS_AT_ONCE, size - count)))
+            if not some:
+                rows = iter(())
+                break
+            for column, values in zip(columns, zip(*some, strict=True), strict=True):
+                column.extend(values)
+            count += len(some)
+            del some
+        if count < size:  # calamine's rows are over: the others to the last are blank
+            blanks = min(size - count, scan.last_row + 1 - number - count)
+            if blanks > 0:
+                for column in columns:
+                    column.extend(itertools.repeat("", blanks))
+                count += blanks
+        if not count:
+            return
+        specials: _Specials = {}
+        while at < len(special_rows) and special_rows[at] < number + count:
+            row = special_rows[at]
+            at, unsaved, errors = _specials_of(scan, at, row)
+            for offset, error in _error_cells(state, errors):
+                columns[offset][row - number] = error
+            specials[row - number] = (unsaved, errors)
+        yield number, count, columns, specials
+        number += count
 
 
 def _calamine_text(value: object) -> str:
@@ -1535,83 +1590,108 @@ class _ExcelBatch:
 
 
 class _CalamineBatch(_ExcelBatch):
-    """Rows as calamine gives them, turned into texts a column at a time when the chunk is
-    made (most cells are text already: only the others are converted)."""
+    """Rows as calamine gives them, a column at a time, turned into texts a column at a time
+    (most cells are text already: only the others are converted)."""
 
     def __init__(
         self, headers: list[str], error_columns: frozenset[int] | None, state: _CalamineState
     ) -> None:
         super().__init__(headers, error_columns)
-        self.first_column, self.values_width = state.first_column, state.width
+        self.first_column = state.first_column
 
-    def _clear(self) -> None:
-        super()._clear()
-        self.rows: list[list[Any]] = []
-        self.specials: dict[int, tuple[list[int], list[tuple[int, str]]]] = {}
-
-    def frame(self) -> pd.DataFrame:
-        count, width, first = len(self.numbers), self.width, self.first_column
-        grid = np.empty((count, self.values_width), dtype=object)
-        if self.values_width:
-            grid[:] = self.rows
-        blank = np.full(count, "", dtype=object)
-        columns: dict[int, Any] = {}
-        flagged = np.zeros(count, dtype=bool)
+    def frame(  # type: ignore[override]
+        self, first: int, count: int, values: list[list[Any]], specials: _Specials
+    ) -> pd.DataFrame:
+        """Rows ``first`` to ``first + count - 1``: ``values`` the columns calamine gives."""
+        width = self.width
+        # one block of texts, a row per column: the frame's own layout, so it is not copied
+        grid = np.empty((width, count), dtype=object)
+        covered = [False] * width
         beyond: dict[int, tuple[int, str]] = {}
-        for offset in range(self.values_width):
-            texts = _texts_of(grid[:, offset])
-            position = first + offset
+        for position, column in enumerate(values, start=self.first_column):
+            texts = _texts_of(column)
             if position < width:
-                columns[position] = texts
+                grid[position] = texts
+                covered[position] = True
                 continue
-            for hit in map(int, np.flatnonzero(strip(texts) != "")):  # right of the headers
+            texts = np.asarray(texts, dtype=object)  # right of the headers
+            for hit in map(int, np.flatnonzero(strip(texts) != "")):
                 if hit not in beyond:
                     beyond[hit] = (position, texts[hit])
-        chunk = pd.DataFrame(
-            {position: columns.get(position, blank) for position in range(width)},
-            columns=range(width),
-            dtype=object,  # plain Python texts, as the CSV reader gives them
-        )
+        for position in range(width):
+            if not covered[position]:
+                grid[position] = ""
+        flagged = np.zeros(count, dtype=bool)
         for position in self.headerless:
-            flagged |= strip(chunk[position].to_numpy(dtype=object)) != ""
-        flagged[list(self.specials)] = True
+            flagged |= strip(grid[position]) != ""
+        flagged[list(specials)] = True
         flagged[list(beyond)] = True
+        problems: dict[int, str] = {}
         for row in map(int, np.flatnonzero(flagged)):
-            unsaved, errors = self.specials.get(row, ([], []))
+            unsaved, errors = specials.get(row, ([], []))
             errors = [(column, value) for column, value in errors if column in self.error_columns]
-            cells = [str(chunk[position].iat[row]) for position in range(width)]
-            found = self._problem(self.numbers[row], cells, beyond.get(row), unsaved, errors)
+            cells = grid[:, row].tolist()
+            found = self._problem(first + row, cells, beyond.get(row), unsaved, errors)
             if found:  # "": only an error value in a column that is not sent
-                self.problems[row] = found
-        chunk.index = pd.Index(self.numbers, name="source_row")
-        if self.problems:
+                problems[row] = found
+        chunk = pd.DataFrame(grid.T, columns=range(width), dtype=object, copy=False)
+        chunk.index = pd.Index(np.arange(first, first + count, dtype=np.int64), name="source_row")
+        if problems:
             problem = np.full(count, "", dtype=object)
-            for position, text in self.problems.items():
-                problem[position] = text
+            for row, text in problems.items():
+                problem[row] = text
             chunk[PROBLEM] = problem
-        self._clear()
         return chunk
 
 
-_TEXT: Any = str  # compared with a column of types, element by element
-
-
-def _texts_of(values: np.ndarray) -> np.ndarray:
-    """A column of calamine values as texts: the cells that are not text yet are converted,
-    those of one type together."""
-    kinds = np.fromiter(map(type, values), dtype=object, count=len(values))
-    others = np.flatnonzero(kinds != _TEXT)
-    if not len(others):
+def _texts_of(values: list[Any]) -> Any:
+    """A column of calamine values as texts (a list or an array): a column all of one kind
+    is converted in one pass; in a mixed one, the cells of each kind that is not text yet
+    are converted together."""
+    kinds = set(map(type, values))
+    if kinds <= _JUST_TEXT:
         return values
-    values = values.copy()
-    by_kind = kinds[others]
-    for kind in set(by_kind):
-        rows = others[by_kind == kind]
-        if kind is dt.datetime:
-            values[rows] = [value.isoformat(" ", "seconds") for value in values[rows]]
-        else:
-            values[rows] = [_calamine_text(value) for value in values[rows]]
-    return values
+    if len(kinds) == 1:
+        return _texts_of_kind(kinds.pop(), values)
+    types = np.fromiter(map(type, values), dtype=object, count=len(values))
+    texts = np.empty(len(values), dtype=object)
+    texts[:] = values
+    for kind in kinds - _JUST_TEXT:
+        rows = np.flatnonzero(types == kind)
+        texts[rows] = _texts_of_kind(kind, texts[rows].tolist())
+    return texts
+
+
+_JUST_TEXT: set[type] = {str}
+
+
+def _texts_of_kind(kind: type, values: list[Any]) -> list[str]:
+    """Calamine values all of type ``kind`` as texts, as ``_calamine_text`` gives each."""
+    if kind is float:
+        numbers = np.array(values, dtype=np.float64)
+        whole = (np.floor(numbers) == numbers) & (np.abs(numbers) < 1e16)
+        if whole.all():
+            return list(map(str, numbers.astype(np.int64).tolist()))
+        texts = np.array(list(map(repr, values)), dtype=object)
+        texts[whole] = list(map(str, numbers[whole].astype(np.int64).tolist()))
+        return texts.tolist()
+    if kind is dt.datetime:
+        return _datetime_texts(values)
+    if kind is dt.date:
+        return list(map("{} 00:00:00".format, values))
+    return list(map(_calamine_text, values))
+
+
+def _datetime_texts(values: list[dt.datetime]) -> list[str]:
+    """Naive datetimes as ``isoformat(" ", "seconds")`` gives them, twice as fast: numpy
+    writes the texts, the fraction of a second dropped as isoformat drops it."""
+    try:
+        moments = pd.DatetimeIndex(values, dtype="datetime64[us]").to_numpy()
+    except (TypeError, ValueError, OverflowError):  # not for numpy: one at a time
+        return [value.isoformat(" ", "seconds") for value in values]
+    texts = np.datetime_as_string(moments.astype("datetime64[s]"), unit="s")
+    texts.view(np.uint32).reshape(len(texts), -1)[:, 10] = ord(" ")  # the T between
+    return texts.tolist()
 
 
 #: the escapes of text that XML cannot carry as it is (ECMA-376 ST_Xstring)
