@@ -1,13 +1,14 @@
 """Read and check the rows ahead of the workers: a slice at a time, in a second process
-for a large CSV file.
+for a large file.
 
 Sending is CPU-bound when the API is fast: the requests, the journal and the report share
 one interpreter lock, and every moment it spends reading a CSV, validating and encoding
 rows in a thread is one the requests wait (measured: 30,000 rows sent at 0.89 of a bare
 client's rate with the checks in a thread, 1.07 with them done beforehand). So a CSV file
-of ``SECOND_PROCESS_BYTES`` or more is read and checked by a child process, which hands
-over each slice ready to use: the rows read (for the report), the outcomes of the rows
-that are not sent, and the JSON bodies of the rest, already encoded.
+of ``SECOND_PROCESS_BYTES`` or more (and, where the child is forked, a sheet of
+``SECOND_PROCESS_ROWS`` or more) is read and checked by a child process, which hands over
+each slice ready to use: the rows read (for the report), the outcomes of the rows that are
+not sent, and the JSON bodies of the rest, already encoded.
 
 On Linux the child is forked: it is ready at once, with everything already loaded, and
 runs only the reading and checking code (never the event loop or its sockets). Elsewhere
@@ -42,8 +43,10 @@ from .journal import Outcome
 from .read import Table
 from .validate import Validator
 
-#: a CSV file at least this large is read and checked in a second process (~7,000 rows)
+#: a file at least this large, or of this many rows (as far as its opening tells), is read
+#: and checked in a second process (1 MiB of CSV: ~7,000 rows)
 SECOND_PROCESS_BYTES = 1 << 20
+SECOND_PROCESS_ROWS = 7_000
 #: rows checked before the first request of a run: then twice as many each time
 FIRST_SLICE = 1_000
 #: slices the child may hold ready (its memory: a few chunks)
@@ -94,10 +97,13 @@ def ramped(chunks: Iterator[pd.DataFrame], first: int = FIRST_SLICE) -> Generato
 
 
 def second_process(table: Table) -> bool:
-    """Whether ``table`` is worth a process of its own: a CSV file of some size (a
-    workbook's sheet is already in this process's memory once it is opened)."""
-    if table.kind != "csv":
+    """Whether ``table`` is worth a process of its own: a file of some size or rows; a
+    workbook only where the child is forked (it shares the sheet calamine read when the
+    file was opened; a spawned child would read the whole workbook again)."""
+    if table.kind != "csv" and _START != "fork":
         return False
+    if (table.estimated_rows or 0) >= SECOND_PROCESS_ROWS:
+        return True
     try:
         return table.path.stat().st_size >= SECOND_PROCESS_BYTES
     except OSError:
@@ -106,7 +112,7 @@ def second_process(table: Table) -> bool:
 
 class Checker:
     """The slices of ``table`` checked by ``validator``, in order (``next``), from this
-    process (a thread) or, for a large CSV, from a child process. A forked child is ready
+    process (a thread) or, for a large file, from a child process. A forked child is ready
     at once; a spawned one (or any, with ``local_first``) once it has caught up with the
     slices this process checks meanwhile."""
 
@@ -145,6 +151,7 @@ class Checker:
             else:
                 if _START == "fork" and not local_first:
                     self._drop_reader()  # a fork is ready at once: nothing to check here
+                    table._calamine = None  # the child has the sheet: this process lets go
 
     async def next(self) -> Checked | None:
         """The next slice; None after the last. An unreadable file raises ``InputError``."""

@@ -353,3 +353,24 @@ def test_a_large_csv_resumes_and_keeps_its_history_through_the_child(
     lines = read_report(again)
     assert [line["source_row"] for line in lines if line["status"] == "imported"] == ["4323"]
     assert sum(line["status"] == "unchanged" for line in lines) == 9_999
+
+
+def test_a_large_sheet_is_checked_by_a_fork_as_here(tmp_path: Path, excel_reader: str) -> None:
+    # the fork shares the sheet calamine read when the file was opened (this process lets
+    # go of it); the openpyxl path streams the workbook in the child
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("Activities")
+    for row in [HEADER, *mixed_rows(checking.SECOND_PROCESS_ROWS + 500)]:
+        sheet.append(row)
+    source = tmp_path / "large.xlsx"
+    book.save(source)
+    here, _ = checked_all(source, child=False)
+    table = open_table(source)
+    assert table.reader == excel_reader
+    # the openpyxl path is for sheets beyond calamine's budget: megabytes, always a child
+    assert checking.second_process(table) or excel_reader == "openpyxl"
+    there, from_child = checked_all(source, child=True)
+    assert from_child == len(there)
+    assert_same(here, there)
