@@ -32,7 +32,7 @@ from .conftest import CliResult, api_args, start_run, wait_until
 from .helpers import HEADER, activity_rows, read_report, write_csv
 
 FAST = ["--quiet", "--rate", "0", "--concurrency", "16", "--retry-wait", "0.01"]
-SMALL = {"first": 40, "chunk_rows": 300}  # many slices from a few thousand rows
+FIRST, CHUNK_ROWS = 40, 300  # slices: many of them from a few thousand rows
 
 
 def mixed_rows(count: int) -> list[list[str]]:
@@ -48,22 +48,20 @@ def mixed_rows(count: int) -> list[list[str]]:
     return rows
 
 
+def checker_of(path: Path, *, child: bool, hashes: bool = False, **options: bool) -> Checker:
+    """A checker of ``path`` as a run makes one (small slices: many of them)."""
+    table = open_table(path)
+    plan = plan_columns(table.headers, None, path.name)
+    validator = Validator(plan, "UTC", None, payloads=True)
+    return Checker(table, validator, CHUNK_ROWS, first=FIRST, hashes=hashes, child=child, **options)
+
+
 def checked_all(path: Path, *, child: bool, here_first: int = 0) -> tuple[list[Checked], int]:
     """Every slice of ``path``, checked as a run checks them (``here_first`` slices in this
     process before the child's are taken); and how many came from the child."""
-    table = open_table(path)
-    plan = plan_columns(table.headers, None, path.name)
 
     async def go() -> tuple[list[Checked], int]:
-        checker = Checker(
-            table,
-            Validator(plan, "UTC", None, payloads=True),
-            SMALL["chunk_rows"],
-            first=SMALL["first"],
-            hashes=True,
-            child=child,
-            local_first=bool(here_first),
-        )
+        checker = checker_of(path, child=child, hashes=True, local_first=bool(here_first))
         try:
             if child and checking._START == "spawn":  # let it start: this file is soon done
                 deadline = time.monotonic() + 60
@@ -71,8 +69,8 @@ def checked_all(path: Path, *, child: bool, here_first: int = 0) -> tuple[list[C
                     await asyncio.sleep(0.05)
             slices = [await checker._here() for _ in range(here_first)]
             while (found := await checker.next()) is not None:
-                slices.append(found)  # type: ignore[arg-type]
-            return slices, checker.child_slices
+                slices.append(found)
+            return [s for s in slices if s is not None], checker.child_slices
         finally:
             checker.close()
 
@@ -133,18 +131,9 @@ def test_a_file_broken_further_on_stops_both_ways_alike(tmp_path: Path) -> None:
 
 def test_a_child_that_dies_stops_the_run_instead_of_losing_rows(tmp_path: Path) -> None:
     source = write_csv(tmp_path / "many.csv", [HEADER, *activity_rows(6000)])
-    table = open_table(source)
-    plan = plan_columns(table.headers, None, source.name)
 
     async def go() -> tuple[int, str]:
-        checker = Checker(
-            table,
-            Validator(plan, "UTC", None, payloads=True),
-            SMALL["chunk_rows"],
-            first=SMALL["first"],
-            hashes=False,
-            child=True,
-        )
+        checker = checker_of(source, child=True)
         try:
             rows = 0
             while checker.child_slices == 0:  # until the child's slices are the ones used
@@ -169,18 +158,9 @@ def test_a_child_that_dies_stops_the_run_instead_of_losing_rows(tmp_path: Path) 
 
 def test_close_leaves_no_child(tmp_path: Path) -> None:
     source = write_csv(tmp_path / "many.csv", [HEADER, *activity_rows(6000)])
-    table = open_table(source)
-    plan = plan_columns(table.headers, None, source.name)
 
     async def go() -> object:
-        checker = Checker(
-            table,
-            Validator(plan, "UTC", None, payloads=True),
-            SMALL["chunk_rows"],
-            first=SMALL["first"],
-            hashes=False,
-            child=True,
-        )
+        checker = checker_of(source, child=True)
         await checker.next()
         process = checker._process
         checker.close()  # the child is still reading: closed half-way, as after Ctrl-C
