@@ -38,7 +38,7 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import ImporterError, InputError
+from .errors import ImporterError
 from .journal import Outcome
 from .read import Table
 from .validate import Validator
@@ -241,9 +241,11 @@ class Checker:
             raise payload
         if kind == "crash":
             raise RuntimeError(f"checking the rows failed in the second process:\n{payload}")
-        raise InputError(
-            f"the process checking the rows ended unexpectedly (exit code {payload}); "
-            "run the command again (--resume keeps what was sent)"
+        how = f"killed by signal {-payload}" if payload and payload < 0 else f"exit {payload}"
+        hint = "; out of memory?" if payload == -signal.SIGKILL else ""
+        raise ImporterError(
+            f"the process checking the rows ended unexpectedly ({how}{hint}); run the "
+            "command again with --resume: the rows sent are kept"
         )
 
 
