@@ -152,9 +152,17 @@ class Checker:
                 if _START == "fork" and not local_first:
                     self._drop_reader()  # a fork is ready at once: nothing to check here
                     table._calamine = None  # the child has the sheet: this process lets go
+        # the first slice is checked at once, beside whatever the run does before it asks
+        # (the token request): the first request leaves as soon as the run may send
+        self._ahead: asyncio.Future[Checked | None] | None = (
+            asyncio.ensure_future(self._here()) if self._chunks is not None else None
+        )
 
     async def next(self) -> Checked | None:
         """The next slice; None after the last. An unreadable file raises ``InputError``."""
+        if self._ahead is not None:
+            ahead, self._ahead = self._ahead, None
+            return await ahead
         if self._queue is None:
             return await self._here()
         if self._chunks is not None:
@@ -169,6 +177,12 @@ class Checker:
     def close(self) -> None:
         """Stop the child, if any (it holds nothing that needs finishing)."""
         self._closed = True
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and not (ahead.done() and ahead.cancelled()):
+            if ahead.done():
+                ahead.exception()  # never asked for (e.g. the token was refused): let it go
+            else:
+                ahead.cancel()
         self._drop_reader()
         process, self._process = self._process, None
         if process is not None:

@@ -283,8 +283,8 @@ async def _send_all(
     stream: _Reconciler,
 ) -> None:
     validator = _validator(settings, table, plan, payloads=True)
-    # a large CSV is read and checked in a second process, started first: it needs most of
-    # a second to start, which the token request and the first slices checked here cover
+    # rows are checked ahead of the workers from here on (a large file in a second process),
+    # beside the token request
     checker = Checker(table, validator, settings.chunk_rows, hashes=settings.history is not None)
     try:
         await _send_checked(settings, table, journal, summary, progress, stream, checker)
