@@ -422,6 +422,21 @@ def test_far_apart_cells_never_reach_calamine(tmp_path, monkeypatch, cli):
     assert "column 16384 (XFD) has no header" in lines[-1]["errors"]
 
 
+def small_book(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, cells: int | None) -> Path:
+    """Three activities in a workbook whose sheet fits calamine's budget, which calamine must
+    not load all the same (``never_calamine``); ``cells``: the grid calamine may lay out."""
+    book = openpyxl.Workbook()
+    for row in [HEADER, *activity_rows(3)]:
+        book.active.append(row)
+    path = tmp_path / "hostile.xlsx"
+    book.save(path)
+    monkeypatch.setattr(read, "CALAMINE_MAX_BYTES", 1 << 40)
+    if cells is not None:
+        monkeypatch.setattr(read, "CALAMINE_MAX_CELLS", cells)
+    never_calamine(monkeypatch)
+    return path
+
+
 @pytest.mark.parametrize(
     "cell",
     [
@@ -432,14 +447,8 @@ def test_far_apart_cells_never_reach_calamine(tmp_path, monkeypatch, cli):
     ids=["no reference", "reference not first", "lower-case reference"],
 )
 def test_cells_not_addressed_as_excel_writes_them_go_to_openpyxl(tmp_path, monkeypatch, cell):
-    book = openpyxl.Workbook()
-    for row in [HEADER, *activity_rows(3)]:
-        book.active.append(row)
-    path = tmp_path / "odd.xlsx"
-    book.save(path)
+    path = small_book(tmp_path, monkeypatch, cells=None)
     patch_cells(path, {"G3": cell})
-    monkeypatch.setattr(read, "CALAMINE_MAX_BYTES", 1 << 40)
-    never_calamine(monkeypatch)
     table = open_table(path)
     assert table.reader == "openpyxl"
     assert sum(len(chunk) for chunk in table.chunks()) == 3
@@ -473,15 +482,8 @@ _FAR = '<c r="XFD3" t="inlineStr"><is><t>far away</t></is></c>'
 def test_a_far_cell_calamine_would_see_is_seen_by_the_scan(tmp_path, monkeypatch, cells):
     # the scan must find every cell calamine lays out, as calamine reads it: one it missed
     # could make calamine lay out terabytes (here a budget of 1,000 cells stands for it)
-    book = openpyxl.Workbook()
-    for row in [HEADER, *activity_rows(3)]:
-        book.active.append(row)
-    path = tmp_path / "hostile.xlsx"
-    book.save(path)
+    path = small_book(tmp_path, monkeypatch, cells=1_000)
     patch_cells(path, cells)
-    monkeypatch.setattr(read, "CALAMINE_MAX_BYTES", 1 << 40)
-    monkeypatch.setattr(read, "CALAMINE_MAX_CELLS", 1_000)
-    never_calamine(monkeypatch)
     try:
         table = open_table(path)
     except InputError:
@@ -519,15 +521,8 @@ def sheet_xml_replaced(path: Path, old: str, new: str) -> None:
     ],
 )
 def test_cells_around_an_odd_sheet_data_are_seen_by_the_scan(tmp_path, monkeypatch, old, new):
-    book = openpyxl.Workbook()
-    for row in [HEADER, *activity_rows(3)]:
-        book.active.append(row)
-    path = tmp_path / "hostile.xlsx"
-    book.save(path)
+    path = small_book(tmp_path, monkeypatch, cells=1_000)
     sheet_xml_replaced(path, old, new)
-    monkeypatch.setattr(read, "CALAMINE_MAX_BYTES", 1 << 40)
-    monkeypatch.setattr(read, "CALAMINE_MAX_CELLS", 1_000)
-    never_calamine(monkeypatch)
     try:
         table = open_table(path)
     except InputError:
