@@ -201,8 +201,7 @@ class Sender:
             token = self._tokens.current() or await self._tokens.bearer()
             attempts += 1
             answer = await self._request(delivery, token)
-            if self.gate.learning:
-                self.gate.learn(number, answer.limit, answer.remaining)
+            self.gate.learn(number, answer.limit, answer.remaining)
             status = answer.status
             if status is None:
                 problem = answer.problem
