@@ -214,9 +214,7 @@ class Checker:
     def _from_child(self, wait: bool) -> tuple[str, Any] | None:
         """The child's next message about the slice wanted or a later one (slices this
         process has checked itself are dropped); None if it has none ready (``wait``
-        False) or there is no child."""
-        if self._queue is None:
-            return None
+        False) or the checker was closed."""
         while True:
             try:
                 message = self._queue.get(timeout=_LOOK) if wait else self._queue.get_nowait()
