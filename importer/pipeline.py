@@ -151,7 +151,7 @@ def _validator(settings: Settings, table: Table, plan: ColumnPlan, *, payloads: 
     )
 
 
-def _open(settings: Settings) -> tuple[Table, ColumnPlan]:
+def _open(settings: Settings, *, load_aside: bool = False) -> tuple[Table, ColumnPlan]:
     mapping = settings.mapping or Mapping()
     table = open_table(
         settings.input,
@@ -160,6 +160,7 @@ def _open(settings: Settings) -> tuple[Table, ColumnPlan]:
         encoding=settings.encoding,
         header_row=mapping.header_row,
         find_header=mapping.find_header,
+        load_aside=load_aside,
     )
     plan = plan_columns(table.headers, settings.mapping, settings.input.name)
     table.error_columns = plan.positions  # an Excel error elsewhere is not sent: no matter
@@ -170,7 +171,9 @@ def validate_file(settings: Settings, progress: Progress | None = None) -> RunSu
     """Check every row, send nothing, write the report (status ``valid`` or why not)."""
     progress = progress or _Silent()
     check_outputs(settings.input, settings.report)
-    table, plan = _open(settings)
+    # a large sheet is loaded by a child process while this one scans it (its rows are read
+    # once); a run keeps it here: its checking process shares it (checking.py)
+    table, plan = _open(settings, load_aside=True)
     summary = RunSummary("validate", settings.input, settings.report, input_sha256=table.sha256)
     summary.warnings.extend(plan.warnings)
     validator = _validator(settings, table, plan, payloads=False)

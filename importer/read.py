@@ -36,6 +36,8 @@ from xml.sax.saxutils import unescape
 import numpy as np
 import pandas as pd
 
+from . import aside
+from .aside import Aside
 from .errors import InputError
 from .report import unmark
 
@@ -72,6 +74,13 @@ CALAMINE_MAX_BYTES = 200 << 20
 #: 32 bytes each (8 million: 256 MB): a sheet whose used cells span more is streamed by
 #: openpyxl too (two cells at A1 and XFD1048576 would take 512 TiB)
 CALAMINE_MAX_CELLS = 8_000_000
+#: a sheet this large (XML and shared strings, ~7,000 activity rows) may be loaded by a child
+#: process while this one scans it (``open_table(load_aside=True)``); the child's address
+#: space may grow by ASIDE_MEMORY + ASIDE_MEMORY_PER_BYTE x that size (measured peak: ~100 MB
+#: + 2.4 x; a grid beyond it, which the scan refuses anyway, makes the child fail at once)
+ASIDE_MIN_BYTES = 4 << 20
+ASIDE_MEMORY = 1 << 30
+ASIDE_MEMORY_PER_BYTE = 8
 _SPARE_CELLS = 4
 _BLOCK = 1 << 20
 # a workbook expanding beyond this is refused before it is opened (zip bomb)
@@ -126,17 +135,20 @@ def open_table(
     encoding: str | None = None,
     header_row: int | None = None,
     find_header: HeaderFinder | None = None,
+    load_aside: bool = False,
 ) -> Table:
     """Open ``path``, check it is a readable table and read its header row.
 
     The header is row ``header_row`` if given, else the one ``find_header`` picks among the
     top rows, else the first row (for Excel: the first that holds anything).
+    ``load_aside``: a large sheet may be loaded by a child process (``aside.Aside``) while
+    this one scans it; its rows are then read once (``chunks``), from the child.
     """
     _refuse_non_file(path)
     suffix = path.suffix.lower()
     header = _HeaderChoice(header_row, find_header)
     if suffix in EXCEL_SUFFIXES:
-        return _open_excel(path, sheet, header)
+        return _open_excel(path, sheet, header, load_aside)
     if suffix == ".xls":
         raise InputError(
             f"{path.name} is an old-style .xls workbook; open it in Excel and save as .xlsx or .csv"
@@ -604,7 +616,7 @@ def _explain_parser_error(table: Table, err: Exception) -> str:
 # last: two far-apart cells would take terabytes).
 
 
-def _open_excel(path: Path, sheet: str | None, choice: _HeaderChoice) -> Table:
+def _open_excel(path: Path, sheet: str | None, choice: _HeaderChoice, load_aside: bool) -> Table:
     with path.open("rb") as handle:
         digest = hashlib.file_digest(handle, "sha256").hexdigest()
     if not zipfile.is_zipfile(path):
@@ -620,7 +632,7 @@ def _open_excel(path: Path, sheet: str | None, choice: _HeaderChoice) -> Table:
     with _open_archive(path) as archive:
         book = _read_book(archive, path)
         entry = _choose_sheet(book, path, sheet)
-        state = _calamine_state(path, archive, book, entry)
+        state = _calamine_state(path, archive, book, entry, load_aside=load_aside)
         if state is None:
             _refuse_doctype(path, _head(archive, entry.part, _SHEET_DATA), entry.part)
     last: int | None  # the sheet's last row, as far as it says
@@ -902,7 +914,11 @@ def _excel_chunks(table: Table, rows: int) -> Iterator[pd.DataFrame]:
                 entry = _choose_sheet(book, table.path, table.sheet)
                 state = _calamine_state(table.path, archive, book, entry)
         if state is not None:
-            yield from _calamine_chunks(table, state, rows)
+            try:
+                yield from _calamine_chunks(table, state, rows)
+            finally:
+                if isinstance(state.sheet, _AsideSheet):
+                    state.sheet.aside.close()  # its memory goes with it
             return
     yield from _openpyxl_chunks(table, rows)
 
@@ -1302,12 +1318,37 @@ class _CalamineState:
 
 
 def _calamine_state(
-    path: Path, archive: zipfile.ZipFile, book: _Book, entry: _SheetEntry
+    path: Path,
+    archive: zipfile.ZipFile,
+    book: _Book,
+    entry: _SheetEntry,
+    *,
+    load_aside: bool = False,
 ) -> _CalamineState | None:
-    """The sheet loaded by calamine if it fits the memory budget, else None (openpyxl)."""
+    """The sheet loaded by calamine if it fits the memory budget, else None (openpyxl).
+
+    With ``load_aside``, a sheet of ``ASIDE_MIN_BYTES`` or more is loaded by a child process
+    while this one scans it (``aside.Aside``): nothing it loaded is used unless the scan
+    passes."""
     size = archive.getinfo(entry.part).file_size + book.shared_strings
     if entry.chart or size > CALAMINE_MAX_BYTES:
         return None
+    wanted = load_aside and size >= ASIDE_MIN_BYTES
+    loader = _load_aside(path, entry.name, size) if wanted else None
+    sheet: Any = None
+    try:
+        scan = _calamine_scan(path, archive, entry)
+        if scan is None:
+            return None
+        sheet = _calamine_load(path, entry.name) if loader is None else _aside_sheet(loader)
+    finally:
+        if loader is not None and sheet is None:
+            loader.close()  # refused by the scan (or calamine could not): openpyxl reads it
+    return None if sheet is None else _CalamineState(sheet, scan)
+
+
+def _calamine_scan(path: Path, archive: zipfile.ZipFile, entry: _SheetEntry) -> _SheetScan | None:
+    """The scan of a sheet calamine may read, or None when openpyxl must read it."""
     scan = _scan_sheet(archive, entry, path)
     if scan.dimension:
         _refuse_oversized_sheet(path, entry.name, *scan.dimension)
@@ -1319,8 +1360,41 @@ def _calamine_state(
         return None  # openpyxl names the row holding it
     if not set(scan.error_texts) <= set(EXCEL_ERRORS):
         return None  # calamine refuses newer error values (#SPILL!, #CALC!): openpyxl reads
-    sheet = _calamine_load(path, entry.name)
-    return None if sheet is None else _CalamineState(sheet, scan)
+    return scan
+
+
+@dataclass(frozen=True)
+class _AsideSheet:
+    """A sheet calamine loaded in a child process: its extent here, its rows there."""
+
+    aside: Aside
+    start: tuple[int, int] | None
+    end: tuple[int, int] | None
+
+
+def _load_aside(path: Path, name: str, size: int) -> Aside | None:
+    """A child process loading the sheet, or None where there is none to be had."""
+    if not aside.AVAILABLE:
+        return None
+    try:
+        return Aside(
+            functools.partial(_calamine_load, path, name),
+            _extent,
+            memory=ASIDE_MEMORY + ASIDE_MEMORY_PER_BYTE * size,
+            what="reading the sheet",
+        )
+    except (OSError, AssertionError):  # no process to be had, or none allowed here
+        return None
+
+
+def _aside_sheet(loader: Aside) -> _AsideSheet | None:
+    """The child's sheet once loaded, or None when calamine could not load it there."""
+    done, extent = loader.loaded()
+    return _AsideSheet(loader, *extent) if done else None
+
+
+def _extent(sheet: Any) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+    return sheet.start, sheet.end
 
 
 def _calamine_load(path: Path, name: str) -> Any:
@@ -1341,6 +1415,17 @@ def _calamine_load(path: Path, name: str) -> Any:
 
 def _calamine_rows(state: _CalamineState) -> Iterator[_SheetRow]:
     """Every row from row 1 to the last, as texts from column A; error values blank."""
+    if isinstance(state.sheet, _AsideSheet):
+        return state.sheet.aside.iterate(_rows_there, state.scan)
+    return _sheet_rows(state)
+
+
+def _rows_there(sheet: Any, scan: _SheetScan) -> Iterator[_SheetRow]:
+    """``_calamine_rows`` in the child process holding the sheet."""
+    return _sheet_rows(_CalamineState(sheet, scan))
+
+
+def _sheet_rows(state: _CalamineState) -> Iterator[_SheetRow]:
     pad = [""] * state.first_column
     for number, values, unsaved, errors in _calamine_cells(state):
         texts = pad + [value if type(value) is str else _calamine_text(value) for value in values]
@@ -1418,9 +1503,28 @@ _ROWS_AT_ONCE = 256
 
 
 def _calamine_chunks(table: Table, state: _CalamineState, rows: int) -> Iterator[pd.DataFrame]:
-    batch = _CalamineBatch(table.headers, table.error_columns, state)
-    for first, count, columns, specials in _calamine_blocks(state, table.header_row + 1, rows):
-        yield batch.frame(first, count, columns, specials)
+    shape = (table.headers, table.error_columns, table.header_row + 1, rows)
+    if isinstance(state.sheet, _AsideSheet):
+        return state.sheet.aside.iterate(_frames_there, state.scan, *shape)
+    return _frames(state, *shape)
+
+
+def _frames_there(sheet: Any, scan: _SheetScan, *shape: Any) -> Iterator[pd.DataFrame]:
+    """``_calamine_chunks`` in the child process holding the sheet."""
+    return _frames(_CalamineState(sheet, scan), *shape)
+
+
+def _frames(
+    state: _CalamineState,
+    headers: list[str],
+    error_columns: frozenset[int] | None,
+    first: int,
+    rows: int,
+) -> Iterator[pd.DataFrame]:
+    """The chunks of ``rows`` rows from row ``first`` to the sheet's last."""
+    batch = _CalamineBatch(headers, error_columns, state)
+    for number, count, columns, specials in _calamine_blocks(state, first, rows):
+        yield batch.frame(number, count, columns, specials)
 
 
 _Specials = dict[int, tuple[list[int], list[tuple[int, str]]]]

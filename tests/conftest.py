@@ -59,16 +59,20 @@ def sandbox(make_sandbox: Callable[..., RunningSandbox]) -> RunningSandbox:
     return make_sandbox()
 
 
-@pytest.fixture(params=["calamine", "openpyxl"])
+@pytest.fixture(params=["calamine", "calamine aside", "openpyxl"])
 def excel_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run the test once with each Excel reader: python-calamine (every test workbook fits
-    its memory budget) and openpyxl (a budget of nothing). A workbook calamine must not
-    read (far-apart cells, odd XML) still goes to openpyxl."""
+    its memory budget), python-calamine in a child process wherever the code asks for it
+    (``validate``: every sheet is large enough) and openpyxl (a budget of nothing). A
+    workbook calamine must not read (far-apart cells, odd XML) still goes to openpyxl.
+    Returns the reader's name as ``Table.reader`` gives it."""
     from importer import read
 
-    budget = 1 << 40 if request.param == "calamine" else -1
+    budget = -1 if request.param == "openpyxl" else 1 << 40
     monkeypatch.setattr(read, "CALAMINE_MAX_BYTES", budget)
-    return str(request.param)
+    if request.param == "calamine aside":
+        monkeypatch.setattr(read, "ASIDE_MIN_BYTES", 0)
+    return str(request.param).split()[0]
 
 
 @pytest.fixture

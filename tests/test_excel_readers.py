@@ -1,5 +1,6 @@
 """The two Excel readers give the same chunks: python-calamine (fast, the whole sheet in
-memory, for sheets within ``read.CALAMINE_MAX_BYTES``) and openpyxl (streaming, beyond it).
+memory, for sheets within ``read.CALAMINE_MAX_BYTES``; for a large one in ``validate``, held
+by a child process: ``aside.Aside``) and openpyxl (streaming, beyond it).
 
 The differential tests read one workbook both ways and compare everything downstream sees:
 headers, header row, row numbers, texts and row problems. The others pin what the calamine
@@ -29,7 +30,12 @@ from importer.read import PROBLEM, Table, open_table, top_rows
 
 from .helpers import HEADER, activity_rows, read_report
 
-BUDGETS = {"calamine": 1 << 40, "openpyxl": -1}
+#: each way a workbook is read: (CALAMINE_MAX_BYTES, ASIDE_MIN_BYTES, load_aside)
+READERS = {
+    "calamine": (1 << 40, read.ASIDE_MIN_BYTES, False),
+    "calamine aside": (1 << 40, 0, True),  # loaded by a child process (aside.Aside)
+    "openpyxl": (-1, read.ASIDE_MIN_BYTES, False),
+}
 
 
 def read_both(
@@ -37,28 +43,32 @@ def read_both(
 ) -> dict[str, tuple[Table, list[pd.DataFrame]]]:
     """The table and its chunks as each reader gives them (each reader forced)."""
     found = {}
-    for reader, budget in BUDGETS.items():
+    for reader, (budget, aside_from, aside) in READERS.items():
         with monkeypatch.context() as patch:
             patch.setattr(read, "CALAMINE_MAX_BYTES", budget)
-            table = open_table(path, **options)
-            assert table.reader == reader
+            patch.setattr(read, "ASIDE_MIN_BYTES", aside_from)
+            table = open_table(path, load_aside=aside, **options)
+            assert table.reader == reader.split()[0]
             found[reader] = (table, list(table.chunks(rows)))
     return found
 
 
 def assert_same(path: Path, monkeypatch: pytest.MonkeyPatch, **options: Any) -> pd.DataFrame:
-    """Both readers give the same table and chunks; the rows, as one frame."""
-    both = read_both(path, monkeypatch, **options)
-    (fast, fast_chunks), (slow, slow_chunks) = both["calamine"], both["openpyxl"]
-    assert fast.headers == slow.headers
-    assert (fast.header_row, fast.sheet, fast.kind) == (slow.header_row, slow.sheet, slow.kind)
-    if slow.estimated_rows is not None:
-        assert fast.estimated_rows == slow.estimated_rows
-    assert [len(chunk) for chunk in fast_chunks] == [len(chunk) for chunk in slow_chunks]
-    for mine, theirs in zip(fast_chunks, slow_chunks, strict=True):
-        pd.testing.assert_frame_equal(mine, theirs, check_index_type=True, check_column_type=True)
-        for chunk in (mine, theirs):  # plain Python texts, as the CSV reader gives them
-            assert {type(value) for value in chunk.to_numpy().ravel()} <= {str}
+    """Every reader gives the same table and chunks; the rows, as one frame."""
+    found = read_both(path, monkeypatch, **options)
+    slow, slow_chunks = found.pop("openpyxl")
+    for fast, fast_chunks in found.values():
+        assert fast.headers == slow.headers
+        assert (fast.header_row, fast.sheet, fast.kind) == (slow.header_row, slow.sheet, slow.kind)
+        if slow.estimated_rows is not None:
+            assert fast.estimated_rows == slow.estimated_rows
+        assert [len(chunk) for chunk in fast_chunks] == [len(chunk) for chunk in slow_chunks]
+        for mine, theirs in zip(fast_chunks, slow_chunks, strict=True):
+            pd.testing.assert_frame_equal(
+                mine, theirs, check_index_type=True, check_column_type=True
+            )
+            for chunk in (mine, theirs):  # plain Python texts, as the CSV reader gives them
+                assert {type(value) for value in chunk.to_numpy().ravel()} <= {str}
     return pd.concat(slow_chunks) if slow_chunks else pd.DataFrame()
 
 
@@ -646,17 +656,15 @@ def test_title_blocks_and_header_rows_are_found_the_same_both_ways(tmp_path, mon
         frame = assert_same(path, monkeypatch, **options)
         assert frame.index.tolist() == [6, 7, 8]
     tops = {}
-    for reader, budget in BUDGETS.items():
+    for reader, (budget, aside_from, aside) in READERS.items():
         with monkeypatch.context() as patch:
             patch.setattr(read, "CALAMINE_MAX_BYTES", budget)
+            patch.setattr(read, "ASIDE_MIN_BYTES", aside_from)
             tops[reader] = top_rows(path)
+            with pytest.raises(InputError, match=r"header_row 40 is beyond"):
+                open_table(path, header_row=40, load_aside=aside)
     assert tops["calamine"] == tops["openpyxl"]
     assert tops["openpyxl"][:5] == [["Q1 activities"], ["exported 2024-04-01"], [], [], HEADER]
-    with monkeypatch.context() as patch:
-        for budget in BUDGETS.values():
-            patch.setattr(read, "CALAMINE_MAX_BYTES", budget)
-            with pytest.raises(InputError, match=r"header_row 40 is beyond"):
-                open_table(path, header_row=40)
 
 
 @pytest.mark.usefixtures("excel_reader")

@@ -1,0 +1,315 @@
+"""A large sheet loaded by a child process while this one scans it (``aside.Aside``).
+
+What must hold: the child's rows are the rows this process would read; a sheet the scan
+refuses never reaches this process through the child; a grid too large for memory makes
+the child fail, not this process; a child that dies or a parent that dies leaves nothing
+behind and says what happened.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from importer import aside, read
+from importer.aside import Aside
+from importer.errors import ImporterError, InputError
+from importer.read import open_table
+
+from .helpers import HEADER, activity_rows, read_report
+
+pytestmark = pytest.mark.skipif(not aside.AVAILABLE, reason="the child is forked on Linux only")
+
+
+# --- the child process itself -------------------------------------------------------------
+
+
+def numbers(value: int, count: int) -> Iterator[int]:
+    """Items made in the child: ``value``, ``value + 1``, … (``count`` of them)."""
+    yield from range(value, value + count)
+
+
+def refused(value: int, after: int) -> Iterator[int]:
+    yield from range(value, value + after)
+    raise InputError("row 7 cannot be read; save the file again")
+
+
+def broken(value: int) -> Iterator[int]:
+    yield value
+    raise ZeroDivisionError("a defect")
+
+
+def where(_: int) -> Iterator[int]:
+    yield os.getpid()
+
+
+def forty_two() -> int:
+    return 42
+
+
+def test_items_are_made_by_the_child_from_what_it_loaded():
+    loader = Aside(forty_two, lambda value: value * 2, memory=1 << 28, what="counting")
+    try:
+        assert loader.loaded() == (True, 84)
+        assert list(loader.iterate(numbers, 3)) == [42, 43, 44]
+        assert list(loader.iterate(where)) != [os.getpid()]
+    finally:
+        loader.close()
+
+
+def test_an_iterator_left_half_way_does_not_confuse_the_next_one():
+    loader = Aside(forty_two, str, memory=1 << 28, what="counting")
+    try:
+        loader.loaded()
+        first = loader.iterate(numbers, 100)
+        assert [next(first), next(first)] == [42, 43]
+        first.close()  # left: the child holds the next item ready
+        assert list(loader.iterate(numbers, 2)) == [42, 43]
+        again = loader.iterate(numbers, 5)
+        assert next(again) == 42
+        assert list(loader.iterate(numbers, 1)) == [42]  # a new one while the first is open
+    finally:
+        loader.close()
+
+
+def test_errors_in_the_child_are_raised_here():
+    loader = Aside(forty_two, str, memory=1 << 28, what="reading the sheet")
+    try:
+        loader.loaded()
+        items = loader.iterate(refused, 2)
+        assert [next(items), next(items)] == [42, 43]
+        with pytest.raises(InputError, match="row 7 cannot be read; save the file again"):
+            next(items)
+        with pytest.raises(RuntimeError, match=r"(?s)reading the sheet failed.*ZeroDivisionError"):
+            list(loader.iterate(broken))
+        assert list(loader.iterate(numbers, 1)) == [42]  # still serving
+    finally:
+        loader.close()
+
+
+def too_much() -> bytearray:
+    return bytearray(2 << 30)  # 2 GiB, touched
+
+
+def test_a_load_beyond_the_memory_limit_fails_in_the_child_only():
+    before = _peak_kb()
+    loader = Aside(too_much, len, memory=256 << 20, what="loading")
+    try:
+        assert loader.loaded() == (False, None)
+    finally:
+        loader.close()
+    assert _peak_kb() - before < 100_000  # this process never held it
+
+
+def far_apart_book(path: Path, far: str) -> Path:
+    book = openpyxl.Workbook()
+    book.active.append(HEADER)
+    book.active.append(activity_rows(1)[0])
+    book.active[far] = "far"
+    book.save(path)
+    return path
+
+
+def test_calamine_laying_out_a_huge_grid_fails_in_the_child_only(tmp_path):
+    # cells at A1 and CV1048576: calamine would lay out 105 million cells, 3.4 GB
+    path = far_apart_book(tmp_path / "far.xlsx", "CV1048576")
+    started = time.monotonic()
+    loader = Aside(
+        functools.partial(read._calamine_load, path, "Sheet"),
+        read._extent,
+        memory=read.ASIDE_MEMORY,
+        what="reading the sheet",
+    )
+    try:
+        assert loader.loaded() == (False, None)
+    finally:
+        loader.close()
+    assert time.monotonic() - started < 30  # refused at the allocation, not after filling it
+
+
+def test_a_child_killed_half_way_stops_the_reading_with_a_clear_line():
+    loader = Aside(forty_two, str, memory=1 << 28, what="reading the sheet")
+    try:
+        loader.loaded()
+        items = loader.iterate(numbers, 10)
+        next(items)
+        os.kill(loader._process.pid, signal.SIGKILL)
+        with pytest.raises(ImporterError) as stopped:
+            list(items)
+        assert str(stopped.value) == (
+            "the process reading the sheet ended unexpectedly (killed by signal 9; out of "
+            "memory?); run the command again"
+        )
+    finally:
+        loader.close()
+
+
+def test_close_ends_the_child_at_once():
+    loader = Aside(forty_two, str, memory=1 << 28, what="counting")
+    loader.loaded()
+    process = loader._process
+    loader.close()
+    loader.close()
+    with pytest.raises(ValueError):  # closed: the process object is released
+        process.is_alive()
+
+
+# --- reading a sheet through it -------------------------------------------------------------
+
+
+def write_book(path: Path, rows: int) -> Path:
+    book = openpyxl.Workbook(write_only=True)
+    sheet = book.create_sheet("Activities")
+    sheet.append(HEADER)
+    for row in activity_rows(rows):
+        sheet.append(row)
+    sheet.append(["", "", "#REF!"])  # a row with no reference: invalid
+    book.save(path)
+    return path
+
+
+@pytest.fixture
+def every_sheet_aside(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(read, "ASIDE_MIN_BYTES", 0)
+
+
+@pytest.mark.usefixtures("every_sheet_aside")
+def test_the_child_holds_the_sheet_and_lets_it_go_once_read(tmp_path):
+    path = write_book(tmp_path / "book.xlsx", 60)
+    table = open_table(path, load_aside=True)
+    sheet = table._calamine.sheet
+    assert isinstance(sheet, read._AsideSheet)
+    process = sheet.aside._process
+    assert process.is_alive() and process.pid != os.getpid()
+    chunks = list(table.chunks(25))
+    assert [len(chunk) for chunk in chunks] == [25, 25, 11]
+    with pytest.raises(ValueError):
+        process.is_alive()  # ended and released once the rows were read
+    here = open_table(path)
+    assert not isinstance(here._calamine.sheet, read._AsideSheet)
+    pd.testing.assert_frame_equal(pd.concat(chunks), pd.concat(here.chunks(25)))
+
+
+@pytest.mark.usefixtures("every_sheet_aside")
+def test_a_sheet_the_scan_refuses_is_read_by_openpyxl_and_the_child_ended(tmp_path, monkeypatch):
+    monkeypatch.setattr(read, "CALAMINE_MAX_BYTES", 1 << 40)
+    path = far_apart_book(tmp_path / "far.xlsx", "XFD1048576")
+    started: list[Aside] = []
+    real = read._load_aside
+
+    def watched(*args: object) -> Aside | None:
+        loader = real(*args)  # type: ignore[arg-type]
+        assert loader is not None
+        started.append(loader)
+        return loader
+
+    monkeypatch.setattr(read, "_load_aside", watched)
+    table = open_table(path, load_aside=True)
+    assert table.reader == "openpyxl"
+    assert len(started) == 1
+    with pytest.raises(ValueError):
+        started[0]._process.is_alive()  # killed and released when the scan said no
+
+
+def test_validate_of_a_large_sheet_reports_what_this_process_would(tmp_path, cli, monkeypatch):
+    # large enough for the child at the default threshold
+    path = write_book(tmp_path / "big.xlsx", 10_000)
+    assert _sheet_bytes(path) >= read.ASIDE_MIN_BYTES
+    reports = {}
+    for name, threshold in [("aside", read.ASIDE_MIN_BYTES), ("here", 1 << 40)]:
+        monkeypatch.setattr(read, "ASIDE_MIN_BYTES", threshold)
+        report = tmp_path / f"{name}.csv"
+        result = cli("validate", path, "--report", report, "--quiet")
+        assert result.code == 1, result.err
+        reports[name] = report.read_bytes()
+    assert reports["aside"] == reports["here"]
+    rows = read_report(tmp_path / "aside.csv")
+    assert len(rows) == 10_001
+    assert rows[-1]["status"] == "invalid"
+
+
+def test_no_child_outlives_a_killed_validate(tmp_path):
+    path = write_book(tmp_path / "big.xlsx", 10_000)
+    script = textwrap.dedent(
+        f"""
+        import os, signal, sys
+        from pathlib import Path
+        from importer.read import open_table
+        table = open_table(Path({str(path)!r}), load_aside=True)
+        print(table._calamine.sheet.aside._process.pid, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    child = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child)
+
+
+def test_ctrl_c_during_validate_leaves_no_child(tmp_path):
+    path = write_book(tmp_path / "big.xlsx", 30_000)
+    report = tmp_path / "report.csv"
+    command = [sys.executable, "-m", "importer", "validate", str(path), "--report", str(report)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    children: set[int] = set()
+    deadline = time.monotonic() + 60
+    while not children and time.monotonic() < deadline and process.poll() is None:
+        children = _children(process.pid)
+        time.sleep(0.02)
+    assert children, "validate of a large sheet starts a child"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    deadline = time.monotonic() + 10
+    while any(_alive(child) for child in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(child) for child in children)
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _peak_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+def _sheet_bytes(path: Path) -> int:
+    with zipfile.ZipFile(path) as archive:
+        return sum(i.file_size for i in archive.infolist() if i.filename.startswith("xl/work"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return status.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _children(pid: int) -> set[int]:
+    try:
+        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return set()
+    return {int(child) for child in found}
