@@ -2,7 +2,8 @@
 
 - ``write_csv`` / ``write_xlsx``: N valid activity rows, streamed to disk in blocks;
 - ``SandboxProcess``: ``python -m importer sandbox`` as a separate process on 127.0.0.1;
-- ``measure``: run one command, return its wall time and peak RSS.
+- ``measure``: run one command, return its wall time and peak RSS (of it alone, or of it and
+  its child processes together).
 
 Generated data goes to a temporary directory (``workdir``), never into the repository.
 Every wait is bounded by a deadline.
@@ -303,10 +304,16 @@ def measure(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     timeout: float = 3600.0,
+    tree: bool = False,
 ) -> Measurement:
-    """Run ``cmd``; its wall time and peak RSS (GNU time -v, else psutil polling)."""
+    """Run ``cmd``; its wall time and peak RSS (GNU time -v, else psutil polling).
+
+    ``tree``: the peak of the RSS of the process and its children added up, polled every
+    20 ms (GNU time gives the largest single process's peak: a command whose work is
+    shared with a child process would look smaller than it is; pages the child shares
+    with its parent after a fork count twice, so the sum errs high)."""
     full_env = {**os.environ, **(env or {})}
-    if TIME_BIN:
+    if TIME_BIN and not tree:
         with tempfile.NamedTemporaryFile("r", suffix=".time", delete=False) as tmp:
             time_file = Path(tmp.name)
         try:

@@ -8,7 +8,9 @@ openpyxl in flat memory. For each size (default 50,000 and 200,000 activity rows
   with openpyxl write-only: inline strings, as ``_common.write_xlsx`` does; ``--excel-like``
   also writes it with XlsxWriter's shared strings, as Excel saves);
 - the same command on the same rows as CSV; and ``pandas.read_csv`` of that CSV;
-  seconds and peak RSS of each, medians of ``--repeat`` alternating runs;
+  seconds and peak RSS of each, medians of ``--repeat`` alternating runs (a large sheet is
+  loaded by a child process while ``validate`` scans it: every peak RSS here is the
+  process's and its children's added up, polled);
 - at the first size, the old reader (openpyxl forced: a budget of nothing).
 Then the largest sheet Excel holds, 1,048,576 rows x 12 columns (XlsxWriter constant_memory,
 in the temp dir): seconds and peak RSS of ``validate`` (beyond the budget: openpyxl).
@@ -175,7 +177,7 @@ def alternate(cmds: dict[str, list[str]], repeat: int) -> dict[str, Measurement]
     runs: dict[str, list[Measurement]] = {name: [] for name in cmds}
     for _ in range(repeat):
         for name, cmd in cmds.items():
-            runs[name].append(measure(cmd, timeout=3600).check((0, 1)))
+            runs[name].append(measure(cmd, timeout=3600, tree=True).check((0, 1)))
     return {name: median_run(found) for name, found in runs.items()}
 
 
@@ -260,7 +262,7 @@ def bench_full(tmp: Path, rows: int) -> None:
     made = time.perf_counter() - started
     size = sheet_bytes(book)
     report = tmp / "excel-full-report.csv"
-    run = measure(validate_cmd(book, report), timeout=7200).check((0, 1))
+    run = measure(validate_cmd(book, report), timeout=7200, tree=True).check((0, 1))
     lines = count_csv_data_lines(report)
     peak = (run.peak_rss_kb or 0) / 1024
     print(
@@ -289,7 +291,7 @@ def bench_budget(tmp: Path) -> None:
     """calamine's peak RSS (whole validate, calamine forced) against the sheet's bytes."""
     report = tmp / "budget-report.csv"
     tiny = write_short_cells(tmp / "tiny.xlsx", 10)
-    floor = measure(validate_cmd(tiny, report, budget=1 << 40)).check((0, 1))
+    floor = measure(validate_cmd(tiny, report, budget=1 << 40), tree=True).check((0, 1))
     base = (floor.peak_rss_kb or 0) / 1024
     print(f"  a 10-row sheet: peak RSS {base:,.0f} MB (start-up, pandas, the report)\n")
     print(f"  {'sheet':<42}{'rows':>9}{'sheet MB':>10}{'peak RSS':>10}{'(RSS-floor)/MB':>16}")
@@ -297,7 +299,9 @@ def bench_budget(tmp: Path) -> None:
         for index, rows in enumerate(sizes):
             book = writer(tmp / "budget.xlsx", rows)
             size = sheet_bytes(book) / 2**20
-            run = measure(validate_cmd(book, report, budget=1 << 40), timeout=3600).check((0, 1))
+            run = measure(
+                validate_cmd(book, report, budget=1 << 40), timeout=3600, tree=True
+            ).check((0, 1))
             peak = (run.peak_rss_kb or 0) / 1024
             print(
                 f"  {name:<42}{rows:>9,}{size:>10,.1f}{peak:>10,.0f}"
@@ -305,7 +309,9 @@ def bench_budget(tmp: Path) -> None:
                 flush=True,
             )
             if index == 0:  # the same sheet streamed by openpyxl, for comparison
-                old = measure(validate_cmd(book, report, budget=-1), timeout=3600).check((0, 1))
+                old = measure(validate_cmd(book, report, budget=-1), timeout=3600, tree=True).check(
+                    (0, 1)
+                )
                 print(
                     f"  {'   the same, openpyxl forced':<42}{rows:>9,}{size:>10,.1f}"
                     f"{(old.peak_rss_kb or 0) / 1024:>10,.0f}{'':>16}   ({old.wall:.1f} s)",
