@@ -203,6 +203,16 @@ def test_the_child_holds_the_sheet_and_lets_it_go_once_read(tmp_path):
 
 
 @pytest.mark.usefixtures("every_sheet_aside")
+def test_the_childs_chunks_hold_one_object_per_repeated_text(tmp_path):
+    path = write_book(tmp_path / "book.xlsx", 60)
+    (chunk,) = open_table(path, load_aside=True).chunks(100)
+    for column in chunk.columns:
+        values = chunk[column].tolist()
+        assert len({id(value) for value in values}) == len(set(values))
+    assert read._one_object_per_text(["a", None, "a"]) == ["a", None, "a"]  # as it was
+
+
+@pytest.mark.usefixtures("every_sheet_aside")
 def test_a_sheet_the_scan_refuses_is_read_by_openpyxl_and_the_child_ended(tmp_path, monkeypatch):
     monkeypatch.setattr(read, "CALAMINE_MAX_BYTES", 1 << 40)
     path = far_apart_book(tmp_path / "far.xlsx", "XFD1048576")
