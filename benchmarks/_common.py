@@ -308,10 +308,11 @@ def measure(
 ) -> Measurement:
     """Run ``cmd``; its wall time and peak RSS (GNU time -v, else psutil polling).
 
-    ``tree``: the peak of the RSS of the process and its children added up, polled every
-    20 ms (GNU time gives the largest single process's peak: a command whose work is
-    shared with a child process would look smaller than it is; pages the child shares
-    with its parent after a fork count twice, so the sum errs high)."""
+    ``tree``: the peak of the memory of the process and its children added up, polled
+    every 20 ms (GNU time gives the largest single process's peak: a command whose work is
+    shared with a child process would look smaller than it is). Where the system tells it
+    (Linux), each process's proportional set size: a page a forked child still shares with
+    its parent counts once, not twice as in their RSS."""
     full_env = {**os.environ, **(env or {})}
     if TIME_BIN and not tree:
         with tempfile.NamedTemporaryFile("r", suffix=".time", delete=False) as tmp:
@@ -340,11 +341,18 @@ def measure(
             proc.stderr,
             "GNU time -v",
         )
-    return _measure_psutil(cmd, full_env, cwd or ROOT, timeout)
+    return _measure_psutil(cmd, full_env, cwd or ROOT, timeout, proportional=tree)
 
 
-def _measure_psutil(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float) -> Measurement:
+def _measure_psutil(
+    cmd: list[str], env: dict[str, str], cwd: Path, timeout: float, *, proportional: bool = False
+) -> Measurement:
     import psutil
+
+    def size(member: Any) -> int:
+        if proportional and sys.platform == "linux":
+            return int(member.memory_full_info().pss)
+        return int(member.memory_info().rss)
 
     peak = 0
     started = time.perf_counter()
@@ -373,7 +381,7 @@ def _measure_psutil(cmd: list[str], env: dict[str, str], cwd: Path, timeout: flo
             rss = 0
             for member in family:
                 with contextlib.suppress(psutil.Error):
-                    rss += member.memory_info().rss
+                    rss += size(member)
             peak = max(peak, rss)
         time.sleep(0.02)
     if proc.poll() is None:
@@ -383,7 +391,13 @@ def _measure_psutil(cmd: list[str], env: dict[str, str], cwd: Path, timeout: flo
     for reader in readers:
         reader.join(10)
     return Measurement(
-        cmd, proc.returncode, wall, peak // 1024, "".join(out), "".join(err), "psutil polling"
+        cmd,
+        proc.returncode,
+        wall,
+        peak // 1024,
+        "".join(out),
+        "".join(err),
+        "psutil polling (PSS)" if proportional else "psutil polling",
     )
 
 
