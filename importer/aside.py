@@ -66,21 +66,29 @@ class Aside:
             name="cg-import aside",
             daemon=True,
         )
-        self._process.start()  # OSError (no process to be had): the caller does it itself
-        theirs.close()
+        try:
+            self._process.start()  # OSError (no process to be had): the caller does without
+        except BaseException:
+            self._conn.close()
+            raise
+        finally:
+            theirs.close()
         self.what = what
         self._asked = 0  # requests sent; an answer names the request it answers
+        self._loaded: tuple[bool, Any] | None = None
         self._owner = os.getpid()
         self._closer = weakref.finalize(self, _stop, self._process, self._conn)
 
     def loaded(self) -> tuple[bool, Any]:
         """(True, ``describe(value)``) once the child has loaded the value; (False, None)
         if ``load`` returned None, raised, or the child ended (a grid beyond the limit)."""
-        try:
-            kind, payload = self._answer(0)
-        except ImporterError:
-            return False, None
-        return (True, payload) if kind == "loaded" else (False, None)
+        if self._loaded is None:
+            try:
+                kind, payload = self._answer(0)
+            except ImporterError:
+                kind, payload = "failed", None
+            self._loaded = (True, payload) if kind == "loaded" else (False, None)
+        return self._loaded
 
     def iterate(self, make: Callable[..., Iterator[T]], *args: Any) -> Iterator[T]:
         """``make(value, *args)``'s items, made in the child. ``make`` must be a function
@@ -126,8 +134,10 @@ class Aside:
                 return kind, payload
 
     def _gone(self) -> ImporterError:
-        self._process.join(timeout=_LOOK)
-        code = self._process.exitcode
+        code: int | None = None
+        with contextlib.suppress(ValueError):  # ValueError: closed here already
+            self._process.join(timeout=_LOOK)
+            code = self._process.exitcode
         how = f"killed by signal {-code}" if code and code < 0 else f"exit {code}"
         hint = "; out of memory?" if code in (-signal.SIGKILL, -signal.SIGABRT) else ""
         return ImporterError(

@@ -158,12 +158,14 @@ def test_a_child_killed_half_way_stops_the_reading_with_a_clear_line():
 
 def test_close_ends_the_child_at_once():
     loader = Aside(forty_two, str, memory=1 << 28, what="counting")
-    loader.loaded()
+    assert loader.loaded() == loader.loaded() == (True, "42")
     process = loader._process
     loader.close()
     loader.close()
     with pytest.raises(ValueError):  # closed: the process object is released
         process.is_alive()
+    with pytest.raises(ImporterError, match="the process counting ended unexpectedly"):
+        list(loader.iterate(numbers, 1))
 
 
 # --- reading a sheet through it -------------------------------------------------------------
