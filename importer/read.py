@@ -1532,7 +1532,7 @@ def _frames(
     texts of a column are one object)."""
     batch = _CalamineBatch(headers, error_columns, state, shared=shared)
     for number, count, columns, specials in _calamine_blocks(state, first, rows):
-        yield batch.frame(number, count, columns, specials)
+        yield batch.block(number, count, columns, specials)
 
 
 _Specials = dict[int, tuple[list[int], list[tuple[int, str]]]]
@@ -1717,7 +1717,7 @@ class _CalamineBatch(_ExcelBatch):
         self.first_column = state.first_column
         self.shared = shared
 
-    def frame(  # type: ignore[override]
+    def block(
         self, first: int, count: int, values: list[list[Any]], specials: _Specials
     ) -> pd.DataFrame:
         """Rows ``first`` to ``first + count - 1``: ``values`` the columns calamine gives."""
