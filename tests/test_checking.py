@@ -280,11 +280,9 @@ def test_encoded_bodies_are_what_json_dumps_gives(
     )
     result = ChunkResult(frame.iloc[:, :0], frame, keys, frame.iloc[:0, :0], 0)
     encoded = result.encoded_payloads()
-    if "reference" not in keys:  # payloads() finds columns by name
-        assert encoded == [
-            (row, reference, json.dumps(body).encode())
-            for row, reference, body in result.payloads()
-        ]
+    assert encoded == [
+        (row, reference, json.dumps(body).encode()) for row, reference, body in result.payloads()
+    ]
     assert len(encoded) == len(rows)
     for (number, reference, body), row, at in zip(encoded, rows, frame.index, strict=True):
         sent = json.loads(body)
