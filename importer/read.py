@@ -37,7 +37,6 @@ import numpy as np
 import pandas as pd
 
 from . import aside
-from .aside import Aside
 from .errors import InputError
 from .report import unmark
 
@@ -1370,17 +1369,17 @@ def _calamine_scan(path: Path, archive: zipfile.ZipFile, entry: _SheetEntry) -> 
 class _AsideSheet:
     """A sheet calamine loaded in a child process: its extent here, its rows there."""
 
-    aside: Aside
+    aside: aside.Aside
     start: tuple[int, int] | None
     end: tuple[int, int] | None
 
 
-def _load_aside(path: Path, name: str, size: int) -> Aside | None:
+def _load_aside(path: Path, name: str, size: int) -> aside.Aside | None:
     """A child process loading the sheet, or None where there is none to be had."""
     if not aside.AVAILABLE:
         return None
     try:
-        return Aside(
+        return aside.Aside(
             functools.partial(_calamine_load, path, name),
             _extent,
             memory=ASIDE_MEMORY + ASIDE_MEMORY_PER_BYTE * size,
@@ -1390,7 +1389,7 @@ def _load_aside(path: Path, name: str, size: int) -> Aside | None:
         return None
 
 
-def _aside_sheet(loader: Aside) -> _AsideSheet | None:
+def _aside_sheet(loader: aside.Aside) -> _AsideSheet | None:
     """The child's sheet once loaded, or None when calamine could not load it there."""
     done, extent = loader.loaded()
     return _AsideSheet(loader, *extent) if done else None
