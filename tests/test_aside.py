@@ -77,6 +77,8 @@ def test_an_iterator_left_half_way_does_not_confuse_the_next_one():
         assert [next(first), next(first)] == [42, 43]
         first.close()  # left: the child holds the next item ready
         assert list(loader.iterate(numbers, 2)) == [42, 43]
+        loader._ask(("next",))  # an answer never read (as when Ctrl-C stops a wait for it)
+        assert list(loader.iterate(numbers, 2)) == [42, 43]
         again = loader.iterate(numbers, 5)
         assert next(again) == 42
         assert list(loader.iterate(numbers, 1)) == [42]  # a new one while the first is open
