@@ -1438,38 +1438,41 @@ def _sheet_rows(state: _CalamineState) -> Iterator[_SheetRow]:
 
 
 def _calamine_cells(
-    state: _CalamineState, first: int = 1
+    state: _CalamineState,
 ) -> Iterator[tuple[int, list[Any], list[int], list[tuple[int, str]]]]:
     """(row number, its values as calamine gives them, columns of unsaved formulas, (column,
-    error value)) of every row from row ``first`` to the sheet's last row. The values start
-    at column ``state.first_column`` (0-based) and are ``state.width`` long; an error value
-    is written in as text (calamine gives it as blank)."""
+    error value)) of every row from row 1 to the sheet's last row. The values start at
+    column ``state.first_column`` (0-based) and are ``state.width`` long; an error value is
+    written in as text (calamine gives it as blank)."""
     sheet, scan = state.sheet, state.scan
     special_rows = scan.special_rows
-    specials, at = len(special_rows), bisect.bisect_left(special_rows, first)
-    next_special = special_rows[at] if at < specials else 0
+    at = 0
     number = 0
     values: Any
     none: list[Any] = []
     for values in sheet.iter_rows() if state.width else ():
         number += 1
-        if number != next_special:
-            if number >= first:
-                yield number, values, none, none
+        if at >= len(special_rows) or special_rows[at] != number:
+            yield number, values, none, none
             continue
         values = list(values)
-        at, unsaved, errors = _specials_of(scan, at, number)
-        for offset, error in _error_cells(state, errors):
-            values[offset] = error
-        next_special = special_rows[at] if at < specials else 0
+        at, unsaved, errors = _specials_written(state, at, number, values)
         yield number, values, unsaved, errors
     blank = [""] * state.width
-    for empty in range(max(number + 1, first), scan.last_row + 1):  # rows without a value
+    for empty in range(number + 1, scan.last_row + 1):  # rows without a value
         values = list(blank)
-        at, unsaved, errors = _specials_of(scan, at, empty)
-        for offset, error in _error_cells(state, errors):
-            values[offset] = error
+        at, unsaved, errors = _specials_written(state, at, empty, values)
         yield empty, values, unsaved, errors
+
+
+def _specials_written(
+    state: _CalamineState, at: int, number: int, values: list[Any]
+) -> tuple[int, list[int], list[tuple[int, str]]]:
+    """``_specials_of`` row ``number``, its error values written into its ``values``."""
+    at, unsaved, errors = _specials_of(state.scan, at, number)
+    for offset, error in _error_cells(state, errors):
+        values[offset] = error
+    return at, unsaved, errors
 
 
 def _specials_of(
