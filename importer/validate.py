@@ -90,10 +90,15 @@ class ChunkResult:
             encoded.append((int(row), str(reference), ("{" + body + "}").encode()))
         return encoded
 
+    @property
+    def _first_extra(self) -> int:
+        """Where the sendable columns' additional-information keys begin (by position: a
+        key may share a field's name)."""
+        return len(self.sendable.columns) - len(self.extra_keys)
+
     def _sent_columns(self) -> tuple[list[str], list[Any], int]:
         """The sendable columns' names, their cells as Python objects (missing: None), and
-        where the additional-information keys begin (by position: a key may share a
-        field's name). Whole columns: iterating pandas' arrays cell by cell costs five
+        ``_first_extra``. Whole columns: iterating pandas' arrays cell by cell costs five
         times more than building the bodies."""
         frame = self.sendable
         missing: Any = None  # pandas' stubs leave None out of na_value's types
@@ -101,8 +106,7 @@ class ChunkResult:
             frame.iloc[:, position].to_numpy(dtype=object, na_value=missing)
             for position in range(len(frame.columns))
         ]
-        names = [str(name) for name in frame.columns]
-        return names, columns, len(names) - len(self.extra_keys)
+        return [str(name) for name in frame.columns], columns, self._first_extra
 
     def payload_hashes(self) -> list[bytes]:
         """A 16-byte digest of each sendable row's whole JSON body, in ``payloads()`` order.
@@ -117,8 +121,7 @@ class ChunkResult:
         frame = self.sendable
         if frame.empty:
             return []
-        # by position: an additional-information key may share a field's name
-        first_extra = len(frame.columns) - len(self.extra_keys)
+        first_extra = self._first_extra
         names = [str(name) for name in frame.columns[:first_extra]]
         parts = [
             _framed(frame.iloc[:, position], key=names[position])
