@@ -59,6 +59,15 @@ def forty_two() -> int:
     return 42
 
 
+@pytest.fixture
+def served() -> Iterator[Aside]:
+    """A child holding 42, loaded, serving iterators over it; ended after the test."""
+    loader = Aside(forty_two, str, memory=1 << 28, what="reading the sheet")
+    assert loader.loaded() == (True, "42")
+    yield loader
+    loader.close()
+
+
 def test_items_are_made_by_the_child_from_what_it_loaded():
     loader = Aside(forty_two, lambda value: value * 2, memory=1 << 28, what="counting")
     try:
@@ -69,36 +78,26 @@ def test_items_are_made_by_the_child_from_what_it_loaded():
         loader.close()
 
 
-def test_an_iterator_left_half_way_does_not_confuse_the_next_one():
-    loader = Aside(forty_two, str, memory=1 << 28, what="counting")
-    try:
-        loader.loaded()
-        first = loader.iterate(numbers, 100)
-        assert [next(first), next(first)] == [42, 43]
-        first.close()  # left: the child holds the next item ready
-        assert list(loader.iterate(numbers, 2)) == [42, 43]
-        loader._ask(("next",))  # an answer never read (as when Ctrl-C stops a wait for it)
-        assert list(loader.iterate(numbers, 2)) == [42, 43]
-        again = loader.iterate(numbers, 5)
-        assert next(again) == 42
-        assert list(loader.iterate(numbers, 1)) == [42]  # a new one while the first is open
-    finally:
-        loader.close()
+def test_an_iterator_left_half_way_does_not_confuse_the_next_one(served):
+    first = served.iterate(numbers, 100)
+    assert [next(first), next(first)] == [42, 43]
+    first.close()  # left: the child holds the next item ready
+    assert list(served.iterate(numbers, 2)) == [42, 43]
+    served._ask(("next",))  # an answer never read (as when Ctrl-C stops a wait for it)
+    assert list(served.iterate(numbers, 2)) == [42, 43]
+    again = served.iterate(numbers, 5)
+    assert next(again) == 42
+    assert list(served.iterate(numbers, 1)) == [42]  # a new one while the first is open
 
 
-def test_errors_in_the_child_are_raised_here():
-    loader = Aside(forty_two, str, memory=1 << 28, what="reading the sheet")
-    try:
-        loader.loaded()
-        items = loader.iterate(refused, 2)
-        assert [next(items), next(items)] == [42, 43]
-        with pytest.raises(InputError, match="row 7 cannot be read; save the file again"):
-            next(items)
-        with pytest.raises(RuntimeError, match=r"(?s)reading the sheet failed.*ZeroDivisionError"):
-            list(loader.iterate(broken))
-        assert list(loader.iterate(numbers, 1)) == [42]  # still serving
-    finally:
-        loader.close()
+def test_errors_in_the_child_are_raised_here(served):
+    items = served.iterate(refused, 2)
+    assert [next(items), next(items)] == [42, 43]
+    with pytest.raises(InputError, match="row 7 cannot be read; save the file again"):
+        next(items)
+    with pytest.raises(RuntimeError, match=r"(?s)reading the sheet failed.*ZeroDivisionError"):
+        list(served.iterate(broken))
+    assert list(served.iterate(numbers, 1)) == [42]  # still serving
 
 
 def too_much() -> bytearray:
@@ -141,33 +140,27 @@ def test_calamine_laying_out_a_huge_grid_fails_in_the_child_only(tmp_path):
     assert time.monotonic() - started < 30  # refused at the allocation, not after filling it
 
 
-def test_a_child_killed_half_way_stops_the_reading_with_a_clear_line():
-    loader = Aside(forty_two, str, memory=1 << 28, what="reading the sheet")
-    try:
-        loader.loaded()
-        items = loader.iterate(numbers, 10)
-        next(items)
-        os.kill(loader._process.pid, signal.SIGKILL)
-        with pytest.raises(ImporterError) as stopped:
-            list(items)
-        assert str(stopped.value) == (
-            "the process reading the sheet ended unexpectedly (killed by signal 9; out of "
-            "memory?); run the command again"
-        )
-    finally:
-        loader.close()
+def test_a_child_killed_half_way_stops_the_reading_with_a_clear_line(served):
+    items = served.iterate(numbers, 10)
+    next(items)
+    os.kill(served._process.pid, signal.SIGKILL)
+    with pytest.raises(ImporterError) as stopped:
+        list(items)
+    assert str(stopped.value) == (
+        "the process reading the sheet ended unexpectedly (killed by signal 9; out of "
+        "memory?); run the command again"
+    )
 
 
-def test_close_ends_the_child_at_once():
-    loader = Aside(forty_two, str, memory=1 << 28, what="counting")
-    assert loader.loaded() == loader.loaded() == (True, "42")
-    process = loader._process
-    loader.close()
-    loader.close()
+def test_close_ends_the_child_at_once(served):
+    assert served.loaded() == (True, "42")  # asked again: the same answer
+    process = served._process
+    served.close()
+    served.close()
     with pytest.raises(ValueError):  # closed: the process object is released
         process.is_alive()
-    with pytest.raises(ImporterError, match="the process counting ended unexpectedly"):
-        list(loader.iterate(numbers, 1))
+    with pytest.raises(ImporterError, match="the process reading the sheet ended unexpectedly"):
+        list(served.iterate(numbers, 1))
 
 
 # --- reading a sheet through it -------------------------------------------------------------
