@@ -138,11 +138,20 @@ class Aside:
         with contextlib.suppress(ValueError):  # ValueError: closed here already
             self._process.join(timeout=_LOOK)
             code = self._process.exitcode
-        how = f"killed by signal {-code}" if code and code < 0 else f"exit {code}"
-        hint = "; out of memory?" if code in (-signal.SIGKILL, -signal.SIGABRT) else ""
+        # an abort here is a failed allocation: the limit, or calamine asking for too much
+        how = how_it_ended(code, memory=(signal.SIGKILL, signal.SIGABRT))
         return ImporterError(
-            f"the process {self.what} ended unexpectedly ({how}{hint}); run the command again"
+            f"the process {self.what} ended unexpectedly ({how}); run the command again"
         )
+
+
+def how_it_ended(code: int | None, *, memory: tuple[int, ...] = (signal.SIGKILL,)) -> str:
+    """How a child process ended (its exit code), for a message: "exit 1", "killed by
+    signal 9; out of memory?" (``memory``: the signals that say it ran out of it)."""
+    if not code or code > 0:
+        return f"exit {code}"
+    hint = "; out of memory?" if -code in memory else ""
+    return f"killed by signal {-code}{hint}"
 
 
 def _stop(process: Any, conn: Any) -> None:

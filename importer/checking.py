@@ -38,6 +38,7 @@ from typing import Any
 
 import pandas as pd
 
+from .aside import how_it_ended
 from .errors import ImporterError
 from .journal import Outcome
 from .read import Table
@@ -253,10 +254,9 @@ class Checker:
             raise payload
         if kind == "crash":
             raise RuntimeError(f"checking the rows failed in the second process:\n{payload}")
-        how = f"killed by signal {-payload}" if payload and payload < 0 else f"exit {payload}"
-        hint = "; out of memory?" if payload == -signal.SIGKILL else ""
+        how = how_it_ended(payload)
         raise ImporterError(
-            f"the process checking the rows ended unexpectedly ({how}{hint}); run the "
+            f"the process checking the rows ended unexpectedly ({how}); run the "
             "command again with --resume: the rows sent are kept"
         )
 
