@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -75,3 +77,26 @@ def activity_rows(count: int, *, prefix: str = "R", start: int = 0) -> list[list
         ]
         for i in range(start, start + count)
     ]
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes ``pid`` started that are still its children (Linux /proc)."""
+    found = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in found.read_text().split()] if found.exists() else []
+
+
+def gone(pid: int) -> bool:
+    """The process ended (reaped, or a zombie waiting for its new parent)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return True
+
+
+def all_gone(pids: Iterable[int], timeout: float = 10.0) -> bool:
+    """Whether every one of ``pids`` has ended, waiting up to ``timeout`` seconds."""
+    pids = list(pids)
+    deadline = time.monotonic() + timeout
+    while not all(gone(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return all(gone(pid) for pid in pids)

@@ -28,7 +28,7 @@ from importer.aside import Aside
 from importer.errors import ImporterError, InputError
 from importer.read import open_table
 
-from .helpers import HEADER, activity_rows, read_report
+from .helpers import HEADER, activity_rows, all_gone, children_of, read_report
 
 pytestmark = pytest.mark.skipif(not aside.AVAILABLE, reason="the child is forked on Linux only")
 
@@ -263,11 +263,7 @@ def test_no_child_outlives_a_killed_validate(tmp_path):
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == -signal.SIGKILL, done.stderr
-    child = int(done.stdout.split()[0])
-    deadline = time.monotonic() + 10
-    while _alive(child) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _alive(child)
+    assert all_gone([int(done.stdout.split()[0])])
 
 
 def test_ctrl_c_during_validate_leaves_no_child(tmp_path):
@@ -278,17 +274,14 @@ def test_ctrl_c_during_validate_leaves_no_child(tmp_path):
     children: set[int] = set()
     deadline = time.monotonic() + 60
     while not children and time.monotonic() < deadline and process.poll() is None:
-        children = _children(process.pid)
+        children = set(children_of(process.pid))
         time.sleep(0.02)
     assert children, "validate of a large sheet starts a child"
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "Traceback" not in err
-    deadline = time.monotonic() + 10
-    while any(_alive(child) for child in children) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(_alive(child) for child in children)
+    assert all_gone(children)
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -304,19 +297,3 @@ def _peak_kb() -> int:
 def _sheet_bytes(path: Path) -> int:
     with zipfile.ZipFile(path) as archive:
         return sum(i.file_size for i in archive.infolist() if i.filename.startswith("xl/work"))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return status.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def _children(pid: int) -> set[int]:
-    try:
-        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return set()
-    return {int(child) for child in found}

@@ -29,7 +29,7 @@ from importer.sandbox import RunningSandbox
 from importer.validate import ChunkResult, Validator
 
 from .conftest import CliResult, api_args, start_run, wait_until
-from .helpers import HEADER, activity_rows, read_report, write_csv
+from .helpers import HEADER, activity_rows, all_gone, children_of, read_report, write_csv
 
 FAST = ["--quiet", "--rate", "0", "--concurrency", "16", "--retry-wait", "0.01"]
 FIRST, CHUNK_ROWS = 40, 300  # slices: many of them from a few thousand rows
@@ -183,19 +183,6 @@ def large_csv(path: Path, count: int = 10_000) -> Path:
     return source
 
 
-def children_of(pid: int) -> list[int]:
-    found = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in found.read_text().split()] if found.exists() else []
-
-
-def gone(pid: int) -> bool:
-    """The process ended (reaped, or a zombie waiting for its new parent)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return True
-
-
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
 def test_a_large_csv_reports_every_row_as_a_small_one_would(
     make_sandbox: Callable[..., RunningSandbox],
@@ -243,10 +230,7 @@ def test_no_child_outlives_its_run(
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    deadline = time.monotonic() + 10
-    while not all(gone(pid) for pid in children) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert all(gone(pid) for pid in children), f"{how}: the checking process outlived its run"
+    assert all_gone(children), f"{how}: the checking process outlived its run"
     if how == "sigint":
         assert proc.returncode == 130, err
         assert "--resume" in err
