@@ -34,6 +34,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -43,6 +44,8 @@ from schemas.activity import field_rules
 
 DEMO_CLIENT_ID = "demo-client"
 DEMO_CLIENT_SECRET = "demo-secret"  # a public demo value, valid only against the sandbox
+#: the rate-limit headers of the request being answered (each request is its own task)
+_BUDGET: ContextVar[dict[str, str] | None] = ContextVar("budget", default=None)
 UNKNOWN_CONTACT_DOMAIN = "unknown.example"
 _CONTACT = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$|^\+?[\d\s().\-]{6,}$")
 
@@ -142,8 +145,9 @@ class Sandbox:
     # --- activities ----------------------------------------------------------------------
 
     async def _activity(self, request: web.Request) -> web.StreamResponse:
+        _BUDGET.set(None)  # each request is its own task: this is this request's
         response = await self._put(request)
-        budget = request.get("budget")
+        budget = _BUDGET.get()
         if budget:  # what this request left of the budget, on whatever answer it gets
             response.headers.update(budget)
         return response
@@ -176,7 +180,7 @@ class Sandbox:
             return self._answer({"message": "Too Many Attempts."}, 429, headers=headers)
         arrivals.append(now)
         if config.rate_limit and config.rate_headers:
-            request["budget"] = self._budget(config.rate_limit - len(arrivals))
+            _BUDGET.set(self._budget(config.rate_limit - len(arrivals)))
         if config.latency:
             await asyncio.sleep(config.latency)
 
