@@ -27,6 +27,8 @@ from authlib.oauth2.rfc6749.parameters import prepare_token_request
 from .errors import AuthError
 
 _ATTEMPTS = 4
+#: fresh tokens refused in a row (401) that mean the API refuses the credentials
+REFUSED_FRESH = 2
 #: renewal lifetime when the token endpoint gives no usable ``expires_in``
 DEFAULT_LIFETIME = 3600.0
 #: OAuth2 error codes (``invalid_client``): anything else from the server is not shown
@@ -48,6 +50,7 @@ class TokenSource:
         self._lock = asyncio.Lock()
         self._secrets = {client_secret}  # and every access token: masked in any text kept
         self.fetches = 0
+        self._refused = 0  # renewals in a row whose token the API refused before any success
 
     def __repr__(self) -> str:
         return f"TokenSource(token_url={self._url!r}, client_id=***, client_secret=***)"
@@ -68,11 +71,29 @@ class TokenSource:
         return found
 
     async def renew(self, rejected: str) -> None:
-        """The API said 401 to ``rejected``: fetch a new token unless a worker already did."""
+        """The API said 401 to ``rejected``: fetch a new token unless a worker already did.
+
+        A token the API refused before it accepted anything, right after a renewal, means
+        the credentials themselves are refused: after ``REFUSED_FRESH`` such tokens this
+        raises ``AuthError`` instead of asking for more (each request carries the secret).
+        """
         async with self._lock:
             current = self._token
             if current is None or current["access_token"] == rejected:
+                if self._refused >= REFUSED_FRESH:
+                    raise AuthError(
+                        f"the API refused {self._refused} fresh access tokens in a row "
+                        "(HTTP 401): the credentials were refused; check CG_CLIENT_ID and "
+                        "CG_CLIENT_SECRET and that this client may import activities "
+                        "(and --region)"
+                    )
+                self._refused += 1
                 await self._fetch()
+
+    def accepted(self, token: str) -> None:
+        """The API answered a request with ``token`` without a 401: it is good."""
+        if self._refused and self._token is not None and self._token["access_token"] == token:
+            self._refused = 0
 
     def _expiring(self) -> bool:
         return time.monotonic() >= self._renew_at

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shlex
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from . import __version__
 from .config import (
@@ -25,13 +26,14 @@ from .config import (
     region_urls,
     resolve_timezone,
 )
-from .errors import ImporterError, UsageError
+from .errors import AuthError, ImporterError, SendingStopped, UsageError
 from .journal import runs_of
 from .mapping import Mapping, load_mapping
 from .pipeline import RunSummary, import_file, validate_file
 from .report import RETRY_FORMATS
 
 EXIT_OK, EXIT_NOT_ALL, EXIT_NOTHING_DONE, EXIT_INTERRUPTED = 0, 1, 2, 130
+T = TypeVar("T")
 STATUS_ORDER = ("valid", "imported", "unchanged", "invalid", "rejected", "failed", "skipped")
 
 
@@ -204,6 +206,15 @@ def _sending_options(sub: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="longest Retry-After to obey; the API asking for more stops the run, "
         "--resume continues it later (default 300)",
+    )
+    sub.add_argument(
+        "--stall-limit",
+        type=float,
+        default=10.0,
+        metavar="MINUTES",
+        help="stop sending when rows wait for the API and none was imported for this "
+        "long (an outage or a throttle without end); --resume continues later "
+        "(default 10; 0: never)",
     )
     sub.add_argument(
         "--sandbox",
@@ -389,7 +400,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "validate":
             summary = validate_file(settings, _progress(args))
         else:
-            summary = asyncio.run(_run(settings, args, import_file))
+            summary = _until_done(_run(settings, args, import_file))
+    except SendingStopped as stop:
+        # what the journal holds was done: 1 once rows were imported, but refused
+        # credentials need a person whatever was done (2)
+        print(f"cg-import: error: {stop}", file=sys.stderr)
+        print(
+            f"cg-import: rows not sent are marked skipped; finish with:\n  "
+            f"{_resume_command(words, settings)}",
+            file=sys.stderr,
+        )
+        if stop.imported and not isinstance(stop.cause, AuthError):
+            return EXIT_NOT_ALL
+        return EXIT_NOTHING_DONE
     except ImporterError as err:
         print(f"cg-import: error: {err}", file=sys.stderr)
         return EXIT_NOTHING_DONE
@@ -424,6 +447,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_NOT_ALL
     return EXIT_OK if summary.all_good else EXIT_NOT_ALL
+
+
+def _until_done(work: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(work)``, except that once ``work`` has its result, a failure to tidy
+    the loop up (no thread left for the executor's shutdown under a memory limit) changes
+    nothing of what was done: the result stands."""
+    runner = asyncio.Runner()
+    try:
+        result = runner.run(work)
+    except BaseException:
+        runner.close()
+        raise
+    with contextlib.suppress(Exception):  # the run is over: its outcome is decided
+        runner.close()
+    return result
 
 
 def _with_config(args: argparse.Namespace, words: list[str]) -> argparse.Namespace:
@@ -467,8 +505,10 @@ def _settings(
         raise UsageError("--rate must be 0 (unlimited), more, or auto")
     if args.concurrency < 1 or args.max_attempts < 1:
         raise UsageError("--concurrency and --max-attempts must be at least 1")
-    if args.timeout <= 0 or args.retry_wait < 0 or args.max_wait < 0:
-        raise UsageError("--timeout must be above 0, --retry-wait and --max-wait 0 or more")
+    if args.timeout <= 0 or min(args.retry_wait, args.max_wait, args.stall_limit) < 0:
+        raise UsageError(
+            "--timeout must be above 0, --retry-wait, --max-wait and --stall-limit 0 or more"
+        )
     if getattr(args, "only_changed", False) and not args.history:
         raise UsageError("--only-changed needs --history PATH (where imported rows are kept)")
     settings = replace(
@@ -480,6 +520,7 @@ def _settings(
         retry_wait=args.retry_wait,
         timeout=args.timeout,
         max_wait=args.max_wait,
+        stall=args.stall_limit * 60,
         resume=getattr(args, "resume", False),
         sandbox=args.sandbox,
         history=args.history,
@@ -527,7 +568,7 @@ def _inbox(args: argparse.Namespace) -> int:
     async def work(settings: Settings) -> Any:
         return await run_inbox(settings, options, told)
 
-    summary = asyncio.run(_run(template, args, work))
+    summary = _until_done(_run(template, args, work))
     if summary.locked:
         print(
             f"cg-import: another inbox run holds {args.folder} (its lock); nothing to do now",
@@ -640,6 +681,10 @@ class _Bar:
     def advance(self, rows: int) -> None:
         if self._bar is not None:
             self._bar.update(rows)
+
+    def note(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.write(f"cg-import: warning: {text}", file=sys.stderr)
 
     def close(self) -> None:
         if self._bar is not None:

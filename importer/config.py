@@ -53,6 +53,7 @@ class Settings:
     retry_wait: float = 0.5
     timeout: float = 60.0
     max_wait: float = 300.0  # the longest Retry-After obeyed
+    stall: float = 600.0  # seconds without a row imported (rows waiting) that stop sending
     resume: bool = False
     sandbox: bool = False  # the in-process stand-in API (its URLs change every run)
     history: Path | None = None  # remembers imported payloads (see history.py)
@@ -155,6 +156,7 @@ CONFIG_KEYS: dict[str, tuple[str, str]] = {
     "retry_wait": ("retry_wait", "number"),
     "timeout": ("timeout", "number"),
     "max_wait": ("max_wait", "number"),
+    "stall_limit": ("stall_limit", "number"),
     "settle": ("settle", "number"),
     "quiet": ("quiet", "flag"),
     "only_changed": ("only_changed", "flag"),

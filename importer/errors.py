@@ -9,9 +9,13 @@ Problems with single rows are never exceptions; they are ``RowIssue`` records
     ├── MappingError           the mapping file is broken or does not fit the input
     ├── ResumeError            --resume against a different file or a missing journal
     ├── ReportError            the report cannot be written
-    └── AuthError              the token endpoint refused the credentials or cannot be reached
+    ├── AuthError              the token endpoint refused the credentials or cannot be reached
+    └── SendingStopped         rows were sent, then one of the above (or a defect) stopped
+                               the run: its ``cause`` says what; ``--resume`` continues
 
-``cli.py`` turns every one of them into a single line on stderr and exit code 2.
+``cli.py`` turns every one of them into a single line on stderr and exit code 2, except a
+``SendingStopped`` after rows were imported: exit 1 and the ``--resume`` line (what the
+journal holds was done, whatever failed afterwards).
 """
 
 from __future__ import annotations
@@ -43,3 +47,13 @@ class ReportError(ImporterError):
 
 class AuthError(ImporterError):
     """The API refused the client credentials or its token endpoint is unreachable."""
+
+
+class SendingStopped(ImporterError):
+    """Sending began, then ``cause`` stopped the run; ``imported`` rows of this run are in
+    the journal (their report was written if it could be)."""
+
+    def __init__(self, cause: ImporterError, imported: int) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.imported = imported

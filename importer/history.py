@@ -233,6 +233,20 @@ class History:
         now = self._now()
         self._write((self._scope, ref, digest, aid, now, file_name) for ref, digest, aid in rows)
 
+    def doubt(self, references: Sequence[str]) -> None:
+        """Forget ``references`` durably, before they are sent: a send that fails or gets
+        no answer may still have been applied, so only a later import (``record``) says
+        again what the API holds; until then a row of theirs is never ``unchanged``."""
+        self.flush()  # an earlier row's import, still pending, must not land after this
+        with self._failing("cannot write"), self._transaction():
+            for start in range(0, len(references), _LOOKUP_BATCH):
+                batch = json.dumps(list(references[start : start + _LOOKUP_BATCH]))
+                self._db.execute(
+                    "DELETE FROM imported WHERE scope = ? "
+                    "AND reference IN (SELECT value FROM json_each(?))",
+                    (self._scope, batch),
+                )
+
     def flush(self) -> None:
         """Write the pending rows durably."""
         self._flushed = time.monotonic()

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .checking import Checked, Checker
 from .config import Settings
-from .errors import ImporterError, ReportError
+from .errors import ImporterError, ReportError, SendingStopped
 from .history import History, unchanged_note
 from .journal import Journal, Outcome, journal_path
 from .mapping import ColumnPlan, Mapping, plan_columns
@@ -43,6 +43,7 @@ class Progress(Protocol):
 
     def start(self, total: int | None, what: str) -> None: ...
     def advance(self, rows: int) -> None: ...
+    def note(self, text: str) -> None: ...
     def close(self) -> None: ...
 
 
@@ -51,6 +52,9 @@ class _Silent:
         pass
 
     def advance(self, rows: int) -> None:
+        pass
+
+    def note(self, text: str) -> None:
         pass
 
     def close(self) -> None:
@@ -74,6 +78,7 @@ class RunSummary:
     interrupted: bool = False  # Ctrl-C or SIGTERM
     stopped: str | None = None  # why the run stopped sending by itself (no answers, …)
     requests: int = 0
+    imported_here: int = 0  # rows this run imported (a resume's earlier ones not counted)
     send_seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)  # e.g. mapped columns the file lacks
     #: the most frequent kinds of error: message, field, count, first rows, example
@@ -206,18 +211,30 @@ def validate_file(settings: Settings, progress: Progress | None = None) -> RunSu
 
 
 async def import_file(settings: Settings, progress: Progress | None = None) -> RunSummary:
-    """Validate, send the valid rows, record every outcome, write the report."""
-    progress = progress or _Silent()
+    """Validate, send the valid rows, record every outcome, write the report.
+
+    Whatever stops the run once rows were sent (the credentials refused, a full disk, a
+    defect) raises ``SendingStopped`` with the number of rows this run imported: what the
+    journal holds was done, and ``--resume`` finishes it.
+    """
+    summary = RunSummary(
+        "run", settings.input, settings.report, api_host=urlsplit(settings.api_url).netloc
+    )
+    try:
+        return await _import(settings, progress or _Silent(), summary)
+    except SendingStopped as stop:
+        raise SendingStopped(stop.cause, summary.imported_here) from stop.__cause__
+    except Exception as err:
+        if not summary.imported_here:
+            raise
+        raise SendingStopped(_as_error(err), summary.imported_here) from err
+
+
+async def _import(settings: Settings, progress: Progress, summary: RunSummary) -> RunSummary:
     check_outputs(settings.input, settings.report)
     table, plan = _open(settings)
-    summary = RunSummary(
-        "run",
-        settings.input,
-        settings.report,
-        input_sha256=table.sha256,
-        api_host=urlsplit(settings.api_url).netloc,
-        warnings=list(plan.warnings),
-    )
+    summary.input_sha256 = table.sha256
+    summary.warnings.extend(plan.warnings)
     check_space(settings.report, table.path, table.estimated_rows)
     lock = lock_report(settings.report)
     try:
@@ -235,7 +252,7 @@ async def import_file(settings: Settings, progress: Progress | None = None) -> R
             except SendingStopped as stop:
                 # e.g. the credentials were revoked mid-run: keep and report what was done
                 stopped.append(stop.cause)
-                summary.interrupted = True
+                summary.stopped = str(stop.cause)
             summary.finished = dt.datetime.now(dt.UTC)
             with _after(stopped):
                 superseded = journal.supersede()
@@ -253,8 +270,18 @@ async def import_file(settings: Settings, progress: Progress | None = None) -> R
     finally:
         lock.release()
     if stopped:
-        raise stopped[0]
+        raise SendingStopped(stopped[0], summary.imported_here)
     return summary
+
+
+def _as_error(err: Exception) -> ImporterError:
+    """``err`` as one line of the exception tree (a defect says it is one)."""
+    if isinstance(err, ImporterError):
+        return err
+    return ImporterError(
+        f"internal error: {err.__class__.__name__}: {err} (please report it; set "
+        "CG_IMPORT_DEBUG=1 to see the traceback)"
+    )
 
 
 @contextlib.contextmanager
@@ -266,14 +293,6 @@ def _after(stopped: list[ImporterError]) -> Iterator[None]:
     except ReportError:
         if not stopped:
             raise
-
-
-class SendingStopped(Exception):
-    """Sending began, then an ``ImporterError`` stopped it (the report is still due)."""
-
-    def __init__(self, cause: ImporterError) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
 
 
 async def _send_all(
@@ -339,6 +358,7 @@ async def _send_checked(
 
         def on_result(result: Result) -> None:
             changes.sent(result)
+            summary.imported_here += result.status == "imported"
             journal.record(
                 (
                     result.source_row,
@@ -361,6 +381,7 @@ async def _send_checked(
             retry_wait=settings.retry_wait,
             max_wait=settings.max_wait,
             auto_rate=settings.auto_rate,
+            stall=settings.stall,
         )
         sender = Sender(session, tokens, options, on_result)
 
@@ -381,6 +402,7 @@ async def _send_checked(
                 else:  # the history's lookups read its database
                     payloads, unchanged = await asyncio.to_thread(changes.split, checked, finished)
                 journal.record_many(unchanged)
+                changes.doubt(payloads)
                 progress.advance(len(chunk) - len(payloads))
                 stream.add(chunk, (row for row, _, _ in payloads))
                 if payloads:
@@ -392,10 +414,14 @@ async def _send_checked(
                 await parsed  # a file with nothing to send must still be whole
 
         async def flush_while_idle() -> None:
+            slow = None
             while True:  # outcomes that arrive slowly still reach the disk within a second
                 await asyncio.sleep(journal.every)
                 journal.flush()
                 stream.advance()
+                if slow is None and (slow := sender.gate.slow()):
+                    summary.warnings.append(slow)  # a crawl is said at once, and at the end
+                    progress.note(slow)
 
         signals = _stop_on_signals(loop, sender)
         progress.start(table.estimated_rows, "rows")
@@ -403,10 +429,10 @@ async def _send_checked(
         flusher = asyncio.create_task(flush_while_idle())
         try:
             await sender.run(deliveries())
-        except ImporterError as err:
+        except Exception as err:
             if not sender.requests:
                 raise  # nothing was sent: nothing to report (e.g. the file breaks further on)
-            raise SendingStopped(err) from err
+            raise SendingStopped(_as_error(err), summary.imported_here) from err
         finally:
             if not parsed.done():
                 parsed.cancel()
@@ -435,6 +461,7 @@ class _Changes:
         self.only_changed = settings.only_changed
         self.file_name = settings.input.name
         self._hashes: dict[int, bytes] = {}  # rows sent and not yet answered
+        self._waiting: Counter[str] = Counter()  # of those, the rows of each reference
 
     def split(
         self, checked: Checked, finished: set[int]
@@ -468,11 +495,28 @@ class _Changes:
             return sendable, unchanged
         return [sendable[i] for i in keep], unchanged
 
+    def doubt(self, sendable: list[tuple[int, str, bytes]]) -> None:
+        """Before rows go out, the history forgets their references: only an import proves
+        what the API holds (a send that failed, or got no answer, may have been applied),
+        so until one does, the next send of each is unconditional."""
+        if self.history is not None and sendable:
+            references = [reference for _, reference, _ in sendable]
+            self.history.doubt(references)
+            self._waiting.update(references)
+
     def sent(self, result: Result) -> None:
-        """Remember an imported row's payload (and forget the hash of any other outcome)."""
+        """Remember an imported row's payload (and forget the hash of any other outcome),
+        unless a later row of its reference is still to be answered: what stays is that
+        one's, known only from its own outcome."""
         digest = self._hashes.pop(result.source_row, None)
-        if self.history is not None and digest is not None and result.status == "imported":
-            self.history.record(result.reference, digest, result.activity_id or "", self.file_name)
+        if self.history is None or digest is None:
+            return
+        reference = result.reference
+        self._waiting[reference] -= 1
+        if self._waiting[reference] <= 0:
+            del self._waiting[reference]
+            if result.status == "imported":
+                self.history.record(reference, digest, result.activity_id or "", self.file_name)
 
     def close(self) -> None:
         if self.history is not None:

@@ -37,6 +37,8 @@ AUTO_START = 5.0
 ASSUMED_WINDOW = 60.0
 #: a larger announced limit is ignored: no budget to keep to (nor a deque's length)
 MAX_BUDGET = 100_000
+#: a budget learnt below this many requests a second is worth a word to the analyst
+SLOW_BUDGET = 1.0
 
 
 class RateGate:
@@ -175,6 +177,19 @@ class RateGate:
         self._limit, self._window = limit, window
         self._pace = AsyncLimiter(2, 2 / self.target)
         self._slower = None
+
+    def slow(self) -> str | None:
+        """What a budget learnt below ``SLOW_BUDGET`` means to the analyst, else None."""
+        if not self.learning or self.budget is None:
+            return None
+        limit, window = self.budget
+        if limit / window >= SLOW_BUDGET:
+            return None
+        return (
+            f"the API allows {limit} request{'s' if limit != 1 else ''} per {window:,.0f} s "
+            f"(X-RateLimit-Limit): --rate auto keeps to it, about {limit / window * 3600:,.0f} "
+            "rows an hour; Ctrl-C stops the run and --resume continues it later"
+        )
 
     def too_many(self, retry_after: float | None) -> float:
         """The API said 429: pause everyone, slow down; returns the pause in seconds.

@@ -16,7 +16,6 @@ creating a second activity.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import random
@@ -70,6 +69,9 @@ class SendOptions:
     auto_rate: bool = False  # --rate auto: learn the API's budget (see rate.py)
     breaker: int = 20  # requests in a row (all workers) without an answer that stop the run
     grace: float = 10.0  # how long a stop waits for requests in flight
+    #: seconds without a row answered for good (imported or rejected) while rows wait for
+    #: the API that stop the run (0: never): a throttle or an outage without end
+    stall: float = 600.0
 
 
 class Sender:
@@ -94,6 +96,7 @@ class Sender:
         self.in_flight = 0  # requests sent and not yet answered
         self.halted: str | None = None  # why the run stopped itself (a Ctrl-C leaves it None)
         self._unanswered = 0  # requests in a row, across workers, that got no answer
+        self._answered_at = 0.0  # the loop's time of the last row answered for good
         self._failure: BaseException | None = None
         self._headers: tuple[str, dict[str, str]] = ("", {})  # (token, request headers)
         self._traced = bool(session.trace_configs)  # departures() asks for each start's time
@@ -114,8 +117,15 @@ class Sender:
         self.stop()
 
     async def run(self, deliveries: AsyncIterator[Delivery]) -> None:
-        """Send everything ``deliveries`` yields; after ``stop()``, let go within the grace."""
+        """Send everything ``deliveries`` yields; after ``stop()``, let go within the grace.
+
+        Every wait here ends: the workers leave when a stop is asked, a stall stops the run
+        (``SendOptions.stall``), and workers still busy after the grace are let go.
+        """
+        loop = asyncio.get_running_loop()
+        self._answered_at = loop.time()
         workers = [asyncio.create_task(self._worker()) for _ in range(self.options.concurrency)]
+        watch = asyncio.create_task(self._watch_stall()) if self.options.stall > 0 else None
         try:
             async for delivery in deliveries:
                 if self.stopping:
@@ -134,15 +144,45 @@ class Sender:
                 _, pending = await asyncio.wait(pending, timeout=0.25)
             if pending:
                 # stopped: give the requests in flight a moment to bring their answers
-                deadline = asyncio.get_running_loop().time() + self.options.grace
-                while self.in_flight and asyncio.get_running_loop().time() < deadline:
+                deadline = loop.time() + self.options.grace
+                while self.in_flight and loop.time() < deadline:
                     await asyncio.sleep(0.05)
             if self._failure is not None:
                 raise self._failure
         finally:
-            for task in workers:
-                task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            for task in (*workers, watch):
+                if task is not None:
+                    task.cancel()
+            # a worker that does not end within the grace is let go: the run must end
+            await asyncio.wait([*workers, *([watch] if watch else [])], timeout=self.options.grace)
+
+    async def _watch_stall(self) -> None:
+        """Halt the run when rows wait for the API and none got its final answer for
+        ``stall`` seconds (an API that throttles or fails without end)."""
+        loop = asyncio.get_running_loop()
+        stall = self.options.stall
+        while not self.stopping:
+            await self._pause(min(1.0, stall / 4))
+            now = loop.time()
+            if not self._busy:
+                self._answered_at = now  # nothing waits for the API: nothing stalls
+            elif now - self._answered_at >= stall:
+                self.halt(
+                    f"no row was imported for {_duration(stall)} (--stall-limit): the API "
+                    "kept failing or throttling"
+                )
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if a stop comes first. (Not ``asyncio.wait_for`` on the
+        stop event: on Python 3.11 it can swallow a cancellation that arrives as the event
+        is set, and a worker that swallowed its cancellation would never end.)"""
+        if self.stopping:
+            return
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({stop}, timeout=seconds)
+        finally:
+            stop.cancel()
 
     async def _put(self, item: Delivery | None) -> None:
         """Queue ``item`` for the workers, unless a stop comes first."""
@@ -165,7 +205,7 @@ class Sender:
             self.stop()
 
     async def _work(self) -> None:
-        while True:
+        while not self.stopping:
             delivery = await self._queue.get()
             if delivery is None:
                 return
@@ -176,6 +216,8 @@ class Sender:
                     break
                 result = await self._deliver(current)
                 if result is not None:
+                    if result.status != "failed":  # the API's final word: not a stall
+                        self._answered_at = asyncio.get_running_loop().time()
                     self._on_result(result)
                 waiting = self._busy.get(current.reference)
                 if waiting:
@@ -187,7 +229,7 @@ class Sender:
     async def _deliver(self, delivery: Delivery) -> Result | None:
         """Send one row until it has a final outcome; None if stopped before one."""
         options = self.options
-        attempts = failures = throttles = refused = 0
+        attempts = failures = throttles = 0
         last_status: int | None = None
         problem = "not sent"
         while True:
@@ -213,6 +255,8 @@ class Sender:
             else:
                 self._unanswered = 0
                 last_status = status
+                if status != 401:
+                    self._tokens.accepted(token)
             final: str | None = None  # the status of a final outcome, if this answer is one
             if status is None:
                 pass
@@ -239,12 +283,10 @@ class Sender:
                     "redirects are never followed (the row was not sent there): check --api-url"
                 )
             elif status == 401:
-                refused += 1
-                if refused < options.max_attempts:
-                    await self._tokens.renew(token)  # one renewal shared by all workers
-                    continue
-                final = "failed"
-                problem = "the API kept refusing fresh tokens (401)"
+                # one renewal shared by all workers; fresh tokens refused again and again
+                # raise AuthError, which stops the run (the credentials are refused)
+                await self._tokens.renew(token)
+                continue
             elif status == 429:
                 throttles += 1
                 wait = _retry_after(answer.retry_after)
@@ -289,8 +331,7 @@ class Sender:
                     f"gave up after {attempts} attempts: {problem}" if attempts > 1 else problem,
                 )
             wait = min(options.max_backoff, options.retry_wait * 2 ** (failures - 1))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=random.uniform(0, wait))
+            await self._pause(random.uniform(0, wait))
 
     def _unfinished(
         self, delivery: Delivery, attempts: int, last_status: int | None, problem: str
@@ -491,3 +532,11 @@ def _server_errors(status: int, body: Any, text: str) -> str:
             return f"api: {message}"
     snippet = " ".join(text.split())[:200] if text else ""
     return f"api: HTTP {status}" + (f" {snippet}" if snippet else "")
+
+
+def _duration(seconds: float) -> str:
+    """``seconds`` as an analyst reads it: "10 minutes", "1 minute", "45 s"."""
+    if seconds >= 60 and seconds % 60 == 0:
+        minutes = int(seconds // 60)
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{seconds:,.0f} s" if seconds >= 1 else f"{seconds:.2f} s"

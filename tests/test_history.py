@@ -319,3 +319,48 @@ def test_the_note_of_an_unchanged_row_says_when_it_was_imported():
     assert unchanged_note("2024-05-01T02:03:04Z") == (
         "not sent: imported with exactly this content on 2024-05-01 02:03:04 UTC"
     )
+
+
+# --- history only from proof ------------------------------------------------------------------
+
+
+def test_a_send_that_failed_though_applied_is_sent_again_next_time(cli, api_env, tmp_path):
+    """The API applies the edited rows but answers 500: the history must not keep the old
+    payload as imported, or sending the old file again would call it ``unchanged`` and the
+    API would keep the edited values for ever."""
+    from aiohttp import web
+
+    from .helpers import activity_rows, write_csv
+    from .servers import api_app, imported, serve
+
+    held: dict[str, dict[str, object]] = {}
+    mode = {"answer": "ok"}
+
+    async def put(request: web.Request) -> web.Response:
+        body = await request.json()
+        held[body["reference"]] = body  # applied, whatever the answer says
+        if mode["answer"] == "ok":
+            return imported(body, len(held))
+        return web.json_response({"message": "Server Error"}, status=500)
+
+    rows = activity_rows(6)
+    old = write_csv(tmp_path / "old.csv", [HEADER, *rows])
+    edited = [[*row[:-1], f"{row[-1]} (edited)"] for row in rows]
+    new = write_csv(tmp_path / "new.csv", [HEADER, *edited])
+    history = tmp_path / "history.sqlite"
+    with serve(api_app(put)) as server:
+        args = [
+            "--history", history, "--only-changed", "--quiet", "--max-attempts", "1",
+            "--api-url", f"{server.url}/activities", "--token-url", f"{server.url}/oauth2/token",
+        ]  # fmt: skip
+        assert cli("run", old, "--report", tmp_path / "r1.csv", *args).code == 0
+        mode["answer"] = "fail"
+        assert cli("run", new, "--report", tmp_path / "r2.csv", *args).code == 1
+        assert all("(edited)" in str(b["additional_information_object"]) for b in held.values())
+        mode["answer"] = "ok"
+        again = cli("run", old, "--report", tmp_path / "r3.csv", *args)
+    assert again.code == 0, again.err
+    from .helpers import read_report
+
+    assert {line["status"] for line in read_report(tmp_path / "r3.csv")} == {"imported"}
+    assert not any("(edited)" in str(b["additional_information_object"]) for b in held.values())

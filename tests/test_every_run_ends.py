@@ -1,0 +1,271 @@
+"""Every run ends, and its exit code tells the truth (SPEC "Every run ends", exit codes).
+
+An API that is down while its token URL answers, one that throttles for ever, one that
+refuses every fresh token, a failure after rows were sent: each run ends by itself, writes
+its report and, where rows remain, the ``--resume`` line; 2 only when nothing was done.
+The real CLI runs as a separate process (a hang fails by the test's own deadline, never
+hangs the suite) against real servers on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import resource
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from importer.sandbox import DEMO_CLIENT_SECRET
+
+from .conftest import subprocess_env
+from .helpers import HEADER, activity_rows, read_report, write_csv
+from .servers import TOKEN, api_app, imported, serve
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 where nothing listens (connections are refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def run_cli(
+    tmp_path: Path,
+    *argv: str | Path,
+    deadline: float = 60,
+    preexec: Callable[[], None] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``python -m importer …`` with the demo credentials; killed (a failure) past ``deadline``."""
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "importer", *map(str, argv)],
+            capture_output=True,
+            text=True,
+            env=subprocess_env(),
+            cwd=tmp_path,
+            timeout=deadline,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=preexec,
+        )
+    except subprocess.TimeoutExpired as hung:
+        pytest.fail(f"the run did not end within {deadline} s (it hangs):\n{hung.stderr!r}")
+
+
+def statuses(report: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for line in read_report(report):
+        counts[line["status"]] = counts.get(line["status"], 0) + 1
+    return counts
+
+
+def test_api_down_while_the_token_url_answers_ends_with_the_report_and_resume_line(
+    tmp_path: Path,
+) -> None:
+    async def never(request: web.Request) -> web.Response:  # pragma: no cover - not reached
+        raise AssertionError("the API is down")
+
+    source = write_csv(tmp_path / "a.csv", [HEADER, *activity_rows(300)])
+    report = tmp_path / "a-report.csv"
+    with serve(api_app(never)) as token_server:
+        done = run_cli(
+            tmp_path,
+            "run",
+            source,
+            "--report",
+            report,
+            "--token-url",
+            f"{token_server.url}/oauth2/token",
+            "--api-url",
+            f"http://127.0.0.1:{closed_port()}/activities",
+            "--retry-wait",
+            "0.01",
+            "--quiet",
+        )
+    assert done.returncode == 1, done.stderr  # it stopped by itself: --resume finishes it
+    assert "no answer" in done.stderr
+    assert "--resume" in done.stderr
+    assert "Traceback" not in done.stderr
+    counts = statuses(report)
+    assert sum(counts.values()) == 300
+    assert set(counts) <= {"failed", "skipped"}, counts
+
+
+def test_a_stall_stops_a_run_that_is_throttled_for_ever(tmp_path: Path) -> None:
+    """429 with Retry-After: 1 for every request: the stall limit ends the run (exit 1 after
+    some rows were imported), not 51 attempts a row for ever."""
+    seen = {"puts": 0}
+
+    async def throttle_after_five(request: web.Request) -> web.Response:
+        seen["puts"] += 1
+        body = await request.json()
+        if seen["puts"] <= 5:
+            return imported(body, seen["puts"])
+        return web.json_response(
+            {"message": "Too Many Attempts."}, status=429, headers={"Retry-After": "1"}
+        )
+
+    source = write_csv(tmp_path / "a.csv", [HEADER, *activity_rows(40)])
+    report = tmp_path / "a-report.csv"
+    with serve(api_app(throttle_after_five)) as server:
+        done = run_cli(
+            tmp_path,
+            "run",
+            source,
+            "--report",
+            report,
+            "--token-url",
+            f"{server.url}/oauth2/token",
+            "--api-url",
+            f"{server.url}/activities",
+            "--concurrency",
+            "2",
+            "--stall-limit",
+            "0.05",  # minutes: 3 s
+            "--quiet",
+        )
+    assert done.returncode == 1, done.stderr
+    assert "no row was imported for" in done.stderr
+    assert "--resume" in done.stderr
+    counts = statuses(report)
+    assert counts.get("imported") == 5
+    assert sum(counts.values()) == 40
+
+
+def test_credentials_refused_after_a_fresh_token_stop_the_run_with_few_token_requests(
+    tmp_path: Path,
+) -> None:
+    async def refuse(request: web.Request) -> web.Response:
+        return web.json_response({"message": "Unauthenticated."}, status=401)
+
+    source = write_csv(tmp_path / "a.csv", [HEADER, *activity_rows(40)])
+    report = tmp_path / "a-report.csv"
+    with serve(api_app(refuse)) as server:
+        done = run_cli(
+            tmp_path,
+            "run",
+            source,
+            "--report",
+            report,
+            "--token-url",
+            f"{server.url}/oauth2/token",
+            "--api-url",
+            f"{server.url}/activities",
+            "--retry-wait",
+            "0.01",
+            "--quiet",
+        )
+        token_requests = len(server.token_requests)
+    assert done.returncode == 2, done.stderr
+    assert "credentials" in done.stderr and "refused" in done.stderr
+    assert token_requests <= 3, token_requests
+    assert DEMO_CLIENT_SECRET not in done.stderr + done.stdout
+    assert TOKEN not in done.stderr + done.stdout
+    assert sum(statuses(report).values()) == 40
+
+
+def test_credentials_refused_after_rows_were_imported_exit_2_with_the_resume_line(
+    tmp_path: Path,
+) -> None:
+    seen = {"puts": 0}
+
+    async def revoke_after_ten(request: web.Request) -> web.Response:
+        seen["puts"] += 1
+        if seen["puts"] <= 10:
+            return imported(await request.json(), seen["puts"])
+        return web.json_response({"message": "Unauthenticated."}, status=401)
+
+    source = write_csv(tmp_path / "a.csv", [HEADER, *activity_rows(60)])
+    report = tmp_path / "a-report.csv"
+    with serve(api_app(revoke_after_ten)) as server:
+        done = run_cli(
+            tmp_path,
+            "run",
+            source,
+            "--report",
+            report,
+            "--token-url",
+            f"{server.url}/oauth2/token",
+            "--api-url",
+            f"{server.url}/activities",
+            "--concurrency",
+            "1",
+            "--quiet",
+        )
+    assert done.returncode == 2, done.stderr  # refused credentials need a person
+    assert "refused" in done.stderr and "--resume" in done.stderr
+    counts = statuses(report)
+    assert counts["imported"] == 10
+    assert sum(counts.values()) == 60
+
+
+def test_a_full_disk_after_rows_were_imported_is_exit_1_with_the_resume_line(
+    tmp_path: Path,
+) -> None:
+    """Every row is sent, then the report cannot be written (the file-size limit stands in
+    for a full disk: writes past it fail with EFBIG as ENOSPC would): the journal says rows
+    were imported, so the run ends 1 with the resume line, not 2 ("nothing was done")."""
+    rows = activity_rows(150)
+    for row in rows:
+        row[-1] = row[-1] + " " + "x" * 5000  # the report holds this; the journal does not
+    source = write_csv(tmp_path / "a.csv", [HEADER, *rows])
+    report = tmp_path / "a-report.csv"
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+
+    with serve(api_app(accept)) as server:
+        done = run_cli(
+            tmp_path,
+            "run",
+            source,
+            "--report",
+            report,
+            "--token-url",
+            f"{server.url}/oauth2/token",
+            "--api-url",
+            f"{server.url}/activities",
+            "--quiet",
+            preexec=small_files,
+        )
+        puts = len(server.puts)
+    assert puts == 150
+    assert done.returncode == 1, done.stderr
+    assert "--resume" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+async def accept(request: web.Request) -> web.Response:
+    body = await request.json()
+    return imported(body, abs(hash(body["reference"])) % 10**9)
+
+
+def test_a_crawling_budget_learnt_by_rate_auto_is_said(tmp_path: Path, make_sandbox: Any) -> None:
+    """``--rate auto`` against an API that allows one request a minute keeps to it, and says
+    so (the stall limit, short here, then ends the run with the resume line)."""
+    box = make_sandbox(rate_limit=1, rate_limit_window=60.0)
+    source = write_csv(tmp_path / "a.csv", [HEADER, *activity_rows(3)])
+    done = run_cli(
+        tmp_path,
+        "run",
+        source,
+        "--report",
+        tmp_path / "a-report.csv",
+        "--api-url",
+        box.api_url,
+        "--token-url",
+        box.token_url,
+        "--rate",
+        "auto",
+        "--stall-limit",
+        "0.05",
+    )
+    assert done.returncode == 1, done.stderr
+    assert "the API allows 1 request per 60 s" in done.stderr
+    assert "--resume" in done.stderr
