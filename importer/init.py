@@ -11,8 +11,8 @@ with the file written, as ``validate`` would (``mapping.py``, ``validate.py``).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
+import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +25,7 @@ from schemas.activity import FIELDS, REQUIRED
 
 from .dates import FormatGuess, guess_date_format, parse_timestamps, reading_of
 from .errors import MappingError
-from .mapping import Mapping, load_mapping, normalise_header, plan_columns
+from .mapping import Mapping, column_name, load_mapping, normalise_header, plan_columns
 from .read import OVERFLOW, PROBLEM, Table, is_blank, open_table, top_rows
 from .validate import Validator
 
@@ -123,10 +123,29 @@ class Proposal:
 
     def header(self, position: int) -> str:
         """The header as a mapping names it (``"Email #2"`` for a repeated one)."""
-        headers = self.table.headers
-        name = headers[position]
-        same = [p for p, h in enumerate(headers) if h == name]
-        return name if len(same) == 1 else f"{name} #{same.index(position) + 1}"
+        return header_names(self.table.headers)[position]
+
+
+def header_names(headers: list[str]) -> list[str]:
+    """Each column as a mapping names it: its header, ``"Email #2"`` for a repeated one."""
+    counts = Counter(headers)
+    seen: Counter[str] = Counter()
+    names = []
+    for header in headers:
+        seen[header] += 1
+        names.append(header if counts[header] == 1 else f"{header} #{seen[header]}")
+    return names
+
+
+def _unnamed(headers: list[str]) -> set[int]:
+    """Columns a mapping cannot name: blank headers, and a repeated header's ``"Email #2"``
+    when another column is headed ``Email #2`` itself (that name finds the other one)."""
+    literal = set(headers)
+    return {
+        position
+        for position, (header, name) in enumerate(zip(headers, header_names(headers), strict=True))
+        if not header or (name != header and name in literal)
+    }
 
 
 def load_profiles() -> dict[str, Mapping]:
@@ -149,13 +168,17 @@ def propose(path: Path, sheet: str | None = None) -> Proposal:
     if profile is not None:
         fields, constants, extras = _from_profile(profile, headers)
     _match_fields(fields, constants, headers, sample, profiles)
-    used = {choice.column for choice in fields.values()}
+    unnamed = _unnamed(headers)
+    used = {choice.column for choice in fields.values()} | unnamed
+    names = header_names(headers)
     if profile is None:
         extras = [
-            (header, position)
-            for position, header in enumerate(headers)
-            if header and position not in used and _filled(sample, position)
+            (names[position], position)
+            for position in range(len(headers))
+            if position not in used and _filled(sample, position)
         ]
+    else:
+        extras = [(key, position) for key, position in extras if position not in unnamed]
     happened = fields.get("happened_at")
     dates = (
         guess_date_format(_column(sample, happened.column))
@@ -247,10 +270,11 @@ def _match_fields(
     todo = [name for name in FIELDS if name not in fields and name not in constants]
     words = [_words(header) for header in headers]
     aliases = _all_aliases(profiles)
+    unnamed = _unnamed(headers)
 
     def free() -> list[int]:
-        used = {choice.column for choice in fields.values()}
-        return [p for p, header in enumerate(headers) if header and p not in used]
+        used = {choice.column for choice in fields.values()} | unnamed
+        return [p for p in range(len(headers)) if p not in used]
 
     def plausible(name: str, position: int) -> bool:
         values = _column(sample, position)
@@ -294,9 +318,10 @@ def _match_fields(
         if by_values is not None:
             fields[name] = FieldChoice(by_values, _VALUE_REASONS[name])
             todo.remove(name)
+    names = header_names(headers)
     for name in todo:
         if name in REQUIRED:
-            fields[name] = FieldChoice(None, "", _candidates(free(), headers, sample))
+            fields[name] = FieldChoice(None, "", _candidates(free(), names, sample))
 
 
 _VALUE_REASONS = {
@@ -336,7 +361,7 @@ def _has(header: str, *parts: str) -> float:
     return 0.5 if any(part in header.split() or part in header for part in parts) else 0.0
 
 
-def _candidates(free: list[int], headers: list[str], sample: pd.DataFrame) -> tuple[str, ...]:
+def _candidates(free: list[int], names: list[str], sample: pd.DataFrame) -> tuple[str, ...]:
     """Text columns that could hold a name (not dates, emails or unique IDs), at most six."""
     found = []
     for position in free:
@@ -345,7 +370,7 @@ def _candidates(free: list[int], headers: list[str], sample: pd.DataFrame) -> tu
             continue
         if _share(values, r"^[\d\s.,:+\-]*$") >= 0.5:
             continue  # numbers are no names
-        found.append(headers[position])
+        found.append(names[position])
     return tuple(found[:6])
 
 
@@ -464,7 +489,7 @@ def render(proposal: Proposal, now: dt.datetime | None = None) -> str:
         if choice is None:
             continue
         if choice.column is None:
-            seen = ", ".join(f"'{h}'" for h in choice.candidates) or "none"
+            seen = ", ".join(map(_toml, choice.candidates)) or "none"
             lines.append(
                 f"{name} = {_toml(PLACEHOLDER)}  # REQUIRED: no column looked like {name}; "
                 f"name one (candidates: {seen}), or set a fixed value in [constants]"
@@ -483,14 +508,36 @@ def render(proposal: Proposal, now: dt.datetime | None = None) -> str:
         f"{_key(key)} = {_toml(proposal.header(position))}" for key, position in proposal.extras
     ]
     used = {c.column for c in proposal.fields.values()} | {p for _, p in proposal.extras}
+    # keys of the lines left commented out differ from every other: uncommenting one is safe
+    keys = {key for key, _ in proposal.extras}
+    names = header_names(table.headers)
+    unnamed = _unnamed(table.headers)
     for position, header in enumerate(table.headers):
         if not header or position in used:
             continue
+        if position in unnamed:
+            lines.append(
+                f"# column {column_name(position)} ({_toml(header)}, repeated) cannot be named "
+                f"here: another column is headed {_toml(names[position])}; rename one to send it"
+            )
+            continue
+        key = _unused(names[position], keys)
         why = "blank in the sample" if not _filled(proposal.sample, position) else "not sent"
-        lines.append(
-            f"# {_key(header)} = {_toml(proposal.header(position))}  # {why}: uncomment to send it"
-        )
-    return "\n".join(lines) + "\n"
+        lines.append(f"# {_key(key)} = {_toml(names[position])}  # {why}: uncomment to send it")
+    # a comment holding a line break would spill its rest onto a line of its own
+    text = "\n".join(map(_one_line, lines)) + "\n"
+    tomllib.loads(text)  # a file that would not load is never written: fail here instead
+    return text
+
+
+def _unused(key: str, keys: set[str]) -> str:
+    """``key``, or ``key (2)``, ``key (3)``… if taken; the result is then taken too."""
+    chosen, number = key, 1
+    while chosen in keys:
+        number += 1
+        chosen = f"{key} ({number})"
+    keys.add(chosen)
+    return chosen
 
 
 def _date_lines(dates: FormatGuess) -> list[str]:
@@ -512,9 +559,34 @@ def _example(proposal: Proposal, position: int) -> str:
     return f", e.g. '{text[:40]}'"
 
 
+#: what a TOML basic string must escape: the quote, the backslash and control characters
+_TOML_ESCAPE = re.compile(r'["\\\x00-\x1f\x7f]')
+_TOML_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+#: what a TOML comment may not hold (a tab it may)
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _escaped(found: re.Match[str]) -> str:
+    char = found[0]
+    return _TOML_ESCAPES.get(char) or f"\\u{ord(char):04X}"
+
+
 def _toml(text: str) -> str:
-    """A TOML basic string (JSON's escapes are TOML's)."""
-    return json.dumps(text, ensure_ascii=False)
+    """A TOML basic string; safe in a comment too (it holds no control character)."""
+    return '"' + _TOML_ESCAPE.sub(_escaped, text) + '"'
+
+
+def _one_line(line: str) -> str:
+    """``line`` with its control characters written as escapes (``\\n``): one line of TOML."""
+    return _CONTROL.sub(_escaped, line)
 
 
 def _key(text: str) -> str:

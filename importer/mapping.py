@@ -344,7 +344,7 @@ def plan_columns(headers: list[str], mapping: Mapping | None, input_name: str) -
 
 
 #: a mapping's way to pick one of several columns with the same header: ``"Email #2"``
-_OCCURRENCE = re.compile(r"(?P<header>.*\S)\s+#(?P<number>\d+)")
+_OCCURRENCE = re.compile(r"(?P<header>.*\S)\s+#(?P<number>\d+)", re.DOTALL)
 
 
 def _duplicate(header: str, places: list[int]) -> MappingError:

@@ -527,7 +527,7 @@ def _csv_chunks(table: Table, rows: int) -> Iterator[pd.DataFrame]:
         chunk = _unmarked(chunk, width)
         if headerless:
             chunk = _flag_headerless(chunk, headerless)
-        yield chunk
+        yield _flag_swallowed(chunk, table)
 
 
 def _tidy(chunk: pd.DataFrame, width: int) -> pd.DataFrame:
@@ -571,6 +571,57 @@ def _flag_headerless(chunk: pd.DataFrame, positions: list[int]) -> pd.DataFrame:
         chunk = chunk.copy()
         chunk[PROBLEM] = problem
     return chunk
+
+
+#: a quoted cell with at least this many lines shaped like the file's rows has swallowed them
+SWALLOWED_ROWS = 3
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _flag_swallowed(chunk: pd.DataFrame, table: Table) -> pd.DataFrame:
+    """Rows with a cell that swallowed the rows after it get a ``PROBLEM``.
+
+    A cell that starts with a stray quote runs on, line breaks and delimiters included,
+    until the next quote in the file: the rows in between become its text (RFC 4180 says
+    so, and no parser can tell). They are found by their shape: of the cell's lines after
+    its first, at least ``SWALLOWED_ROWS``, and at least half, hold exactly as many
+    delimiters as a row of the file. A text with a few line breaks (a description, an
+    e-mail) has nothing like it; a file of fewer than 3 columns is not judged.
+    """
+    width = len(table.headers)
+    sep = table.delimiter or ","
+    if width < 3:
+        return chunk
+    problem = chunk[PROBLEM].to_numpy(dtype=object, copy=True) if PROBLEM in chunk else None
+    for position in range(width):
+        cells = chunk[position].to_numpy(dtype=object)
+        joined = "".join(cells)
+        if joined.count("\n") + joined.count("\r") < SWALLOWED_ROWS:
+            continue  # the common case, decided at C speed
+        for row, cell in enumerate(cells):
+            if cell.count("\n") + cell.count("\r") < SWALLOWED_ROWS:
+                continue
+            lines = _LINE_BREAK.split(cell)[1:]
+            shaped = sum(line.count(sep) == width - 1 for line in lines)
+            if shaped >= SWALLOWED_ROWS and shaped * 2 >= len(lines):
+                if problem is None:
+                    problem = np.full(len(chunk), "", dtype=object)
+                problem[row] = _swallowed_problem(table, position, len(lines))
+    if problem is None:
+        return chunk
+    chunk = chunk.copy()
+    chunk[PROBLEM] = problem
+    return chunk
+
+
+def _swallowed_problem(table: Table, position: int, lines: int) -> str:
+    column = f"column {column_letter(position)} ({table.headers[position] or 'no header'})"
+    return (
+        f"a quote in {column} swallowed the next {lines:,} lines of the file into this cell, "
+        "rows of the file among them: a stray quote at the start of the cell? Fix the quotes "
+        "(a cell that holds a quote must be quoted, its quotes doubled), then check the rows "
+        "after this one"
+    )
 
 
 _PANDAS_ROW = re.compile(r"starting at row (\d+)")

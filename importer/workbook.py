@@ -10,8 +10,9 @@ summary workbook beside a CSV report.
 Written with XlsxWriter in ``constant_memory`` mode: each row goes to disk as it comes, so
 a million rows keep memory flat (openpyxl's write-only mode took twice as long for the
 same rows: ``benchmarks/workbook.py``). Every input cell is written with ``write_string``:
-text, never a formula, whatever it starts with; only the program's own numbers
-(``source_row``, ``activity_id``, ``http_status``, ``attempts``, counts) are numbers.
+text, never a formula, whatever it starts with, and so are references and activity IDs
+(``00042`` is not 42); only the program's own numbers (``source_row``, ``http_status``,
+``attempts``, counts) are numbers.
 Charts refer only to cells this module wrote.
 """
 
@@ -111,7 +112,7 @@ def _too_many_rows(path: Path) -> ReportError:
 
 
 def _number(text: str) -> int | None:
-    """A whole number this program wrote (an ID, a status), else None: stays text."""
+    """A whole number this program wrote (a status, a count), else None: stays text."""
     return int(text) if text.isdigit() and len(text) <= 15 else None
 
 
@@ -326,7 +327,9 @@ class ReportBook:
             write_string(number, 1, status, status_format.get(status, plain))
             if references[offset]:
                 write_string(number, 2, references[offset], plain)
-            for position, text in ((3, ids[offset]), (4, answers[offset]), (5, attempts[offset])):
+            if ids[offset]:  # an ID is a name, not an amount: "00042" stays 00042
+                write_string(number, 3, ids[offset], plain)
+            for position, text in ((4, answers[offset]), (5, attempts[offset])):
                 if text:
                     value = _number(text)
                     if value is None:

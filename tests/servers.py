@@ -127,7 +127,7 @@ def api_app(put: Handler, token: Handler | None = None) -> web.Application:
     return app
 
 
-def imported(body: dict[str, Any], activity_id: int) -> web.Response:
+def imported(body: dict[str, Any], activity_id: int | str) -> web.Response:
     """The real API's 200 answer for ``body``."""
     return web.json_response(
         {

@@ -9,6 +9,7 @@ a silent loss or mojibake sent to the API.
 from __future__ import annotations
 
 import codecs
+import json
 import os
 import re
 import subprocess
@@ -22,7 +23,7 @@ import pytest
 from importer.errors import InputError
 from importer.read import open_table
 
-from .conftest import run_subprocess
+from .conftest import api_args, run_subprocess
 from .helpers import HEADER, activity_rows, read_by, read_report, write_csv
 
 
@@ -459,3 +460,70 @@ def test_check_parses_accepts_a_good_file_and_a_workbook(tmp_path, excel_reader)
     table = open_table(_small_book(tmp_path))
     table.check_parses()
     assert table.reader == excel_reader
+
+
+# --- 9. a stray quote that swallows the rows after it -----------------------------------
+
+
+def _stray_quote(tmp_path: Path, count: int = 30) -> Path:
+    """Row 5's Subject opens a quote it never closes on its line: the rows after it are read
+    into that one cell until row 25's quote (mid-cell, as people type them) closes it."""
+    rows = [HEADER, *activity_rows(count)]
+    rows[4][6] = '"Urgent: printer broken'  # row 5
+    rows[24][6] = 'Re: "the" printer'  # row 25
+    return write_csv_raw(tmp_path / "stray.csv", rows)
+
+
+def test_a_cell_that_swallowed_rows_makes_its_row_invalid_and_says_so(cli, tmp_path):
+    result, lines = _validate(cli, _stray_quote(tmp_path), tmp_path)
+    assert result.code == 1, result.output
+    bad = [line for line in lines if line["status"] != "valid"]
+    assert [line["source_row"] for line in bad] == ["5"]
+    assert "quote" in bad[0]["errors"] and "Subject" in bad[0]["errors"], bad[0]["errors"]
+    assert "swallowed" in result.out and "(row 5)" in result.out  # the screen names it
+    summary = json.loads((tmp_path / "out" / "report.csv.summary.json").read_text(encoding="utf-8"))
+    assert summary["errors"][0]["first_rows"] == [5]
+
+
+@pytest.mark.usefixtures("api_env")
+@pytest.mark.parametrize("where", ["child", "here"])
+def test_a_swallowing_cell_is_found_by_the_checking_child_too(
+    cli, make_sandbox, monkeypatch, tmp_path, where
+):
+    from importer import checking
+
+    monkeypatch.setattr(checking, "SECOND_PROCESS_BYTES", 0 if where == "child" else 1 << 40)
+    box = make_sandbox()
+    report = tmp_path / "r.csv"
+    source = _stray_quote(tmp_path)
+    result = cli("run", source, "--report", report, *api_args(box), "--rate", "0", "--quiet")
+    assert result.code == 1, result.output
+    lines = read_report(report)
+    assert [line["source_row"] for line in lines if line["status"] == "invalid"] == ["5"]
+    assert "R-000003" not in box.sandbox.activities  # the swallowed row 5 (R-000003) not sent
+    assert "R-000002" in box.sandbox.activities
+
+
+LEGITIMATE_TEXTS = {
+    "a ticket description": (
+        "Hi team,\nThe printer on floor 3, room 2, is jammed again.\n"
+        "Could you, please, have a look?\nThanks,\nAnn"
+    ),
+    "a long pasted e-mail": "\n".join(
+        # every ninth line holds as many commas as a row of the file (6): too few to matter
+        f"> On {day}, {n} March, Bob wrote: yes, two trays, three, four, five"
+        if n % 9 == 0
+        else f"> line {n} of the thread, with a comma, or two"
+        for n, day in enumerate(["Mon", "Tue", "Wed", "Thu", "Fri"] * 8)
+    ),
+    "a list of steps": "1. reboot\n2. reinstall\n3. new cable\n4. other port\n5. other PC",
+}
+
+
+@pytest.mark.parametrize("text", sorted(LEGITIMATE_TEXTS))
+def test_a_multi_line_text_cell_is_no_swallowed_rows(cli, tmp_path, text):
+    rows = [HEADER, *activity_rows(12)]
+    rows[3][6] = LEGITIMATE_TEXTS[text]
+    result, lines = _validate(cli, write_csv(tmp_path / "ok.csv", rows), tmp_path)
+    assert result.code == 0, result.output
+    assert lines[2]["Subject"] == LEGITIMATE_TEXTS[text]

@@ -12,12 +12,14 @@ from typing import Any
 import numpy as np
 import openpyxl
 import pytest
+from aiohttp import web
 
 from importer.config import default_report
 from importer.report import ProblemTally, error_kind
 
 from .conftest import SAMPLES, api_args
 from .helpers import HEADER, activity_rows, read_by, read_report, read_retry, read_rows, write_csv
+from .servers import api_app, imported, serve
 
 pytestmark = pytest.mark.usefixtures("api_env")
 
@@ -108,9 +110,9 @@ def test_xlsx_report_of_the_sample_reads_at_a_glance(cli, sandbox, tmp_path, exc
     errors = rows.cell(18, errors_at)  # source row 18 (on sheet row 18): account is required
     assert errors.value == "account: is required" and errors.alignment.wrap_text
     assert rows.column_dimensions["G"].width >= 50  # errors are not cut off
-    # the program's own numbers are numbers; the input's cells stay text as read
+    # the program's own numbers are numbers; IDs and the input's cells stay text as read
     first = rows[2]
-    assert [first[i].data_type for i in range(6)] == ["n", "s", "s", "n", "n", "n"]
+    assert [first[i].data_type for i in range(6)] == ["n", "s", "s", "s", "n", "n"]
     assert isinstance(first[0].value, int) and isinstance(first[4].value, int)
     by_header = dict(zip(header, sheet_rows(rows)[2], strict=True))
     assert by_header["Reference"] == "000123" and rows.cell(3, 8).data_type == "s"
@@ -207,6 +209,33 @@ def test_no_formula_cell_anywhere_even_for_cells_that_start_like_one(cli, sandbo
     assert book["Rows"]["O1"].value == "=cmd|' /C calc'!A0"
     summary_texts = {c for row in sheet_rows(book["Summary"]) for c in row if isinstance(c, str)}
     assert any(text.startswith("'=NOW()'") for text in summary_texts)
+
+
+def test_activity_ids_and_references_stay_text_in_every_workbook(cli, tmp_path):
+    """An ID the API gives as "00042" is shown as 00042, not as the number 42."""
+    ids = iter(range(42, 10**6))
+
+    async def put(request: web.Request) -> web.Response:
+        body = await request.json()
+        if body["account"] == "Reject me":
+            return web.json_response({"message": "no", "errors": {"account": ["no"]}}, status=422)
+        return imported(body, f"{next(ids):05d}")  # an ID as text, as "00042"
+
+    rows = [HEADER, *activity_rows(3)]
+    rows[1][0], rows[2][0], rows[3][0] = "1e5", "5000", "000123"
+    rows[3][1] = "Reject me"
+    source = write_csv(tmp_path / "in.csv", rows)
+    report = tmp_path / "r.xlsx"
+    with serve(api_app(put)) as api:
+        assert cli("run", source, "--report", report, *api.args(), *FAST).code == 1
+    book = load(report)
+    header = [cell.value for cell in book["Rows"][1]]
+    lines = [dict(zip(header, row, strict=True)) for row in sheet_rows(book["Rows"])[1:]]
+    assert [line["activity_id"] for line in lines] == ["00042", "00043", None]
+    assert [line["reference"] for line in lines] == ["1e5", "5000", "000123"]
+    assert [line["Reference"] for line in lines] == ["1e5", "5000", "000123"]
+    for sheet in (book["Retry"], load(tmp_path / "r.retry.xlsx").worksheets[0]):
+        assert sheet_rows(sheet)[1][0] == "000123" and sheet["A2"].data_type == "s"
 
 
 # --- the retry workbook ------------------------------------------------------------------
