@@ -9,6 +9,7 @@ hangs the suite) against real servers on 127.0.0.1.
 
 from __future__ import annotations
 
+import asyncio
 import resource
 import socket
 import subprocess
@@ -269,3 +270,21 @@ def test_a_crawling_budget_learnt_by_rate_auto_is_said(tmp_path: Path, make_sand
     assert done.returncode == 1, done.stderr
     assert "the API allows 1 request per 60 s" in done.stderr
     assert "--resume" in done.stderr
+
+
+def test_a_result_stands_when_the_loop_cannot_tidy_up() -> None:
+    """Under a memory limit the loop's tidy-up may find no thread for the executor's
+    shutdown ("can't start new thread", after every row was imported and reported): the
+    run's result stands instead of becoming 'internal error', exit 2."""
+    from importer.cli import _until_done
+
+    async def finished_run() -> str:
+        loop = asyncio.get_running_loop()
+
+        async def no_thread_left() -> None:
+            raise RuntimeError("can't start new thread")
+
+        loop.shutdown_default_executor = no_thread_left  # type: ignore[method-assign]
+        return "summary"
+
+    assert _until_done(finished_run()) == "summary"
