@@ -531,7 +531,7 @@ def _stop_on_signals(loop: asyncio.AbstractEventLoop, sender: Sender) -> list[si
     installed = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
-            loop.add_signal_handler(sig, sender.stop)
+            loop.add_signal_handler(sig, sender.interrupt)
             installed.append(sig)
         except (NotImplementedError, RuntimeError, ValueError):
             pass  # not the main thread, or not supported on this platform

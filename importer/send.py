@@ -97,6 +97,7 @@ class Sender:
         self.halted: str | None = None  # why the run stopped itself (a Ctrl-C leaves it None)
         self._unanswered = 0  # requests in a row, across workers, that got no answer
         self._answered_at = 0.0  # the loop's time of the last row answered for good
+        self._hurry = False  # a second interrupt: no grace for the requests in flight
         self._failure: BaseException | None = None
         self._headers: tuple[str, dict[str, str]] = ("", {})  # (token, request headers)
         self._traced = bool(session.trace_configs)  # departures() asks for each start's time
@@ -109,6 +110,13 @@ class Sender:
     def stop(self) -> None:
         """Start no new request; those in flight may finish within the grace period."""
         self._stop.set()
+
+    def interrupt(self) -> None:
+        """Ctrl-C or SIGTERM: the first stops (the requests in flight get the grace); a
+        second ends the wait for them at once."""
+        if self.stopping:
+            self._hurry = True
+        self.stop()
 
     def halt(self, reason: str) -> None:
         """Stop because going on is pointless (no answers, a day-long Retry-After)."""
@@ -145,7 +153,7 @@ class Sender:
             if pending:
                 # stopped: give the requests in flight a moment to bring their answers
                 deadline = loop.time() + self.options.grace
-                while self.in_flight and loop.time() < deadline:
+                while self.in_flight and loop.time() < deadline and not self._hurry:
                     await asyncio.sleep(0.05)
             if self._failure is not None:
                 raise self._failure

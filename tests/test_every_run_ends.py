@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,7 @@ from aiohttp import web
 
 from importer.sandbox import DEMO_CLIENT_SECRET
 
-from .conftest import subprocess_env
+from .conftest import start_run, subprocess_env
 from .helpers import HEADER, activity_rows, read_report, write_csv
 from .servers import TOKEN, api_app, imported, serve
 
@@ -288,3 +291,43 @@ def test_a_result_stands_when_the_loop_cannot_tidy_up() -> None:
         return "summary"
 
     assert _until_done(finished_run()) == "summary"
+
+
+def test_a_second_interrupt_ends_the_wait_for_requests_in_flight(tmp_path: Path) -> None:
+    """The first Ctrl-C lets the requests in flight finish within the grace (10 s); a
+    second one ends the run at once, with the report and exit 130."""
+    arrived = threading.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        arrived.set()
+        await asyncio.sleep(60)
+        return imported(await request.json(), 1)
+
+    source = write_csv(tmp_path / "a.csv", [HEADER, *activity_rows(20)])
+    report = tmp_path / "a-report.csv"
+    with serve(api_app(slow)) as server:
+        proc = start_run(
+            [
+                "run",
+                str(source),
+                "--report",
+                str(report),
+                "--token-url",
+                f"{server.url}/oauth2/token",
+                "--api-url",
+                f"{server.url}/activities",
+                "--quiet",
+            ],
+            tmp_path,
+        )
+        try:
+            assert arrived.wait(30), "no request reached the server"
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.5)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=5)  # not the 10 s grace, nor a 60 s answer
+        finally:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "--resume" in err
+    assert sum(statuses(report).values()) == 20
