@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Settings
-from .errors import AuthError, ImporterError, ReportError, UsageError
+from .errors import AuthError, ImporterError, ReportError, SendingStopped, UsageError
 from .history import History
 from .journal import journal_input, journal_path, runs_of
 from .pipeline import import_file
@@ -215,6 +215,18 @@ async def _one_file(
         run = await import_file(settings)
     except AuthError:
         raise  # no file can be imported: stop, and leave this one for the next run
+    except SendingStopped as stop:
+        if isinstance(stop.cause, AuthError):
+            raise stop.cause from stop  # as above; the next run resumes this file
+        summary.stopped = str(stop)  # rows went out: the next run resumes this file
+        return FileResult(
+            name,
+            "processing",
+            work,
+            report=settings.report,
+            seconds=time.monotonic() - started,
+            note=f"left in processing/: the next run finishes it (the run stopped: {stop})",
+        )
     except ImporterError as err:
         moved = _move(work, options.folder / "failed")
         return FileResult(name, "failed", moved, seconds=time.monotonic() - started, note=str(err))

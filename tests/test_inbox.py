@@ -272,3 +272,43 @@ def test_a_config_with_a_password_in_a_notify_url_must_be_owner_only(cli, sandbo
     assert result.code == 2 and "chmod 600" in result.err and "hunter2" not in result.err
     config.chmod(0o600)
     assert cli("inbox", "--config", config, "--quiet").code == 0  # nothing to do, no notice
+
+
+def test_credentials_refused_mid_file_leave_it_for_the_next_run_which_finishes_it(
+    cli, make_sandbox, tmp_path
+):
+    """The API refuses fresh tokens after some rows of a file went in: the file stays in
+    processing/ (not failed/: rows of it were imported), the run says 2 (a person must
+    act), and the next run resumes it to done/ without sending a row twice."""
+    box = make_sandbox()
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    drop(inbox, "a.csv", activity_rows(30))
+    refusing = {"after": 10}
+
+    async def put(request: web.Request) -> web.Response:
+        if box.sandbox.stats.puts >= refusing["after"]:
+            return web.json_response({"message": "Unauthenticated."}, status=401)
+        return await box.sandbox._activity(request)
+
+    with serve(_proxy_app(put)) as api:
+        args = ["--api-url", f"{api.url}/activities", "--token-url", box.token_url, *NOW]
+        stopped = cli("inbox", inbox, *args, "--concurrency", "1")
+        assert stopped.code == 2, stopped.err
+        assert "refused" in stopped.err
+        assert [p.name for p in (inbox / "processing").iterdir()] == ["a.csv"]
+        assert not (inbox / "failed").exists() or not any((inbox / "failed").iterdir())
+        assert box.sandbox.stats.created == 10
+
+        refusing["after"] = 10**9  # the credentials work again
+        again = cli("inbox", inbox, *args)
+    assert again.code == 0, again.out
+    assert [p.name for p in (inbox / "done").iterdir()] == ["a.csv"]
+    assert box.sandbox.stats.created == 30 and box.sandbox.stats.duplicates == 0
+
+
+def _proxy_app(put: Any) -> web.Application:
+    """An API whose PUT is ``put`` (which may hand over to the sandbox's own)."""
+    app = web.Application()
+    app.router.add_put("/activities", put)
+    return app
