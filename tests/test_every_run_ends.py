@@ -28,7 +28,7 @@ from importer.sandbox import DEMO_CLIENT_SECRET
 
 from .conftest import start_run, subprocess_env
 from .helpers import HEADER, activity_rows, read_report, write_csv
-from .servers import TOKEN, api_app, imported, serve
+from .servers import TOKEN, Handler, Served, api_app, imported, serve
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -62,6 +62,31 @@ def run_cli(
         pytest.fail(f"the run did not end within {deadline} s (it hangs):\n{hung.stderr!r}")
 
 
+def urls(base: str) -> list[str]:
+    """The flags that point a run at the API served at ``base``."""
+    return ["--token-url", f"{base}/oauth2/token", "--api-url", f"{base}/activities"]
+
+
+def run_file(
+    tmp_path: Path,
+    put: Handler,
+    rows: list[list[str]],
+    *flags: str,
+    api_url: str | None = None,
+    preexec: Callable[[], None] | None = None,
+) -> tuple[subprocess.CompletedProcess[str], Path, Served]:
+    """``run`` of ``rows`` against an API whose ``PUT`` is ``put`` (``api_url`` instead, if
+    given: the token URL still answers): what it did, its report, and what the API saw."""
+    source = write_csv(tmp_path / "a.csv", [HEADER, *rows])
+    report = tmp_path / "a-report.csv"
+    with serve(api_app(put)) as server:
+        where = urls(server.url)
+        if api_url is not None:
+            where[-1] = api_url
+        done = run_cli(tmp_path, "run", source, "--report", report, *where, *flags, preexec=preexec)
+    return done, report, server
+
+
 def statuses(report: Path) -> dict[str, int]:
     counts: dict[str, int] = {}
     for line in read_report(report):
@@ -75,23 +100,15 @@ def test_api_down_while_the_token_url_answers_ends_with_the_report_and_resume_li
     async def never(request: web.Request) -> web.Response:  # pragma: no cover - not reached
         raise AssertionError("the API is down")
 
-    source = write_csv(tmp_path / "a.csv", [HEADER, *activity_rows(300)])
-    report = tmp_path / "a-report.csv"
-    with serve(api_app(never)) as token_server:
-        done = run_cli(
-            tmp_path,
-            "run",
-            source,
-            "--report",
-            report,
-            "--token-url",
-            f"{token_server.url}/oauth2/token",
-            "--api-url",
-            f"http://127.0.0.1:{closed_port()}/activities",
-            "--retry-wait",
-            "0.01",
-            "--quiet",
-        )
+    done, report, _ = run_file(
+        tmp_path,
+        never,
+        activity_rows(300),
+        "--retry-wait",
+        "0.01",
+        "--quiet",
+        api_url=f"http://127.0.0.1:{closed_port()}/activities",
+    )
     assert done.returncode == 1, done.stderr  # it stopped by itself: --resume finishes it
     assert "no answer" in done.stderr
     assert "--resume" in done.stderr
@@ -115,25 +132,16 @@ def test_a_stall_stops_a_run_that_is_throttled_for_ever(tmp_path: Path) -> None:
             {"message": "Too Many Attempts."}, status=429, headers={"Retry-After": "1"}
         )
 
-    source = write_csv(tmp_path / "a.csv", [HEADER, *activity_rows(40)])
-    report = tmp_path / "a-report.csv"
-    with serve(api_app(throttle_after_five)) as server:
-        done = run_cli(
-            tmp_path,
-            "run",
-            source,
-            "--report",
-            report,
-            "--token-url",
-            f"{server.url}/oauth2/token",
-            "--api-url",
-            f"{server.url}/activities",
-            "--concurrency",
-            "2",
-            "--stall-limit",
-            "0.05",  # minutes: 3 s
-            "--quiet",
-        )
+    done, report, _ = run_file(
+        tmp_path,
+        throttle_after_five,
+        activity_rows(40),
+        "--concurrency",
+        "2",
+        "--stall-limit",
+        "0.05",  # minutes: 3 s
+        "--quiet",
+    )
     assert done.returncode == 1, done.stderr
     assert "no row was imported for" in done.stderr
     assert "--resume" in done.stderr
@@ -148,24 +156,10 @@ def test_credentials_refused_after_a_fresh_token_stop_the_run_with_few_token_req
     async def refuse(request: web.Request) -> web.Response:
         return web.json_response({"message": "Unauthenticated."}, status=401)
 
-    source = write_csv(tmp_path / "a.csv", [HEADER, *activity_rows(40)])
-    report = tmp_path / "a-report.csv"
-    with serve(api_app(refuse)) as server:
-        done = run_cli(
-            tmp_path,
-            "run",
-            source,
-            "--report",
-            report,
-            "--token-url",
-            f"{server.url}/oauth2/token",
-            "--api-url",
-            f"{server.url}/activities",
-            "--retry-wait",
-            "0.01",
-            "--quiet",
-        )
-        token_requests = len(server.token_requests)
+    done, report, server = run_file(
+        tmp_path, refuse, activity_rows(40), "--retry-wait", "0.01", "--quiet"
+    )
+    token_requests = len(server.token_requests)
     assert done.returncode == 2, done.stderr
     assert "credentials" in done.stderr and "refused" in done.stderr
     assert token_requests <= 3, token_requests
@@ -185,23 +179,9 @@ def test_credentials_refused_after_rows_were_imported_exit_2_with_the_resume_lin
             return imported(await request.json(), seen["puts"])
         return web.json_response({"message": "Unauthenticated."}, status=401)
 
-    source = write_csv(tmp_path / "a.csv", [HEADER, *activity_rows(60)])
-    report = tmp_path / "a-report.csv"
-    with serve(api_app(revoke_after_ten)) as server:
-        done = run_cli(
-            tmp_path,
-            "run",
-            source,
-            "--report",
-            report,
-            "--token-url",
-            f"{server.url}/oauth2/token",
-            "--api-url",
-            f"{server.url}/activities",
-            "--concurrency",
-            "1",
-            "--quiet",
-        )
+    done, report, _ = run_file(
+        tmp_path, revoke_after_ten, activity_rows(60), "--concurrency", "1", "--quiet"
+    )
     assert done.returncode == 2, done.stderr  # refused credentials need a person
     assert "refused" in done.stderr and "--resume" in done.stderr
     counts = statuses(report)
@@ -218,27 +198,12 @@ def test_a_full_disk_after_rows_were_imported_is_exit_1_with_the_resume_line(
     rows = activity_rows(150)
     for row in rows:
         row[-1] = row[-1] + " " + "x" * 5000  # the report holds this; the journal does not
-    source = write_csv(tmp_path / "a.csv", [HEADER, *rows])
-    report = tmp_path / "a-report.csv"
 
     def small_files() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
 
-    with serve(api_app(accept)) as server:
-        done = run_cli(
-            tmp_path,
-            "run",
-            source,
-            "--report",
-            report,
-            "--token-url",
-            f"{server.url}/oauth2/token",
-            "--api-url",
-            f"{server.url}/activities",
-            "--quiet",
-            preexec=small_files,
-        )
-        puts = len(server.puts)
+    done, _, server = run_file(tmp_path, accept, rows, "--quiet", preexec=small_files)
+    puts = len(server.puts)
     assert puts == 150
     assert done.returncode == 1, done.stderr
     assert "--resume" in done.stderr
@@ -312,10 +277,7 @@ def test_a_second_interrupt_ends_the_wait_for_requests_in_flight(tmp_path: Path)
                 str(source),
                 "--report",
                 str(report),
-                "--token-url",
-                f"{server.url}/oauth2/token",
-                "--api-url",
-                f"{server.url}/activities",
+                *urls(server.url),
                 "--quiet",
             ],
             tmp_path,
