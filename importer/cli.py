@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from . import __version__
 from .config import (
-    CONFIG_FILE,
+    ENDPOINT_OPTIONS,
     REGIONS,
     Settings,
     check_report_path,
@@ -141,8 +141,9 @@ def _input_options(sub: argparse.ArgumentParser, *, one_file: bool) -> None:
         "--config",
         type=Path,
         metavar="FILE.toml",
-        help=f"settings a scheduled job repeats (default {CONFIG_FILE} here, if present); "
-        "options given here override it",
+        help="settings a scheduled job repeats, in a file only you can write (default "
+        "$XDG_CONFIG_HOME/cg-import/config.toml, i.e. ~/.config/cg-import/config.toml, if it "
+        "exists; never one in the working folder); options given here override it",
     )
     sub.add_argument(
         "--quiet",
@@ -427,15 +428,35 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _with_config(args: argparse.Namespace, words: list[str]) -> argparse.Namespace:
-    """The options again, with the config file's values as defaults: the command line wins."""
-    config = load_config(args.config)
+    """The options again, with the config file's values as defaults: the command line wins.
+
+    Where rows go is one decision: any of --region, --api-url, --token-url or --sandbox on
+    the command line sets it whole, and the file's region and URLs are ignored.
+    """
+    path, config = load_config(args.config)
+    args.config_file = path
+    if path is None:
+        return args
+    if not args.quiet and not config.get("quiet"):
+        print(f"cg-import: settings from {path} (options on the command line win)", file=sys.stderr)
+    if _given(args, words, ENDPOINT_OPTIONS):
+        config = {key: value for key, value in config.items() if key not in ENDPOINT_OPTIONS}
     known = {key: value for key, value in config.items() if key in vars(args)}
     if not known:
         return args
     with_config = build_parser({args.command: known}).parse_args(words)
     if args.__dict__.get("notify"):
         with_config.notify = args.notify  # a list on the command line replaces the file's
+    with_config.config_file = path
     return with_config
+
+
+def _given(args: argparse.Namespace, words: list[str], options: Sequence[str]) -> set[str]:
+    """Which of ``options`` the command line gives (a default left alone is not given)."""
+    unset = object()
+    probe = {option: unset for option in options if option in vars(args)}
+    again = build_parser({args.command: probe}).parse_args(words)
+    return {option for option in probe if getattr(again, option) is not unset}
 
 
 def _settings(
@@ -505,7 +526,7 @@ def _inbox(args: argparse.Namespace) -> int:
 
     if args.folder is None:
         raise UsageError(
-            f"name the inbox folder: cg-import inbox DIR (or inbox = … in {CONFIG_FILE})"
+            "name the inbox folder: cg-import inbox DIR (or inbox = … in the config file)"
         )
     reports = args.reports or args.folder / "reports"
     template = _settings(args, args.folder, reports / "template.csv")
