@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from .dates import check_zone
 from .errors import UsageError
+from .files import REPORT_STEM_MAX, fit_stem
 from .mapping import Mapping
 
 REGIONS = ("eu", "us", "au")
@@ -66,7 +67,9 @@ def default_report(input_path: Path, now: dt.datetime | None = None) -> Path:
     """``reports/<input-stem>-<UTC timestamp>.csv`` (``.xlsx`` for a workbook input)."""
     now = now or dt.datetime.now(dt.UTC)
     suffix = ".xlsx" if input_path.suffix.lower() in (".xlsx", ".xlsm") else ".csv"
-    return Path("reports") / f"{input_path.stem}-{now.strftime('%Y%m%dT%H%M%SZ')}{suffix}"
+    stamp = f"-{now.strftime('%Y%m%dT%H%M%SZ')}"
+    stem = fit_stem(input_path.stem, REPORT_STEM_MAX - len(stamp))  # its companions fit too
+    return Path("reports") / f"{stem}{stamp}{suffix}"
 
 
 def check_report_path(report: Path) -> None:
