@@ -15,7 +15,7 @@ from typing import Any, TextIO, TypeVar
 
 from . import __version__
 from .config import (
-    CONFIG_FILE,
+    ENDPOINT_OPTIONS,
     REGIONS,
     Settings,
     check_report_path,
@@ -143,8 +143,9 @@ def _input_options(sub: argparse.ArgumentParser, *, one_file: bool) -> None:
         "--config",
         type=Path,
         metavar="FILE.toml",
-        help=f"settings a scheduled job repeats (default {CONFIG_FILE} here, if present); "
-        "options given here override it",
+        help="settings a scheduled job repeats, in a file only you can write (default "
+        "$XDG_CONFIG_HOME/cg-import/config.toml, i.e. ~/.config/cg-import/config.toml, if it "
+        "exists; never one in the working folder); options given here override it",
     )
     sub.add_argument(
         "--quiet",
@@ -229,7 +230,8 @@ def _inbox_options(sub: argparse.ArgumentParser) -> None:
         "--reports",
         type=Path,
         metavar="DIR",
-        help="folder for the reports (default DIR/reports)",
+        help="folder for the reports, never inside DIR nor a link (default DIR-reports, "
+        "beside DIR)",
     )
     sub.add_argument(
         "--history",
@@ -253,7 +255,8 @@ def _inbox_options(sub: argparse.ArgumentParser) -> None:
         "--log-file",
         type=Path,
         metavar="PATH",
-        help="append one JSON line per file and per run (for monitoring)",
+        help="append one JSON line per file and per run, however the run ends (for "
+        "monitoring); checked before any file is touched",
     )
     sub.add_argument(
         "--notify",
@@ -465,15 +468,35 @@ def _until_done(work: Coroutine[Any, Any, T]) -> T:
 
 
 def _with_config(args: argparse.Namespace, words: list[str]) -> argparse.Namespace:
-    """The options again, with the config file's values as defaults: the command line wins."""
-    config = load_config(args.config)
+    """The options again, with the config file's values as defaults: the command line wins.
+
+    Where rows go is one decision: any of --region, --api-url, --token-url or --sandbox on
+    the command line sets it whole, and the file's region and URLs are ignored.
+    """
+    path, config = load_config(args.config)
+    args.config_file = path
+    if path is None:
+        return args
+    if not args.quiet and not config.get("quiet"):
+        print(f"cg-import: settings from {path} (options on the command line win)", file=sys.stderr)
+    if _given(args, words, ENDPOINT_OPTIONS):
+        config = {key: value for key, value in config.items() if key not in ENDPOINT_OPTIONS}
     known = {key: value for key, value in config.items() if key in vars(args)}
     if not known:
         return args
     with_config = build_parser({args.command: known}).parse_args(words)
     if args.__dict__.get("notify"):
         with_config.notify = args.notify  # a list on the command line replaces the file's
+    with_config.config_file = path
     return with_config
+
+
+def _given(args: argparse.Namespace, words: list[str], options: Sequence[str]) -> set[str]:
+    """Which of ``options`` the command line gives (a default left alone is not given)."""
+    unset = object()
+    probe = {option: unset for option in options if option in vars(args)}
+    again = build_parser({args.command: probe}).parse_args(words)
+    return {option for option in probe if getattr(again, option) is not unset}
 
 
 def _settings(
@@ -541,23 +564,69 @@ def _settings(
 
 
 def _inbox(args: argparse.Namespace) -> int:
-    """``cg-import inbox``: every settled file of the folder, then the log and the notice."""
-    from .inbox import InboxOptions, notify, run_inbox
+    """``cg-import inbox``: every settled file of the folder, then the log and the notice.
+
+    However the run ends (refused credentials, a bug, Ctrl-C, another run holding the
+    folder), its JSON log line is written and its notification sent: nobody watches a
+    scheduled job's stderr.
+    """
+    from .inbox import InboxSummary, end_run
 
     if args.folder is None:
         raise UsageError(
-            f"name the inbox folder: cg-import inbox DIR (or inbox = … in {CONFIG_FILE})"
+            "name the inbox folder: cg-import inbox DIR (or inbox = … in the config file)"
         )
-    reports = args.reports or args.folder / "reports"
-    template = _settings(args, args.folder, reports / "template.csv")
+    summary = InboxSummary(args.folder, config=args.config_file)
+    try:
+        _inbox_run(args, summary)
+    except ImporterError as err:
+        summary.error = str(err)
+        raise
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        raise
+    except Exception as err:
+        summary.error = _masked(f"internal error: {err.__class__.__name__}: {err}")
+        raise
+    finally:
+        for problem in end_run(summary, args.log_file, args.notify or []):
+            print(f"cg-import: warning: {problem}", file=sys.stderr)
+    if summary.locked:
+        print(
+            f"cg-import: another inbox run holds {args.folder} (its lock); nothing to do now",
+            file=sys.stderr,
+        )
+    elif not args.quiet:
+        print(f"{len(summary.files)} file(s) handled in {args.folder}")
+    return summary.exit_code
+
+
+def _inbox_run(args: argparse.Namespace, summary: Any) -> None:
+    """The checks made before any file is touched, then the run, filling ``summary``."""
+    from .inbox import InboxOptions, check_log, check_reports, default_reports, run_inbox
+
+    folder: Path = args.folder
+    reports = args.reports
+    if reports is None:
+        reports = default_reports(folder)
+        if (folder / "reports").exists():
+            raise UsageError(
+                f"{folder / 'reports'}: reports are no longer kept inside the drop folder "
+                "(whoever drops files could aim them at other files); move that folder "
+                f"beside it, with its history: mv {folder / 'reports'} {reports} "
+                "(or name one with --reports)"
+            )
+    check_reports(folder, reports)
+    template = _settings(args, folder, reports / "template.csv")
     options = InboxOptions(
-        folder=args.folder,
+        folder=folder,
         reports=reports,
         history=args.history or reports / "history.sqlite",
         settle=args.settle,
         resend_all=args.resend_all,
         log_file=args.log_file,
     )
+    check_log(options.log_file)
 
     def told(result: Any) -> None:
         if not args.quiet:
@@ -566,23 +635,15 @@ def _inbox(args: argparse.Namespace) -> int:
             )
 
     async def work(settings: Settings) -> Any:
-        return await run_inbox(settings, options, told)
+        return await run_inbox(settings, options, told, summary)
 
-    summary = _until_done(_run(template, args, work))
-    if summary.locked:
-        print(
-            f"cg-import: another inbox run holds {args.folder} (its lock); nothing to do now",
-            file=sys.stderr,
-        )
-        return EXIT_OK
-    problem = notify(args.notify or [], summary)
-    if problem:
-        print(f"cg-import: warning: {problem}", file=sys.stderr)
-    if not args.quiet:
-        print(f"{len(summary.files)} file(s) handled in {args.folder}")
-    if summary.interrupted:
-        return EXIT_INTERRUPTED
-    return EXIT_NOT_ALL if summary.failed or summary.stopped else EXIT_OK
+    _until_done(_run(template, args, work))
+
+
+def _masked(text: str) -> str:
+    """``text`` without the client secret (a bug's message may hold anything)."""
+    secret = os.environ.get("CG_CLIENT_SECRET", "").strip()
+    return text.replace(secret, "***") if secret else text
 
 
 def _latest_report(input_path: Path) -> Path:

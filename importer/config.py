@@ -7,6 +7,7 @@ import ipaddress
 import os
 import stat
 import tomllib
+from collections.abc import Mapping as Mapping_
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 
 from .dates import check_zone
 from .errors import UsageError
+from .files import REPORT_STEM_MAX, fit_stem
 from .mapping import Mapping
 
 REGIONS = ("eu", "us", "au")
@@ -66,7 +68,9 @@ def default_report(input_path: Path, now: dt.datetime | None = None) -> Path:
     """``reports/<input-stem>-<UTC timestamp>.csv`` (``.xlsx`` for a workbook input)."""
     now = now or dt.datetime.now(dt.UTC)
     suffix = ".xlsx" if input_path.suffix.lower() in (".xlsx", ".xlsm") else ".csv"
-    return Path("reports") / f"{input_path.stem}-{now.strftime('%Y%m%dT%H%M%SZ')}{suffix}"
+    stamp = f"-{now.strftime('%Y%m%dT%H%M%SZ')}"
+    stem = fit_stem(input_path.stem, REPORT_STEM_MAX - len(stamp))  # its companions fit too
+    return Path("reports") / f"{stem}{stamp}{suffix}"
 
 
 def check_report_path(report: Path) -> None:
@@ -86,16 +90,35 @@ def resolve_timezone(flag: str | None, mapping: Mapping | None) -> str:
 
 
 def check_url(url: str, what: str) -> str:
-    """https only, except plain http to this machine (the sandbox)."""
-    parts = urlsplit(url)
+    """https only, except plain http to this machine (the sandbox); no user or password in
+    it (the credentials come from the environment); never echoed with what may be one."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as err:
+        raise UsageError(f"{what} '{_shown_url(url)}' is not a valid URL ({err})") from None
+    if parts.username is not None or parts.password is not None:
+        raise UsageError(
+            f"{what} '{_shown_url(url)}' holds a user name or password: the API's credentials "
+            "come from CG_CLIENT_ID and CG_CLIENT_SECRET; remove the 'user:password@' part"
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"{what} '{url}' is not an http(s) URL")
+        raise UsageError(f"{what} '{_shown_url(url)}' is not an http(s) URL")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise UsageError(
             f"{what} uses plain http to {parts.hostname}; only https is allowed "
             "(plain http only to this machine, e.g. the sandbox)"
         )
     return url
+
+
+def _shown_url(url: str) -> str:
+    """``url`` with everything up to its last ``@`` (a user and password) shown as ``…``."""
+    head, at, tail = url.rpartition("@")
+    if not at:
+        return url
+    scheme, sep, _ = head.partition("://")
+    return f"{scheme}://…@{tail}" if sep else f"…@{tail}"
 
 
 def _is_loopback(host: str) -> bool:
@@ -136,7 +159,8 @@ def load_credentials(environ: dict[str, str] | os._Environ[str] = os.environ) ->
     return client_id, client_secret
 
 
-CONFIG_FILE = Path("cg-import.toml")
+#: the config file read when no --config is given (if it exists), under $XDG_CONFIG_HOME
+CONFIG_NAME = Path("cg-import") / "config.toml"
 #: config file key → (option it stands for, kind of value)
 CONFIG_KEYS: dict[str, tuple[str, str]] = {
     "inbox": ("folder", "path"),
@@ -159,27 +183,40 @@ CONFIG_KEYS: dict[str, tuple[str, str]] = {
     "stall_limit": ("stall_limit", "number"),
     "settle": ("settle", "number"),
     "quiet": ("quiet", "flag"),
-    "only_changed": ("only_changed", "flag"),
 }
+#: where rows are sent: one decision, made whole by the command line or by the file, never
+#: mixed (a file's token_url beside a command line's --api-url would get the secret)
+ENDPOINT_OPTIONS = ("region", "api_url", "token_url", "sandbox")
 _SECRET_WORDS = ("secret", "password", "token", "client_id", "credential")
 
 
-def load_config(path: Path | None) -> dict[str, Any]:
-    """Option values from a config file (``--config``, else ``cg-import.toml`` if present).
+def default_config(environ: Mapping_[str, str] = os.environ) -> Path:
+    """``$XDG_CONFIG_HOME/cg-import/config.toml`` (``~/.config/cg-import/config.toml``)."""
+    home = environ.get("XDG_CONFIG_HOME", "")
+    if not home or not Path(home).is_absolute():  # the XDG rule: a relative one is ignored
+        return Path("~/.config").expanduser() / CONFIG_NAME
+    return Path(home) / CONFIG_NAME
+
+
+def load_config(
+    path: Path | None, environ: Mapping_[str, str] = os.environ
+) -> tuple[Path | None, dict[str, Any]]:
+    """The config file read and its option values: ``--config``, else the default file if
+    it exists (never one found in the working folder: nobody asked for that one).
 
     Keys are option names (``max_wait`` or ``max-wait``); relative paths are read from the
     file's folder, so a scheduled job finds them from any working folder. Secrets are
-    refused: they belong in the environment or the owner-only credentials file.
+    refused: they belong in the environment or the owner-only credentials file. So is a
+    file that other users could have written (see ``_read_own``).
     """
     if path is None:
-        if not CONFIG_FILE.is_file():
-            return {}
-        path = CONFIG_FILE
-    if not path.is_file():
-        raise UsageError(f"config file {path} not found (or not a regular file); check --config")
+        path = default_config(environ)
+        if not os.path.lexists(path):
+            return None, {}
+    text = _read_own(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
         raise UsageError(
             f"config file {path} is not valid TOML ({err}); write values in quotes, "
             'e.g. region = "eu"'
@@ -192,6 +229,11 @@ def load_config(path: Path | None) -> dict[str, Any]:
                 f"config file {path} holds '{raw_key}': secrets do not belong in a config "
                 "file; set CG_CLIENT_ID and CG_CLIENT_SECRET in the environment (or an "
                 "owner-only credentials file) and remove it"
+            )
+        if key == "only_changed":
+            raise UsageError(
+                f"config file {path} holds '{raw_key}': a run skips unchanged rows only when "
+                "its command line says --only-changed (inbox always does); remove it"
             )
         if key not in CONFIG_KEYS:
             raise UsageError(
@@ -207,7 +249,63 @@ def load_config(path: Path | None) -> dict[str, Any]:
             f"config file {path} has a password in a notify URL and can be read by other "
             f"users; run: chmod 600 {path}"
         )
-    return values
+    return path, values
+
+
+def _read_own(path: Path) -> str:
+    """The text of a config file only this user (or root) could have written.
+
+    Refused: a file that is not a regular file (a FIFO would be waited on forever), one
+    of another user, one that group or others may write, and one in a folder (or below a
+    folder) where others could replace it: writable by them without the sticky bit, or
+    theirs. A link is followed, and both its folders and its target's are checked.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as err:
+        raise UsageError(
+            f"cannot read the config file {path} ({err.strerror}); check --config"
+        ) from None
+    with open(fd, "rb") as handle:
+        found = os.fstat(handle.fileno())
+        if not stat.S_ISREG(found.st_mode):
+            raise UsageError(f"config file {path} is not a regular file; check --config")
+        problem = _others_could_write(path, found)
+        if problem:
+            raise UsageError(f"config file {path} {problem}")
+        raw = handle.read()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UsageError(f"config file {path} is not UTF-8 text; save it as UTF-8") from None
+
+
+def _others_could_write(path: Path, found: os.stat_result) -> str | None:
+    """Why another user could have put this config file's content there (None: nobody)."""
+    if not hasattr(os, "getuid"):  # Windows: folders' ACLs decide, not mode bits
+        return None
+    trusted = {os.getuid(), 0}
+    if found.st_uid not in trusted:
+        return (
+            f"belongs to another user (uid {found.st_uid}), who could change what this run "
+            "does; copy it to a file of your own"
+        )
+    if found.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"can be changed by other users; run: chmod 600 {path}"
+    folders = [*path.resolve().parents, *path.absolute().parents]
+    for folder in dict.fromkeys(folders):
+        try:
+            info = folder.stat()
+        except OSError:
+            continue
+        if info.st_uid not in trusted:
+            return (
+                f"is in {folder}, which belongs to another user (uid {info.st_uid}) who could "
+                "replace it; keep the config file in a folder of your own"
+            )
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:
+            return f"is in {folder}, where other users could replace it; run: chmod go-w {folder}"
+    return None
 
 
 def _config_value(path: Path, key: str, kind: str, value: object) -> object:

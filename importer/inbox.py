@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from typing import Any
 
 from .config import Settings
 from .errors import AuthError, ImporterError, ReportError, SendingStopped, UsageError
+from .files import NAME_MAX, REPORT_STEM_MAX, fit_stem, refuse_link
 from .history import History
 from .journal import journal_input, journal_path, runs_of
 from .pipeline import import_file
@@ -35,6 +37,53 @@ _TEMPORARY_PREFIXES = ("~$", ".~lock", ".")
 _TEMPORARY_SUFFIXES = (".tmp", ".part", ".crdownload")
 FOLDERS = ("processing", "done", "failed", "duplicates")
 LOCK_NAME = ".cg-import.lock"
+#: what a report's name adds to its input's stem: ``-<UTC time>`` and, rarely, ``-<n>``
+_STAMP = "-20261127T023001Z-99"
+
+
+def default_reports(folder: Path) -> Path:
+    """``<DIR>-reports`` beside the drop folder: never inside it, where whoever drops files
+    could aim the reports at other files, and the next run would import them."""
+    real = folder.resolve()
+    if real.parent == real:
+        raise UsageError(f"the drop folder {folder} has no folder beside it; name one: --reports")
+    return real.with_name(real.name + "-reports")
+
+
+def check_reports(folder: Path, reports: Path) -> None:
+    """Refuse a reports folder inside the drop folder (or the drop folder itself), and one
+    that is a link (its files would be written wherever the link points)."""
+    if reports.is_symlink():
+        raise UsageError(
+            f"--reports {reports} is a link; name the folder itself (reports are never "
+            "written through links)"
+        )
+    real, real_reports = folder.resolve(), reports.resolve()
+    named, named_reports = Path(os.path.abspath(folder)), Path(os.path.abspath(reports))
+    if any(
+        outer == inner or outer in inner.parents
+        for outer, inner in ((real, real_reports), (named, named_reports))
+    ):
+        raise UsageError(
+            f"--reports {reports} is inside the drop folder {folder} (or is it): the next run "
+            "would import the reports, and whoever drops files could aim them at other files; "
+            f"choose a folder outside it, e.g. --reports {default_reports(folder)}"
+        )
+
+
+def check_log(log_file: Path | None) -> None:
+    """The log can be appended to: found before the first file is touched, not after."""
+    if log_file is None:
+        return
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with log_file.open("a", encoding="utf-8"):
+            pass
+    except OSError as err:
+        raise ReportError(
+            f"cannot write the log {log_file} ({err.strerror}); nothing was imported: "
+            "choose another --log-file"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -87,6 +136,18 @@ class InboxSummary:
     locked: bool = False  # another run held the folder: nothing was done
     interrupted: bool = False
     stopped: str | None = None  # the API stopped answering: the file waits in processing/
+    error: str | None = None  # what ended the run early (credentials refused, a bug…)
+    config: Path | None = None  # the config file the run read
+
+    @property
+    def exit_code(self) -> int:
+        """The scheduler's contract: 2 nothing could be done, 130 interrupted, 1 a file
+        failed or waits, 0 all imported (or nothing to do, or another run holds the folder)."""
+        if self.error is not None:
+            return 2
+        if self.interrupted:
+            return 130
+        return 1 if self.failed or self.stopped else 0
 
     @property
     def failed(self) -> list[FileResult]:
@@ -105,6 +166,10 @@ class InboxSummary:
             "seconds": round(time.monotonic() - self.started, 2),
             "interrupted": self.interrupted,
             "stopped": self.stopped,
+            "locked": self.locked,
+            "error": self.error,
+            "exit": self.exit_code,
+            "config": str(self.config) if self.config else None,
         }
 
 
@@ -112,20 +177,31 @@ async def run_inbox(
     template: Settings,
     options: InboxOptions,
     on_file: Callable[[FileResult], None] | None = None,
+    summary: InboxSummary | None = None,
 ) -> InboxSummary:
-    """Import every settled file of ``options.folder``; ``template`` holds the run settings."""
+    """Import every settled file of ``options.folder``; ``template`` holds the run settings.
+
+    ``summary`` (filled as files are done) is the caller's, so that a run ended by an
+    exception still has what it did for ``end_run``.
+    """
     from filelock import FileLock, Timeout
 
     folder = options.folder
     if not folder.is_dir():
         raise UsageError(f"the inbox folder {folder} does not exist (or is not a folder)")
-    summary = InboxSummary(folder)
+    summary = summary or InboxSummary(folder)
+    refuse_link(folder / LOCK_NAME, "the inbox lock")
     lock = FileLock(str(folder / LOCK_NAME), timeout=0)
     try:
         lock.acquire()
     except Timeout:
         summary.locked = True
         return summary
+    except OSError as err:
+        raise ReportError(
+            f"cannot create the lock {folder / LOCK_NAME} ({err.strerror}); check that the "
+            "scheduled job may write in the inbox folder"
+        ) from None
     try:
         _prepare(options)
         history = History(options.history, template.api_url, template.client_id)
@@ -142,10 +218,24 @@ async def run_inbox(
                     break
         finally:
             history.close()
-        _log(options.log_file, summary.as_json())
     finally:
         lock.release()
     return summary
+
+
+def end_run(summary: InboxSummary, log_file: Path | None, urls: list[str]) -> list[str]:
+    """The run's JSON log line and its notification, however the run ended; returns
+    warnings (a log or notification that failed must not hide why the run ended)."""
+    warnings_: list[str] = []
+    try:
+        _log(log_file, summary.as_json())
+    except ReportError as err:
+        if not (summary.error or "").startswith(f"cannot write the log {log_file}"):
+            warnings_.append(str(err))  # (not the same problem twice)
+    problem = notify(urls, summary)
+    if problem:
+        warnings_.append(problem)
+    return warnings_
 
 
 def _prepare(options: InboxOptions) -> None:
@@ -191,8 +281,33 @@ async def _one_file(
     left_over: bool,
     summary: InboxSummary,
 ) -> FileResult:
-    """Import one file and file it away; exceptions only for what stops the whole run."""
+    """Import one file and file it away; exceptions only for what stops the whole run.
+
+    A file this program cannot handle (a bug: an exception that is no ``ImporterError``)
+    goes to ``failed/`` with the error as its note, so it cannot block every later run.
+    """
     started = time.monotonic()
+    where = [path]  # where the file is now
+    try:
+        return await _import_one(template, options, history, where, left_over, summary)
+    except ImporterError:
+        raise
+    except Exception as err:
+        moved = _move(where[0], options.folder / "failed")
+        note = f"internal error: {err.__class__.__name__}: {err} (please report it)"
+        return FileResult(path.name, "failed", moved, seconds=time.monotonic() - started, note=note)
+
+
+async def _import_one(
+    template: Settings,
+    options: InboxOptions,
+    history: History,
+    where: list[Path],
+    left_over: bool,
+    summary: InboxSummary,
+) -> FileResult:
+    started = time.monotonic()
+    path = where[0]
     name = path.name
     sha256 = _sha256(path)
     if not left_over and not options.resend_all:
@@ -202,6 +317,7 @@ async def _one_file(
             note = f"repeats {earlier.name}, fully imported {earlier.imported_at}: nothing sent"
             return FileResult(name, "duplicates", moved, note=note)
     work = path if left_over else _move(path, options.folder / "processing")
+    where[0] = work
     report = _report_for(options.reports, work, sha256) if left_over else None
     settings = dataclasses.replace(
         template,
@@ -255,19 +371,25 @@ async def _one_file(
 
 def _report_for(reports: Path, work: Path, sha256: str) -> Path | None:
     """The report of the run that died on ``work``: its journal names the input's hash."""
-    for report in runs_of(reports, work.stem):
+    for report in runs_of(reports, _report_stem(work)):
         if journal_input(journal_path(report)) == sha256:
             return report
     return None
 
 
+def _report_stem(work: Path) -> str:
+    """The input's stem, shortened so that the report and its companions fit a file name."""
+    return fit_stem(work.stem, REPORT_STEM_MAX - len(_STAMP))
+
+
 def _new_report(reports: Path, work: Path) -> Path:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    report = reports / f"{work.stem}-{stamp}.csv"
+    stem = _report_stem(work)
+    report = reports / f"{stem}-{stamp}.csv"
     number = 1
-    while report.exists():  # two files of one name within a second
+    while os.path.lexists(report):  # two files of one name within a second
         number += 1
-        report = reports / f"{work.stem}-{stamp}-{number}.csv"
+        report = reports / f"{stem}-{stamp}-{number}.csv"
     return report
 
 
@@ -275,9 +397,10 @@ def _move(path: Path, folder: Path) -> Path:
     """Move ``path`` into ``folder`` under a name not yet taken there (never overwriting)."""
     target = folder / path.name
     number = 0
-    while target.exists():
+    while os.path.lexists(target):
         number += 1
-        target = folder / f"{path.stem}-{number}{path.suffix}"
+        ending = f"-{number}{path.suffix}"
+        target = folder / f"{fit_stem(path.stem, NAME_MAX - len(ending.encode()))}{ending}"
     try:
         path.rename(target)
     except OSError as err:
@@ -309,10 +432,18 @@ def _now() -> str:
 
 
 def notify(urls: list[str], summary: InboxSummary) -> str | None:
-    """Tell every Apprise URL what the run did; returns why delivery failed, if it did."""
-    if not urls or not summary.files:
+    """Tell every Apprise URL what the run did; returns why delivery failed, if it did.
+
+    A run that handled no file says nothing, unless it ended early (an error) or found
+    another run still holding the folder: both need someone to look.
+    """
+    if not urls or not (summary.files or summary.error or summary.locked):
         return None
     lines = []
+    if summary.error:
+        lines.append(f"The run stopped: {summary.error}")
+    if summary.locked:
+        lines.append(f"another inbox run still holds {summary.folder} (its lock): nothing done")
     for result in summary.files:
         counts = ", ".join(f"{status} {count:,}" for status, count in sorted(result.counts.items()))
         lines.append(
@@ -325,6 +456,10 @@ def notify(urls: list[str], summary: InboxSummary) -> str | None:
     title = f"cg-import: {len(summary.files)} file(s) from {summary.folder.name}" + (
         f", {failed} failed" if failed else ", all imported"
     )
+    if summary.error:
+        title = f"cg-import: the run on {summary.folder.name} stopped with an error"
+    elif summary.locked:
+        title = f"cg-import: {summary.folder.name} is still held by another run"
     with warnings.catch_warnings():
         # apprise loads its plugins on first use; one imports the deprecated imghdr
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -332,7 +467,13 @@ def notify(urls: list[str], summary: InboxSummary) -> str | None:
 
         sender = apprise.Apprise()
         bad = [url for url in urls if not sender.add(url)]
-        kind = apprise.NotifyType.FAILURE if failed else apprise.NotifyType.SUCCESS
+        kind = (
+            apprise.NotifyType.FAILURE
+            if failed or summary.error
+            else apprise.NotifyType.WARNING
+            if summary.locked
+            else apprise.NotifyType.SUCCESS
+        )
         delivered = bool(sender) and sender.notify(
             body="\n".join(lines), title=title, notify_type=kind
         )

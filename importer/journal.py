@@ -13,6 +13,8 @@ updates, never duplicates).
 from __future__ import annotations
 
 import contextlib
+import glob
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -21,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import ReportError, ResumeError
+from .files import create_new, refuse_link
 
 FINAL = ("imported", "unchanged", "rejected", "invalid", "skipped")
 COLUMNS = ("source_row", "status", "reference", "activity_id", "http_status", "attempts", "errors")
@@ -75,8 +78,12 @@ class Journal:
                 "pass the same --report as the interrupted run"
             )
         try:
-            if not resume and path.exists():
-                path.unlink()
+            if resume:
+                refuse_link(path, "the journal")
+            else:  # a new journal, created afresh: never an earlier one's leftovers, nor a link
+                for stale in _companions(path):
+                    stale.unlink(missing_ok=True)
+                os.close(create_new(path))
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -198,11 +205,18 @@ class Journal:
             self._db.close()
 
 
+def _companions(path: Path) -> list[Path]:
+    """The files SQLite keeps beside a database while it writes it."""
+    return [path.with_name(path.name + ending) for ending in ("-wal", "-shm", "-journal")]
+
+
 def runs_of(folder: Path, stem: str) -> list[Path]:
     """The reports of earlier runs of an input named ``stem`` in ``folder``, newest first
     (found through their journals: a report may not be written yet)."""
     journals = sorted(
-        folder.glob(f"{stem}-*.journal.sqlite"), key=lambda p: p.stat().st_mtime, reverse=True
+        folder.glob(f"{glob.escape(stem)}-*.journal.sqlite"),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
     )
     return [j.with_name(j.name.removesuffix(".journal.sqlite")) for j in journals]
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from .errors import ReportError, UsageError
+from .files import NAME_MAX, refuse_link
 from .journal import journal_path
 from .report import RETRY_FORMATS, partial_path, retry_path, summary_book_path, summary_path
 
@@ -28,6 +30,7 @@ def outputs(report: Path) -> list[Path]:
         *(partial_path(path) for path in (report, *retries)),
         summary_path(report),
         summary_book_path(report),
+        partial_path(summary_book_path(report)),
         journal_path(report),
         lock_path(report),
     ]
@@ -52,13 +55,21 @@ def check_outputs(source: Path, report: Path) -> None:
             )
     if report.is_dir():
         raise ReportError(f"--report {report} is a folder; give a file in it, e.g. {report}/x.csv")
+    names = [path.name for path in outputs(report)] + [journal_path(report).name + "-journal"]
+    longest = max(names, key=lambda name: len(name.encode("utf-8", "surrogateescape")))
+    if len(longest.encode("utf-8", "surrogateescape")) > NAME_MAX:
+        raise UsageError(
+            f"the report name {report.name} is too long: the file {longest} written beside it "
+            f"would have more than the {NAME_MAX} bytes a file name may hold; choose a "
+            "shorter --report"
+        )
     try:
         report.parent.mkdir(parents=True, exist_ok=True)
-        existed = report.exists()
-        with report.open("ab"):
-            pass
-        if not existed:
-            report.unlink()
+        # a file of our own, created and removed: the report itself is never opened here
+        # (it may be a link someone planted; it is replaced when written, never followed)
+        probe, name = tempfile.mkstemp(prefix=".cg-import-", dir=report.parent)
+        os.close(probe)
+        os.unlink(name)
     except OSError as err:
         raise ReportError(
             f"cannot write {report} ({err.strerror or err}); choose another --report"
@@ -96,6 +107,7 @@ def lock_report(report: Path) -> Any:
     """Hold the report's lock, or refuse at once: two runs would destroy each other's journal."""
     from filelock import FileLock, Timeout
 
+    refuse_link(lock_path(report), "the lock")
     lock = FileLock(str(lock_path(report)), timeout=0)
     try:
         lock.acquire()

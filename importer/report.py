@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ReportError
+from .files import create_new
 
 if TYPE_CHECKING:
     from .mapping import ColumnPlan
@@ -149,7 +150,10 @@ class TableWriter:
         self._partial = partial_path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = self._partial.open("w", encoding="utf-8-sig", newline="")
+            # created afresh: a link planted at the .partial name is removed, never followed
+            self._handle = open(  # noqa: SIM115 - closed by close() or abandon()
+                create_new(self._partial), "w", encoding="utf-8-sig", newline=""
+            )
             self.write([np.array([h], dtype=object) for h in headers], count=False)
         except OSError as err:
             raise ReportError(
@@ -479,6 +483,7 @@ class ReportWriter:
 def write_summary(path: Path, summary: dict[str, Any]) -> None:
     """``<report>.summary.json``: counts per status, speed, times, input hash, API host."""
     try:
-        path.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+        with open(create_new(path), "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(summary, indent=2, default=str) + "\n")
     except OSError as err:
         raise ReportError(f"cannot write {path}: {err.strerror}") from None

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ReportError
+from .files import create_new
 from .report import (
     EXCEL_MAX_CHARS,
     EXCEL_MAX_ROWS,
@@ -35,6 +36,7 @@ from .report import (
     ProblemTally,
     excel_problem,
     illegal_characters,
+    partial_path,
     shown_in_excel,
     split_errors,
 )
@@ -72,26 +74,34 @@ _OPTIONS = {
 
 
 def _open(path: Path) -> Any:
+    """A workbook that XlsxWriter writes into ``<path>.partial``, created afresh (never
+    through a link); ``_save`` renames it onto ``path`` when whole."""
     import xlsxwriter
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(create_new(partial_path(path)), "wb")  # noqa: SIM115 - see _save
     except OSError as err:
         raise ReportError(f"cannot write {path}: {err.strerror}; choose another --report") from None
-    return xlsxwriter.Workbook(str(path), _OPTIONS)
+    return xlsxwriter.Workbook(handle, _OPTIONS)
 
 
 def _save(book: Any, path: Path) -> None:
     from xlsxwriter.exceptions import XlsxWriterException
 
+    handle = book.filename  # the .partial's handle, given to the workbook by _open
     try:
-        book.close()
+        try:
+            book.close()
+        finally:
+            handle.close()
+        os.replace(partial_path(path), path)
     except (OSError, XlsxWriterException) as err:
         reason = getattr(err, "strerror", None) or str(err)
         raise ReportError(f"cannot write {path}: {reason}; choose another --report") from None
 
 
-def _discard(book: Any) -> None:
+def _discard(book: Any, path: Path) -> None:
     """Drop a workbook unsaved. XlsxWriter has no call for it: in constant-memory mode each
     sheet's rows wait in a temporary file of its own, closed and removed here."""
     for sheet in book.worksheets():
@@ -102,6 +112,10 @@ def _discard(book: Any) -> None:
                 handle.close()
             if name:
                 os.unlink(name)
+    with contextlib.suppress(OSError):
+        book.filename.close()
+    with contextlib.suppress(OSError):
+        partial_path(path).unlink()
 
 
 def _too_many_rows(path: Path) -> ReportError:
@@ -259,7 +273,7 @@ class RetryBook:
         _save(self._book, self.path)
 
     def discard(self) -> None:
-        _discard(self._book)
+        _discard(self._book, self.path)
 
 
 class ReportBook:
@@ -354,7 +368,7 @@ class ReportBook:
         _save(self._book, self.path)
 
     def discard(self) -> None:
-        _discard(self._book)
+        _discard(self._book, self.path)
 
 
 def write_summary_book(

@@ -42,6 +42,17 @@ class CliResult:
         return self.out + self.err
 
 
+@pytest.fixture(autouse=True)
+def own_config_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """An empty config home of the test's own: the developer's ~/.config/cg-import is never
+    read (subprocesses inherit it through the environment)."""
+    home = tmp_path_factory.mktemp("config-home")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    return home
+
+
 @pytest.fixture
 def make_sandbox() -> Iterator[Callable[..., RunningSandbox]]:
     """Start sandboxes (in a background thread each) with the given fault switches."""

@@ -625,6 +625,66 @@ def test_report_below_a_regular_file_is_refused_before_sending(cli, sandbox, tmp
     assert blocker.read_text(encoding="utf-8") == "not a folder\n"
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_links_planted_beside_the_report_never_make_it_write_elsewhere(
+    cli, sandbox, tmp_path, suffix
+):
+    """Issue 18.8: whoever may write in the reports folder plants links at every name a run
+    writes (the report, its .partial, summary, journal, retry and summary workbooks): each
+    output is created afresh beside them, never through them."""
+    from importer.outputs import lock_path, outputs
+
+    source = source_file(tmp_path, 3)
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    report = folder / f"r{suffix}"
+    victims = []
+    for number, path in enumerate(outputs(report)):
+        if path == lock_path(report):
+            continue  # a lock is never replaced (a run holding it would lose it): see below
+        victim = tmp_path / f"victim-{number}"
+        victim.write_text("precious", encoding="utf-8")
+        path.symlink_to(victim)
+        victims.append(victim)
+    rows = [HEADER, *activity_rows(3)]
+    rows[1][1] = ""  # one invalid row: a retry file is written too
+    write_csv(source, rows)
+    result = cli("run", source, "--report", report, *api_args(sandbox), *FAST)
+    assert [v.read_bytes() for v in victims] == [b"precious"] * len(victims)
+    assert result.code == 1, result.output
+    assert not report.is_symlink() and report.stat().st_size > 0
+
+    lock = lock_path(report)
+    lock.unlink()
+    lock.symlink_to(victims[0])
+    again = cli("run", source, "--report", report, *api_args(sandbox), *FAST)
+    assert again.code == 2 and "is a link" in again.err, again.output
+    assert victims[0].read_bytes() == b"precious"
+
+
+def test_a_report_name_too_long_for_its_companions_is_refused_before_sending(
+    cli, sandbox, tmp_path
+):
+    """Issue 18.9: ``<report>.journal.sqlite`` must fit in a file name too."""
+    source = source_file(tmp_path, 3)
+    report = tmp_path / ("\u3042" * 79 + ".csv")  # 241 bytes: its journal's name would not fit
+    result = cli("run", source, "--report", report, *api_args(sandbox), *FAST)
+    assert result.code == 2 and "too long" in result.err and "shorter --report" in result.err
+    assert_clean(result)
+    assert sandbox.sandbox.stats.puts == 0
+
+
+def test_the_default_report_of_a_long_input_name_is_shortened(cli, sandbox, tmp_path, monkeypatch):
+    """Issue 18.9: an input named with 240 bytes still gets its report (and companions)."""
+    monkeypatch.chdir(tmp_path)
+    source = write_csv(tmp_path / ("\u3042" * 80 + ".csv"), [HEADER, *activity_rows(3)])
+    result = cli("run", source, *api_args(sandbox), *FAST)
+    assert result.code == 0, result.output
+    written = list((tmp_path / "reports").iterdir())
+    assert written and all(len(p.name.encode()) <= 255 for p in written)
+    assert any(p.name.startswith("\u3042" * 20) for p in written)
+
+
 #: largest file the limited run may write, picked by trying: enough to start sending (the
 #: journal holds ~100 KB before the first PUT), too little for the journal's write-ahead log
 #: and the report (~280 KB) of 2,000 rows

@@ -37,8 +37,13 @@ def log_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+def reports_of(folder: Path) -> Path:
+    """The default reports folder of a drop folder: beside it, never inside."""
+    return folder.with_name(folder.name + "-reports")
+
+
 def only_report(folder: Path, stem: str) -> Path:
-    (report,) = sorted((folder / "reports").glob(f"{stem}-*Z.csv"))
+    (report,) = sorted(reports_of(folder).glob(f"{stem}-*Z.csv"))
     return report
 
 
@@ -312,3 +317,201 @@ def _proxy_app(put: Any) -> web.Application:
     app = web.Application()
     app.router.add_put("/activities", put)
     return app
+
+
+# --- hostile drops: outputs that cannot be aimed, names that cannot block, failures that
+# --- leave a trace (issue 18, items 8, 9, 12 and 13)
+
+
+@pytest.mark.parametrize("inside", [".", "reports", "done"])
+def test_a_reports_folder_in_the_drop_folder_is_refused(cli, sandbox, tmp_path, inside):
+    """Issue 18.12 and 18.8: reports inside the drop folder would be imported the next night,
+    and whoever drops files could aim them; refused before anything is moved."""
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    drop(inbox, "one.csv", activity_rows(2))
+    result = cli("inbox", inbox, *api_args(sandbox), *NOW, "--reports", inbox / inside)
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1
+    assert "inside the drop folder" in result.err and "--reports" in result.err
+    assert [p.name for p in inbox.iterdir()] == ["one.csv"] and sandbox.sandbox.stats.puts == 0
+
+
+def test_a_reports_folder_that_is_a_link_is_refused(cli, sandbox, tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    drop(inbox, "one.csv", activity_rows(2))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "reports").symlink_to(elsewhere)
+    result = cli("inbox", inbox, *api_args(sandbox), *NOW, "--reports", tmp_path / "reports")
+    assert result.code == 2 and "is a link" in result.err
+    assert not any(elsewhere.iterdir()) and (inbox / "one.csv").exists()
+
+
+def test_the_default_reports_folder_is_beside_the_drop_folder(cli, sandbox, tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    drop(inbox, "one.csv", activity_rows(2))
+    assert cli("inbox", inbox, *api_args(sandbox), *NOW).code == 0
+    assert only_report(inbox, "one").parent == tmp_path / "in-reports"
+    assert (tmp_path / "in-reports" / "history.sqlite").exists()
+    assert not (inbox / "reports").exists()
+
+
+def test_an_old_reports_folder_in_the_drop_folder_must_be_moved_first(cli, sandbox, tmp_path):
+    """The history lives there: silently starting a new one would resend every row."""
+    inbox = tmp_path / "in"
+    (inbox / "reports").mkdir(parents=True)
+    drop(inbox, "one.csv", activity_rows(2))
+    result = cli("inbox", inbox, *api_args(sandbox), *NOW)
+    assert result.code == 2 and f"mv {inbox / 'reports'} {tmp_path / 'in-reports'}" in result.err
+    assert (inbox / "one.csv").exists() and sandbox.sandbox.stats.puts == 0
+
+
+def test_links_planted_at_the_report_names_never_overwrite_a_file(cli, sandbox, tmp_path):
+    """Issue 18.8: report names are predictable timestamps; links planted at them (and at
+    their .partial, summary, journal, retry files) must not make the report land elsewhere."""
+    inbox, reports = tmp_path / "in", tmp_path / "reports"
+    inbox.mkdir()
+    reports.mkdir()
+    rows = activity_rows(3)
+    rows[0][1] = ""  # an invalid row: a retry file too
+    drop(inbox, "x.csv", rows)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious", encoding="utf-8")
+    now = time.time()
+    for second in range(-2, 30):
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now + second))
+        for name in (
+            f"x-{stamp}.csv.partial",
+            f"x-{stamp}.csv.summary.json",
+            f"x-{stamp}.retry.xlsx",
+            f"x-{stamp}.summary.xlsx",
+        ):
+            (reports / name).symlink_to(victim)
+        (reports / f"x-{stamp}.csv.journal.sqlite").symlink_to(tmp_path / f"made-{stamp}")
+    result = cli("inbox", inbox, *api_args(sandbox), *NOW, "--reports", reports)
+    assert victim.read_text(encoding="utf-8") == "precious"
+    assert not list(tmp_path.glob("made-*"))  # nothing created through a dangling link
+    assert result.code == 1, result.err
+    assert [p.name for p in (inbox / "failed").iterdir()] == ["x.csv"]
+    report = [p for p in reports.glob("x-*Z.csv") if not p.is_symlink()]
+    assert len(report) == 1 and len(read_report(report[0])) == 3
+
+
+def test_a_long_file_name_is_imported_and_does_not_block_the_inbox(cli, sandbox, tmp_path):
+    """Issue 18.9: 80 Japanese characters are 240 bytes; with the report's suffixes that is
+    more than a file name may hold. Two such names differing only at the end both work."""
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    long = "あ" * 80
+    drop(inbox, f"{long}1.csv", activity_rows(2), age=300)
+    drop(inbox, f"{long}2.csv", activity_rows(2, prefix="L"), age=200)
+    log = tmp_path / "log.jsonl"
+    result = cli("inbox", inbox, *api_args(sandbox), *NOW, "--log-file", log)
+    assert result.code == 0, result.err
+    assert sorted(p.name for p in (inbox / "done").iterdir()) == [f"{long}1.csv", f"{long}2.csv"]
+    written = list(reports_of(inbox).iterdir())
+    assert all(len(p.name.encode()) <= 255 for p in written)
+    reports = {line["report"] for line in log_lines(log) if line["event"] == "file"}
+    assert len(reports) == 2 and all(Path(r).exists() for r in reports)
+
+
+def test_an_unwritable_log_file_stops_the_run_before_any_file_is_touched(cli, sandbox, tmp_path):
+    """Issue 18.13: found before the first file is imported, not after."""
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    drop(inbox, "one.csv", activity_rows(2))
+    log = tmp_path / "logs"
+    log.mkdir()  # a folder where the log file should be
+    result = cli("inbox", inbox, *api_args(sandbox), *NOW, "--log-file", log)
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1
+    assert f"cannot write the log {log}" in result.err
+    assert [p.name for p in inbox.iterdir()] == ["one.csv"] and sandbox.sandbox.stats.puts == 0
+
+
+def test_refused_credentials_are_logged_and_notified(cli, sandbox, tmp_path, monkeypatch):
+    """Issue 18.13: a run that cannot import anything must still tell monitoring."""
+    monkeypatch.setenv("CG_CLIENT_SECRET", "wrong-secret")
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    drop(inbox, "one.csv", activity_rows(2))
+    log = tmp_path / "log.jsonl"
+    app, received = notice_catcher()
+    with serve(app) as hook:
+        url = hook.url.replace("http://", "json://") + "/hook"
+        result = cli("inbox", inbox, *api_args(sandbox), *NOW, "--log-file", log, "--notify", url)
+    assert result.code == 2
+    (line,) = [line for line in log_lines(log) if line["event"] == "run"]
+    assert line["exit"] == 2 and "refused" in line["error"]
+    assert len(received) == 1 and received[0]["type"] == "failure"
+    assert "refused" in received[0]["message"]
+    assert "wrong-secret" not in log.read_text() + str(received) + result.output
+
+
+def test_an_internal_error_is_logged_and_notified(cli, sandbox, tmp_path, monkeypatch):
+    """Issue 18.13: a bug that ends the run still leaves its log line and notification."""
+    from importer import inbox as inbox_module
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the history broke")
+
+    monkeypatch.setattr(inbox_module, "History", broken)
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    drop(inbox, "one.csv", activity_rows(2))
+    log = tmp_path / "log.jsonl"
+    app, received = notice_catcher()
+    with serve(app) as hook:
+        url = hook.url.replace("http://", "json://") + "/hook"
+        result = cli("inbox", inbox, *api_args(sandbox), *NOW, "--log-file", log, "--notify", url)
+    assert result.code == 2 and "internal error: RuntimeError: the history broke" in result.err
+    (line,) = log_lines(log)
+    assert line["event"] == "run" and line["exit"] == 2
+    assert "RuntimeError: the history broke" in line["error"]
+    assert len(received) == 1 and "the history broke" in received[0]["message"]
+
+
+def test_a_file_that_meets_an_internal_error_goes_to_failed_and_the_next_is_imported(
+    cli, sandbox, tmp_path, monkeypatch
+):
+    """Issue 18.9/18.13: one file the program cannot handle must not block every later run."""
+    from importer import inbox as inbox_module
+
+    real = inbox_module.import_file
+
+    async def picky(settings, *args):
+        if settings.input.name == "bad.csv":
+            raise RuntimeError("cannot handle this one")
+        return await real(settings, *args)
+
+    monkeypatch.setattr(inbox_module, "import_file", picky)
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    drop(inbox, "bad.csv", activity_rows(2), age=300)
+    drop(inbox, "good.csv", activity_rows(2, prefix="G"), age=200)
+    log = tmp_path / "log.jsonl"
+    result = cli("inbox", inbox, *api_args(sandbox), *NOW, "--log-file", log)
+    assert result.code == 1, result.err
+    assert [p.name for p in (inbox / "failed").iterdir()] == ["bad.csv"]
+    assert [p.name for p in (inbox / "done").iterdir()] == ["good.csv"]
+    assert not any((inbox / "processing").iterdir())
+    bad = next(line for line in log_lines(log) if line.get("file") == "bad.csv")
+    assert bad["outcome"] == "failed" and "RuntimeError: cannot handle this one" in bad["note"]
+
+
+def test_a_run_that_finds_the_lock_held_is_logged_and_notified(cli, sandbox, tmp_path):
+    from filelock import FileLock
+
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    drop(inbox, "one.csv", activity_rows(2))
+    log = tmp_path / "log.jsonl"
+    app, received = notice_catcher()
+    with serve(app) as hook, FileLock(str(inbox / ".cg-import.lock")):
+        url = hook.url.replace("http://", "json://") + "/hook"
+        result = cli("inbox", inbox, *api_args(sandbox), *NOW, "--log-file", log, "--notify", url)
+    assert result.code == 0 and "another inbox run holds" in result.err
+    (line,) = log_lines(log)
+    assert line["event"] == "run" and line["locked"] is True and line["exit"] == 0
+    assert len(received) == 1 and "another inbox run" in received[0]["message"]

@@ -43,3 +43,15 @@ def test_validate_report_of_the_sample_matches_the_golden_file(tmp_path):
     # to accept an intended change: cg-import validate samples/activities.csv
     #   --report tests/data/activities.validate.golden.csv --quiet (and drop its summary)
     assert report.read_bytes() == golden.read_bytes()
+
+
+def test_fit_stem_cuts_on_a_character_boundary_and_keeps_long_names_apart():
+    """Issue 18.9: names within NAME_MAX bytes in UTF-8, distinct when cut."""
+    from importer.files import fit_stem
+
+    long = "\u3042" * 80
+    assert fit_stem("short", 10) == "short"
+    one, two = fit_stem(long + "1", 100), fit_stem(long + "2", 100)
+    assert one != two
+    assert len(one.encode()) <= 100 and one.startswith("\u3042" * 30)
+    assert fit_stem(long + "1", 100) == one  # the same name always gets the same stem
