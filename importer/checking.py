@@ -38,7 +38,7 @@ from typing import Any
 
 import pandas as pd
 
-from .aside import how_it_ended
+from .child import how_it_ended
 from .errors import ImporterError
 from .journal import Outcome
 from .read import Table
