@@ -13,19 +13,17 @@ scan has passed; a scan that refuses the sheet ends the child (``close``).
 The child then keeps what it loaded and serves iterators over it (``iterate``): the parent
 names a module-level function and its arguments, the child calls it with the loaded value
 and hands over each item, one at a time and one ahead (it prepares and pickles the next
-while the parent uses the last). The child ignores Ctrl-C (the parent decides what it means),
-writes nothing to the terminal (a failed allocation's message would), dumps no core, and
-leaves by itself when the parent goes away.
+while the parent uses the last). The child is a ``child.Child``:
+it ignores Ctrl-C (the parent decides what it means), writes nothing to the terminal (a
+failed allocation's message would), dumps no core, and leaves with the parent; no wait for
+it here lasts for ever.
 """
 
 from __future__ import annotations
 
 import contextlib
-import faulthandler
-import multiprocessing
 import os
 import pickle
-import resource
 import signal
 import sys
 import traceback
@@ -33,6 +31,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+from .child import Child, ChildLost, End, memory_limit
 from .errors import ImporterError
 
 T = TypeVar("T")
@@ -40,8 +39,8 @@ T = TypeVar("T")
 #: only where a child is forked: ready at once, sharing what is loaded (a spawned one would
 #: import everything again, most of a second)
 AVAILABLE = sys.platform == "linux"
-#: how often a side that waits looks whether the other is still there (seconds)
-_LOOK = 0.5
+#: an abort in the child is a failed allocation: the limit, or calamine asking for too much
+_OUT_OF_MEMORY = (signal.SIGKILL, signal.SIGABRT)
 
 
 class Aside:
@@ -58,26 +57,23 @@ class Aside:
     ) -> None:
         """Start the child; ``describe(value)`` is what the parent learns of the value
         (``loaded``); ``what`` names the work in messages ("reading the sheet")."""
-        context: Any = multiprocessing.get_context("fork")
-        self._conn, theirs = context.Pipe()
-        self._process = context.Process(
-            target=_serve,
-            args=(theirs, load, describe, memory),
+        # OSError (no process to be had): the caller does without
+        self._child = Child(
+            _serve,
+            load,
+            describe,
+            memory,
             name="cg-import aside",
-            daemon=True,
+            duplex=True,
+            quiet=True,
+            start="fork",
         )
-        try:
-            self._process.start()  # OSError (no process to be had): the caller does without
-        except BaseException:
-            self._conn.close()
-            raise
-        finally:
-            theirs.close()
+        self._process = self._child.process
         self.what = what
         self._asked = 0  # requests sent; an answer names the request it answers
         self._loaded: tuple[bool, Any] | None = None
         self._owner = os.getpid()
-        self._closer = weakref.finalize(self, _stop, self._process, self._conn)
+        self._closer = weakref.finalize(self, self._child.close)
 
     def loaded(self) -> tuple[bool, Any]:
         """(True, ``describe(value)``) once the child has loaded the value; (False, None)
@@ -113,8 +109,8 @@ class Aside:
 
     def _ask(self, message: tuple[Any, ...]) -> int:
         self._asked += 1
-        with contextlib.suppress(OSError, ValueError):  # the child is gone: the answer says so
-            self._conn.send((self._asked, *message))
+        with contextlib.suppress(ChildLost):  # the child is gone: the answer says so
+            self._child.send((self._asked, *message))
         return self._asked
 
     def _answer(self, request: int) -> tuple[str, Any]:
@@ -122,83 +118,35 @@ class Aside:
         left, are dropped)."""
         while True:
             try:
-                if not self._conn.poll(_LOOK):
-                    if self._process.is_alive():
-                        continue
-                    if not self._conn.poll():
-                        raise EOFError
-                answered, kind, payload = self._conn.recv()
-            except (OSError, EOFError, ValueError):
-                raise self._gone() from None
+                answered, kind, payload = self._child.recv()
+            except ChildLost as lost:
+                how = lost.how(memory=_OUT_OF_MEMORY)
+                raise ImporterError(
+                    f"the process {self.what} {how}; run the command again"
+                ) from None
             if answered == request:
                 return kind, payload
 
-    def _gone(self) -> ImporterError:
-        code: int | None = None
-        with contextlib.suppress(ValueError):  # ValueError: closed here already
-            self._process.join(timeout=_LOOK)
-            code = self._process.exitcode
-        # an abort here is a failed allocation: the limit, or calamine asking for too much
-        how = how_it_ended(code, memory=(signal.SIGKILL, signal.SIGABRT))
-        return ImporterError(
-            f"the process {self.what} ended unexpectedly ({how}); run the command again"
-        )
 
-
-def how_it_ended(code: int | None, *, memory: tuple[int, ...] = (signal.SIGKILL,)) -> str:
-    """How a child process ended (its exit code), for a message: "exit 1", "killed by
-    signal 9; out of memory?" (``memory``: the signals that say it ran out of it)."""
-    if not code or code > 0:
-        return f"exit {code}"
-    hint = "; out of memory?" if -code in memory else ""
-    return f"killed by signal {-code}{hint}"
-
-
-def _stop(process: Any, conn: Any) -> None:
-    with contextlib.suppress(OSError):
-        conn.close()
-    if process.is_alive():
-        process.kill()
-    process.join(timeout=5)
-    with contextlib.suppress(Exception):
-        process.close()
-
-
-def _serve(conn: Any, load: Callable[[], Any], describe: Callable[[Any], Any], memory: int) -> None:
+def _serve(end: End, load: Callable[[], Any], describe: Callable[[Any], Any], memory: int) -> None:
     """The child's whole life: load under the limit, then answer requests until the parent
     closes the pipe or goes away."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C means
-    signal.set_wakeup_fd(-1)  # a fork's signals must not wake the parent's event loop
-    quiet = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(quiet, 1)  # "memory allocation of … bytes failed" is not for the analyst
-    os.dup2(quiet, 2)
-    faulthandler.disable()  # an abort here is the parent's to tell (pytest enables it)
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    parent = multiprocessing.parent_process()
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = _address_space() + memory
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
     try:
-        value = load()
+        with memory_limit(memory):
+            value = load()
     except BaseException:
         value = None
-    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-    _send(conn, 0, ("loaded", describe(value)) if value is not None else ("failed", None))
+    if not _send(end, 0, ("loaded", describe(value)) if value is not None else ("failed", None)):
+        return
     if value is None:
         return
     items: Iterator[Any] = iter(())
     ahead: tuple[str, Any] = ("end", None)
     while True:
-        if not conn.poll(_LOOK):
-            if parent is not None and not parent.is_alive():
-                return
-            continue
         try:
-            request, kind, *rest = conn.recv()
-        except (OSError, EOFError):
-            return  # the parent closed the pipe: done
+            request, kind, *rest = end.recv()
+        except ChildLost:
+            return  # the parent closed the pipe or went away: done
         if kind == "iter":
             make, args = rest
             close = getattr(items, "close", None)
@@ -210,7 +158,7 @@ def _serve(conn: Any, load: Callable[[], Any], describe: Callable[[Any], Any], m
                 items, ahead = iter(()), _failure(err)
             else:
                 ahead = _step(items)
-        if not _send(conn, request, ahead):
+        if not _send(end, request, ahead):
             return
         if ahead[0] == "item":
             ahead = _step(items)  # the next one, while the parent uses this one
@@ -234,15 +182,9 @@ def _failure(err: BaseException) -> tuple[str, Any]:
     return ("crash", "".join(traceback.format_exception(err)))
 
 
-def _send(conn: Any, request: int, answer: tuple[str, Any]) -> bool:
+def _send(end: End, request: int, answer: tuple[str, Any]) -> bool:
     try:
-        conn.send((request, *answer))
-    except (OSError, ValueError):
+        end.send((request, *answer))
+    except ChildLost:
         return False  # the parent is gone
     return True
-
-
-def _address_space() -> int:
-    """This process's virtual memory size in bytes."""
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[0]) * resource.getpagesize()

@@ -19,18 +19,21 @@ an earlier row), slices cut the same way, and the parent takes its slices from t
 one it has not done itself: the outcome of every row is the same whichever process checked
 it.
 
-The child ignores Ctrl-C and SIGTERM (the parent decides when the run stops, and closes
-it), and leaves by itself if the parent goes away without closing it (killed).
+The child is a ``child.Child``: it ignores Ctrl-C and SIGTERM (the parent decides when the
+run stops, and closes it) and leaves with the parent. A thread of the child writes the
+slices to the pipe, so that it checks up to ``AHEAD`` slices ahead of the parent. A child
+that dies, even half-way through a slice, or falls silent stops the run with an error that
+says how (never a wait for ever); what it handed over before is used.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
+import os
+import pickle
 import queue
-import signal
-import sys
+import threading
 import traceback
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
@@ -38,7 +41,8 @@ from typing import Any
 
 import pandas as pd
 
-from .aside import how_it_ended
+from . import child as _child_process
+from .child import Child, ChildLost, End
 from .errors import ImporterError
 from .journal import Outcome
 from .read import Table
@@ -53,9 +57,9 @@ FIRST_SLICE = 1_000
 #: slices the child may hold ready (its memory: a few chunks)
 AHEAD = 3
 #: how the child starts: a fork (at once, sharing what is loaded) where that is safe
-_START = "fork" if sys.platform == "linux" else "spawn"
-#: how often a blocked side looks whether the other is still there (seconds)
-_LOOK = 0.5
+_START = _child_process.START
+#: how long the child may say nothing while a slice is awaited (seconds): it is stuck
+SILENCE = _child_process.SILENCE
 
 
 @dataclass
@@ -133,23 +137,26 @@ class Checker:
         self._chunks: Generator[pd.DataFrame] | None = ramped(table.chunks(chunk_rows), first)
         self._number = 0  # the next slice wanted
         self._closed = False
+        self._silence = SILENCE
+        self._child: Child | None = None
         self._process: Any = None  # multiprocessing's process: its types are not public
-        self._queue: Any = None
         self.child_slices = 0  # slices the child checked that were used (for tests)
         if child if child is not None else second_process(table):
-            context: Any = multiprocessing.get_context(_START)
-            self._queue = context.Queue(maxsize=AHEAD)
             try:
-                self._process = context.Process(
-                    target=_child,
-                    args=(table, validator, chunk_rows, first, hashes, self._queue),
+                self._child = Child(
+                    _check_all,
+                    table,
+                    validator,
+                    chunk_rows,
+                    first,
+                    hashes,
                     name="cg-import checks",
-                    daemon=True,
+                    start=_START,
                 )
-                self._process.start()
             except OSError:  # no process to be had (limits): this one checks every row
-                self._process = self._queue = None
+                pass
             else:
+                self._process = self._child.process
                 if _START == "fork" and not local_first:
                     self._drop_reader()  # a fork is ready at once: nothing to check here
                     table._calamine = None  # the child has the sheet: this process lets go
@@ -164,7 +171,7 @@ class Checker:
         if self._ahead is not None:
             ahead, self._ahead = self._ahead, None
             return await ahead
-        if self._queue is None:
+        if self._child is None:
             return await self._here()
         if self._chunks is not None:
             handed = await asyncio.to_thread(self._from_child, False)
@@ -185,16 +192,8 @@ class Checker:
             else:
                 ahead.cancel()
         self._drop_reader()
-        process, self._process = self._process, None
-        if process is not None:
-            if process.is_alive():
-                process.kill()
-            process.join(timeout=5)
-            with contextlib.suppress(Exception):
-                process.close()
-        if self._queue is not None:
-            self._queue.close()
-            self._queue.cancel_join_thread()
+        if self._child is not None:
+            self._child.close()  # a read under way in a thread ends within a step
 
     def _drop_reader(self) -> None:
         chunks, self._chunks = self._chunks, None
@@ -215,30 +214,21 @@ class Checker:
     def _from_child(self, wait: bool) -> tuple[str, Any] | None:
         """The child's next message about the slice wanted or a later one (slices this
         process has checked itself are dropped); None if it has none ready (``wait``
-        False) or the checker was closed."""
+        False) or the checker was closed. Its loss is a message too: ("gone", ChildLost)."""
+        child = self._child
+        assert child is not None
         while True:
+            if not wait and not child.ready():
+                return None
             try:
-                message = self._queue.get(timeout=_LOOK) if wait else self._queue.get_nowait()
-            except queue.Empty:
-                if not wait or self._closed:
-                    return None
-                if self._process is None or not self._process.is_alive():
-                    return self._from_gone_child()
-                continue
-            except (OSError, EOFError, ValueError):  # the queue closed under us
-                return None if self._closed else self._from_gone_child()
+                message: tuple[str, Any] = child.recv(silence=self._silence)
+            except ChildLost as lost:  # what it sent before it went was read first
+                return None if self._closed else ("gone", lost)
             kind, payload = message
             if kind == "slice" and payload.number < self._number:
                 wait = True  # checked here already; the child is under way: it catches up
                 continue  # faster than this process checks the next one
             return message
-
-    def _from_gone_child(self) -> tuple[str, Any]:
-        try:  # what it sent before it went is still good
-            return self._queue.get(timeout=_LOOK)
-        except (queue.Empty, OSError, EOFError, ValueError):
-            code = None if self._process is None else self._process.exitcode
-            return ("gone", code)
 
     def _take(self, handed: tuple[str, Any] | None) -> Checked | None:
         if handed is None:  # closed while waiting
@@ -254,48 +244,48 @@ class Checker:
             raise payload
         if kind == "crash":
             raise RuntimeError(f"checking the rows failed in the second process:\n{payload}")
-        how = how_it_ended(payload)
         raise ImporterError(
-            f"the process checking the rows ended unexpectedly ({how}); run the "
-            "command again with --resume: the rows sent are kept"
+            f"the process checking the rows {payload.how()}; run the command again with "
+            "--resume: the rows sent are kept"
         )
 
 
-def _child(
+def _check_all(
+    end: End,
     table: Table,
     validator: Validator,
     chunk_rows: int,
     first: int,
     hashes: bool,
-    out: Any,
 ) -> None:
     """The child's whole life: check every slice, hand each over, then say it ended."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.set_wakeup_fd(-1)  # a fork's signals must not wake the parent's event loop
-    parent = multiprocessing.parent_process()
+    # a slice is megabytes and the pipe holds kilobytes: a thread writes them, the child
+    # checks on; AHEAD slices handed over and not yet read (one of them being written)
+    ready: queue.Queue[bytes | None] = queue.Queue(maxsize=AHEAD - 1)
+    writer = threading.Thread(target=_write, args=(end, ready), name="hand-over", daemon=True)
+    writer.start()
 
-    def hand(message: tuple[str, Any]) -> bool:
-        while True:
-            try:
-                out.put(message, timeout=_LOOK)
-                return True
-            except queue.Full:
-                if parent is not None and not parent.is_alive():
-                    return False
+    def hand(message: tuple[str, Any]) -> None:
+        ready.put(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
 
     try:
         for number, chunk in enumerate(ramped(table.chunks(chunk_rows), first)):
-            if not hand(("slice", check_slice(validator, chunk, number, hashes))):
-                return
+            hand(("slice", check_slice(validator, chunk, number, hashes)))
         hand(("end", None))
     except ImporterError as err:
         hand(("error", err))
     except Exception as err:  # a defect: the parent tells it with the child's traceback
         hand(("crash", "".join(traceback.format_exception(err))))
-    finally:
-        if parent is not None and not parent.is_alive():
-            out.cancel_join_thread()  # nobody reads what is left in the pipe
+    ready.put(None)
+    writer.join()
+
+
+def _write(end: End, ready: queue.Queue[bytes | None]) -> None:
+    while (message := ready.get()) is not None:
+        try:
+            end.send_bytes(message)
+        except ChildLost:
+            os._exit(0)  # the parent is gone: nobody reads the rest
 
 
 def _text(value: object) -> str | None:

@@ -9,8 +9,12 @@ no child may outlive its run: not after Ctrl-C, not after the parent is killed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +32,7 @@ from importer.read import open_table
 from importer.sandbox import RunningSandbox
 from importer.validate import ChunkResult, Validator
 
-from .conftest import CliResult, api_args, start_run, wait_until
+from .conftest import CliResult, api_args, start_run, subprocess_env, wait_until
 from .helpers import HEADER, activity_rows, all_gone, children_of, read_report, write_csv
 
 FAST = ["--quiet", "--rate", "0", "--concurrency", "16", "--retry-wait", "0.01"]
@@ -65,7 +69,7 @@ def checked_all(path: Path, *, child: bool, here_first: int = 0) -> tuple[list[C
         try:
             if child and checking._START == "spawn":  # let it start: this file is soon done
                 deadline = time.monotonic() + 60
-                while checker._queue.empty() and time.monotonic() < deadline:
+                while not checker._child.ready() and time.monotonic() < deadline:
                     await asyncio.sleep(0.05)
             slices = [await checker.next()] if here_first else []  # checked at once, here
             slices += [await checker._here() for _ in range(here_first - 1)]
@@ -239,6 +243,86 @@ def test_no_child_outlives_its_run(
         assert {line["status"] for line in lines} >= {"imported", "skipped"}
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
+@pytest.mark.timeout(120)
+def test_a_checking_child_killed_mid_run_ends_the_run_with_its_report(
+    make_sandbox: Callable[..., RunningSandbox], api_env: None, tmp_path: Path
+) -> None:
+    # killed at any moment the child is most likely half-way through writing a slice (its
+    # slices are megabytes, the pipe holds 64 KiB): the run must end, not wait for the rest
+    box = make_sandbox(latency=0.02)
+    source = large_csv(tmp_path / "large.csv", 12_000)
+    report = tmp_path / "report.csv"
+    proc = start_run(["run", str(source), "--report", str(report), *api_args(box), *FAST], tmp_path)
+    try:
+        wait_until(lambda: bool(children_of(proc.pid)), proc, timeout=60)
+        children = children_of(proc.pid)
+        wait_until(lambda: box.sandbox.stats.applied >= 200, proc, timeout=60)
+        for child in children:
+            os.kill(child, signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert all_gone(children)
+    assert proc.returncode == 2, err
+    assert "the process checking the rows ended unexpectedly (killed by signal 9" in err, err
+    assert "--resume" in err
+    lines = read_report(report)
+    assert len(lines) == 12_000  # every row: sent, invalid, or not attempted
+    assert {line["status"] for line in lines} >= {"imported", "skipped"}
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
+@pytest.mark.timeout(120)
+def test_sigterm_ends_a_run_whose_checking_child_is_stopped(
+    make_sandbox: Callable[..., RunningSandbox], tmp_path: Path
+) -> None:
+    # a stopped child is alive and silent: the run waits for it no longer than the limit
+    box = make_sandbox(latency=0.02)
+    source = large_csv(tmp_path / "large.csv", 12_000)
+    report = tmp_path / "report.csv"
+    patched = (
+        "import sys; from importer import checking; checking.SILENCE = 2.0; "
+        "from importer.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    argv = ["run", str(source), "--report", str(report), *api_args(box), *FAST]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", patched, *argv],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+        cwd=tmp_path,
+    )
+    children: list[int] = []
+    try:
+        wait_until(lambda: bool(children_of(proc.pid)), proc, timeout=60)
+        children = children_of(proc.pid)
+        wait_until(lambda: box.sandbox.stats.applied >= 200, proc, timeout=60)
+        for child in children:
+            os.kill(child, signal.SIGSTOP)
+        # the run has sent what it was handed and waits for the stopped child: no request
+        # for half a second (16 workers at 20 ms send one every 2 ms)
+        wait_until(lambda: time.time() - (box.sandbox.stats.last_put or 0) > 0.5, proc, 60)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        for child in children:  # a stopped child the run failed to end: not left stopped
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+    assert all_gone(children)
+    assert proc.returncode == 2, err
+    assert "the process checking the rows gave no sign of life for 2 seconds" in err, err
+    assert "--resume" in err
+    assert len(read_report(report)) == 12_000
+
+
 # --- bodies encoded a column at a time: the bytes json.dumps gives --------------------
 
 _TEXT = st.one_of(st.none(), st.text(max_size=12), st.sampled_from(['"', "\\", "\x00", "é", "😀"]))
@@ -339,3 +423,45 @@ def test_a_large_sheet_is_checked_by_a_fork_as_here(tmp_path: Path, excel_reader
     there, from_child = checked_all(source, child=True)
     assert from_child == len(there)
     assert_same(here, there)
+
+
+# --- a child that dies half-way through handing over a slice -----------------------------
+
+
+def _handing_over(checker: Checker) -> bool:
+    """Whether the child has begun to write a slice the parent has not read yet."""
+    assert checker._child is not None
+    return checker._child.ready()
+
+
+@pytest.mark.timeout(30)
+def test_a_child_killed_half_way_through_a_slice_stops_the_run_at_once(tmp_path: Path) -> None:
+    # slices of 4,000 rows: megabytes each, far more than a pipe holds, so the child is
+    # killed while it writes one and the parent reads half a message
+    source = write_csv(tmp_path / "many.csv", [HEADER, *activity_rows(16_000)])
+
+    async def go() -> str:
+        table = open_table(source)
+        validator = Validator(plan_columns(table.headers, None, source.name), "UTC", None)
+        checker = Checker(table, validator, 4_000, first=4_000, hashes=False, child=True)
+        try:
+            assert (await checker.next()) is not None  # the child's first slice
+            deadline = time.monotonic() + 20
+            while not _handing_over(checker):
+                assert time.monotonic() < deadline, "the child never began the next slice"
+                await asyncio.sleep(0.01)
+            checker._process.kill()
+            with pytest.raises(ImporterError) as lost:
+                while await checker.next() is not None:
+                    pass
+            return str(lost.value)
+        finally:
+            checker.close()
+
+    started = time.monotonic()
+    message = asyncio.run(go())
+    assert time.monotonic() - started < 20
+    assert message == (
+        "the process checking the rows ended unexpectedly (killed by signal 9; out of "
+        "memory?); run the command again with --resume: the rows sent are kept"
+    )
