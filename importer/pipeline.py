@@ -387,7 +387,7 @@ async def _send_checked(
 
         async def deliveries() -> AsyncIterator[Delivery]:
             while not sender.stopping:
-                checked = await checker.next()
+                checked = await sender.unless_stopped(checker.next())
                 if checked is None:
                     break
                 chunk = checked.chunk

@@ -20,10 +20,10 @@ import datetime as dt
 import json
 import random
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import aiohttp
 
@@ -32,6 +32,7 @@ from .rate import RateGate
 from .report import ERROR_SEPARATOR
 
 _MAX_THROTTLES = 50
+T = TypeVar("T")
 _JSON = {"Accept": "application/json", "Content-Type": "application/json"}
 
 
@@ -179,6 +180,21 @@ class Sender:
                     f"no row was imported for {_duration(stall)} (--stall-limit): the API "
                     "kept failing or throttling"
                 )
+
+    async def unless_stopped(self, work: Awaitable[T]) -> T | None:
+        """``work``'s result, or None as soon as a stop is asked (``work`` is cancelled):
+        a stop never waits for what feeds the workers (the next slice of rows)."""
+        if self.stopping:
+            return None
+        task = asyncio.ensure_future(work)
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            done, _ = await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not task.done():
+                task.cancel()
+        return task.result() if task in done else None
 
     async def _pause(self, seconds: float) -> None:
         """Wait ``seconds``, or less if a stop comes first. (Not ``asyncio.wait_for`` on the

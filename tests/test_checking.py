@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -266,7 +266,7 @@ def test_a_checking_child_killed_mid_run_ends_the_run_with_its_report(
             proc.kill()
             proc.communicate()
     assert all_gone(children)
-    assert proc.returncode == 2, err
+    assert proc.returncode == 1, err  # rows were imported: what the journal holds was done
     assert "the process checking the rows ended unexpectedly (killed by signal 9" in err, err
     assert "--resume" in err
     lines = read_report(report)
@@ -276,15 +276,15 @@ def test_a_checking_child_killed_mid_run_ends_the_run_with_its_report(
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
 @pytest.mark.timeout(120)
-def test_sigterm_ends_a_run_whose_checking_child_is_stopped(
-    make_sandbox: Callable[..., RunningSandbox], tmp_path: Path
-) -> None:
-    # a stopped child is alive and silent: the run waits for it no longer than the limit
-    box = make_sandbox(latency=0.02)
+def _stopped_child_run(
+    box: RunningSandbox, tmp_path: Path, silence: float
+) -> tuple[subprocess.Popen[str], list[int], Path]:
+    """A run of 12,000 rows whose checking child is stopped (SIGSTOP) once 200 rows went
+    in, and which has sent what it was handed: it now waits on the child."""
     source = large_csv(tmp_path / "large.csv", 12_000)
     report = tmp_path / "report.csv"
     patched = (
-        "import sys; from importer import checking; checking.SILENCE = 2.0; "
+        f"import sys; from importer import checking; checking.SILENCE = {silence}; "
         "from importer.cli import main; sys.exit(main(sys.argv[1:]))"
     )
     argv = ["run", str(source), "--report", str(report), *api_args(box), *FAST]
@@ -297,18 +297,20 @@ def test_sigterm_ends_a_run_whose_checking_child_is_stopped(
         env=subprocess_env(),
         cwd=tmp_path,
     )
-    children: list[int] = []
+    wait_until(lambda: bool(children_of(proc.pid)), proc, timeout=60)
+    children = children_of(proc.pid)
+    wait_until(lambda: box.sandbox.stats.applied >= 200, proc, timeout=60)
+    for child in children:
+        os.kill(child, signal.SIGSTOP)
+    # no request for half a second (16 workers at 20 ms send one every 2 ms)
+    wait_until(lambda: time.time() - (box.sandbox.stats.last_put or 0) > 0.5, proc, 60)
+    return proc, children, report
+
+
+@contextlib.contextmanager
+def _ended(proc: subprocess.Popen[str], children: list[int]) -> Iterator[None]:
     try:
-        wait_until(lambda: bool(children_of(proc.pid)), proc, timeout=60)
-        children = children_of(proc.pid)
-        wait_until(lambda: box.sandbox.stats.applied >= 200, proc, timeout=60)
-        for child in children:
-            os.kill(child, signal.SIGSTOP)
-        # the run has sent what it was handed and waits for the stopped child: no request
-        # for half a second (16 workers at 20 ms send one every 2 ms)
-        wait_until(lambda: time.time() - (box.sandbox.stats.last_put or 0) > 0.5, proc, 60)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
+        yield
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -316,9 +318,38 @@ def test_sigterm_ends_a_run_whose_checking_child_is_stopped(
         for child in children:  # a stopped child the run failed to end: not left stopped
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
+@pytest.mark.timeout(120)
+def test_a_stopped_checking_child_is_given_up_after_the_silence_limit(
+    make_sandbox: Callable[..., RunningSandbox], tmp_path: Path
+) -> None:
+    # a stopped child is alive and silent: the run waits for it no longer than the limit
+    box = make_sandbox(latency=0.02)
+    proc, children, report = _stopped_child_run(box, tmp_path, silence=2.0)
+    with _ended(proc, children):
+        _, err = proc.communicate(timeout=60)
     assert all_gone(children)
-    assert proc.returncode == 2, err
+    assert proc.returncode == 1, err  # rows were imported
     assert "the process checking the rows gave no sign of life for 2 seconds" in err, err
+    assert "--resume" in err
+    assert len(read_report(report)) == 12_000
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
+@pytest.mark.timeout(120)
+def test_sigterm_ends_a_run_whose_checking_child_is_stopped(
+    make_sandbox: Callable[..., RunningSandbox], tmp_path: Path
+) -> None:
+    # a stop never waits for the next slice: not the silence limit (120 s here)
+    box = make_sandbox(latency=0.02)
+    proc, children, report = _stopped_child_run(box, tmp_path, silence=120.0)
+    with _ended(proc, children):
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    assert all_gone(children)
+    assert proc.returncode == 130, err
     assert "--resume" in err
     assert len(read_report(report)) == 12_000
 
