@@ -482,7 +482,15 @@ ECHOES: dict[str, Callable[[str, str], list[str]]] = {
         json.dumps(unicode_escaped(secret))[1:-1],
     ],
     "base64": lambda token, secret: [base64_of(token), base64_of(f"{DEMO_CLIENT_ID}:{secret}")],
+    # escapes whose own pieces are escaped (a backslash as \u005c, the hex digits of %2F
+    # as \u0032\u0046): only decoding the JSON shows them, so they go in JSON only
+    "escaped escapes": lambda token, secret: [
+        unicode_escaped(quote(token, safe="")),
+        "".join(f"\\u005cu{ord(char):04x}" for char in secret),
+    ],
 }
+#: the echoes that only a JSON decoder reads: outside JSON the server writes them so
+OUTSIDE_JSON = {"escaped escapes": "json \\/"}
 
 
 def known_forms(echo: str) -> list[str]:
@@ -517,15 +525,17 @@ def assert_nowhere(forms: list[str], result: CliResult, folder: Path) -> dict[st
     return files
 
 
-def echoing_put(echo: Callable[[str, str], list[str]]) -> Handler:
+def echoing_put(echo: str) -> Handler:
     """PUT /activities answering each row with the bearer token it got and the client
-    secret, written as ``echo`` writes them: in an error body (row 0: 422, row 1: 500), a
-    data.id (row 2), a 200 page without data.id (row 3) and a redirect's Location (row 4)."""
+    secret, written as ``ECHOES[echo]`` writes them: in an error body (row 0: 422, row 1:
+    500), a data.id (row 2), a 200 page without data.id (row 3) and a redirect's Location
+    (row 4)."""
 
     async def put(request: web.Request) -> web.Response:
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         row = int((await request.json())["reference"][-1])
-        said, secret = echo(token, ECHO_SECRET)
+        write = ECHOES[OUTSIDE_JSON.get(echo, echo) if row >= 3 else echo]
+        said, secret = write(token, ECHO_SECRET)
         if row == 0:
             body = (
                 f'{{"message": "bad token {said}", "errors": {{"contact": ["{said} is wrong"],'
@@ -554,7 +564,7 @@ def test_token_and_secret_echoed_in_any_encoding_are_never_printed_or_stored(
 ):
     monkeypatch.setenv("CG_CLIENT_SECRET", ECHO_SECRET)
     api = serve_app(
-        api_app(echoing_put(ECHOES[echo]), token_endpoint(ECHO_SECRET, access_token=ECHO_TOKEN))
+        api_app(echoing_put(echo), token_endpoint(ECHO_SECRET, access_token=ECHO_TOKEN))
     )
     source = source_file(tmp_path, 5)
     out = tmp_path / "out"
@@ -616,7 +626,7 @@ def test_inbox_keeps_echoed_secrets_out_of_its_log_notice_and_reports(
     monkeypatch.setenv("CG_CLIENT_SECRET", ECHO_SECRET)
     echo = "json in json"
     api = serve_app(
-        api_app(echoing_put(ECHOES[echo]), token_endpoint(ECHO_SECRET, access_token=ECHO_TOKEN))
+        api_app(echoing_put(echo), token_endpoint(ECHO_SECRET, access_token=ECHO_TOKEN))
     )
     inbox = tmp_path / "in"
     inbox.mkdir()
