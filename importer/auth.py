@@ -5,8 +5,9 @@ the token (``OAuth2Token``); this module adds what authlib's aiohttp-less client
 asyncio single-flight renewal, so that 32 workers hitting a 401 at once cause one token
 request, not 32, and a monotonic renewal deadline (authlib keeps expiry in whole seconds
 of wall-clock time, too coarse for short-lived tokens). The secret and the tokens never
-leave this object: its repr hides them, no message includes them, and ``redact`` masks
-them in server text (some servers echo what they were sent) before anything is kept.
+leave this object: its repr hides them, no message includes them, and ``mask`` (a
+``masking.Masker``) masks them in server text, in every form a server may echo them, before
+anything is kept.
 Redirects are never followed: a 3xx from the token URL would carry the secret elsewhere.
 """
 
@@ -25,6 +26,7 @@ from authlib.oauth2.rfc6749 import OAuth2Token
 from authlib.oauth2.rfc6749.parameters import prepare_token_request
 
 from .errors import AuthError
+from .masking import Masker
 
 _ATTEMPTS = 4
 #: fresh tokens refused in a row (401) that mean the API refuses the credentials
@@ -33,7 +35,6 @@ REFUSED_FRESH = 2
 DEFAULT_LIFETIME = 3600.0
 #: OAuth2 error codes (``invalid_client``): anything else from the server is not shown
 _ERROR_CODE = re.compile(r"^[a-z_]{1,40}$")
-_BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+")
 
 
 class TokenSource:
@@ -48,7 +49,8 @@ class TokenSource:
         self._token: OAuth2Token | None = None
         self._renew_at = 0.0  # monotonic; authlib's expires_at has whole-second precision
         self._lock = asyncio.Lock()
-        self._secrets = {client_secret}  # and every access token: masked in any text kept
+        #: masks the secret and every access token in any server text kept or shown
+        self.mask = Masker(client_id, client_secret)
         self.fetches = 0
         self._refused = 0  # renewals in a row whose token the API refused before any success
 
@@ -125,13 +127,15 @@ class TokenSource:
                 if 300 <= status < 400:
                     raise AuthError(
                         f"the token URL answered HTTP {status}, redirecting to "
-                        f"{self.redact(location) or '(no Location)'}; redirects are never "
+                        f"{self.mask.url(location) or '(no Location)'}; redirects are never "
                         "followed, so the credentials were not sent there: check --token-url "
                         "(or --region)"
                     )
                 if status in (400, 401, 403):
                     code = data.get("error") if isinstance(data, dict) else None
-                    shown = code if isinstance(code, str) and _ERROR_CODE.match(code) else "refused"
+                    # decoded from JSON: a secret written \u-escaped in it is plain only now
+                    plain = isinstance(code, str) and _ERROR_CODE.match(code) and self.mask(code)
+                    shown = code if plain == code else "refused"
                     raise AuthError(
                         f"the API refused the client credentials ({status} {shown}); "
                         "check CG_CLIENT_ID and CG_CLIENT_SECRET (and --region)"
@@ -149,19 +153,10 @@ class TokenSource:
         fields = {k: v for k, v in data.items() if k != "expires_at"}  # ours, from expires_in
         token = OAuth2Token.from_dict({**fields, "expires_in": int(lifetime)})
         self._token = token
-        self._secrets.add(str(token["access_token"]))
+        self.mask.add(str(token["access_token"]))
         self._renew_at = started + lifetime - min(60.0, lifetime / 4)
         self.fetches += 1
         return token
-
-    def redact(self, text: str) -> str:
-        """``text`` with the client secret, every access token and any bearer value masked."""
-        if not text:
-            return text
-        for secret in self._secrets:
-            if secret and secret in text:
-                text = text.replace(secret, "***")
-        return _BEARER.sub("Bearer ***", text)
 
 
 def _lifetime(expires_in: object) -> float:

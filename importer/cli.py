@@ -426,8 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("CG_IMPORT_DEBUG"):
             raise
         print(
-            f"cg-import: internal error: {err.__class__.__name__}: {err} "
-            "(please report it; set CG_IMPORT_DEBUG=1 to see the traceback)",
+            _masked(f"cg-import: internal error: {err.__class__.__name__}: {err} ")
+            + "(please report it; set CG_IMPORT_DEBUG=1 to see the traceback)",
             file=sys.stderr,
         )
         return EXIT_NOTHING_DONE
@@ -641,9 +641,14 @@ def _inbox_run(args: argparse.Namespace, summary: Any) -> None:
 
 
 def _masked(text: str) -> str:
-    """``text`` without the client secret (a bug's message may hold anything)."""
-    secret = os.environ.get("CG_CLIENT_SECRET", "").strip()
-    return text.replace(secret, "***") if secret else text
+    """``text`` without the client secret in any form (a defect's message may hold anything)."""
+    from .masking import Masker
+
+    try:
+        client_id, secret = load_credentials()
+    except ImporterError:
+        return text
+    return Masker(client_id, secret)(text)
 
 
 def _latest_report(input_path: Path) -> Path:

@@ -28,11 +28,13 @@ from typing import Any, NamedTuple, TypeVar
 import aiohttp
 
 from .auth import TokenSource
+from .masking import Masker
 from .rate import RateGate
 from .report import ERROR_SEPARATOR
 
 _MAX_THROTTLES = 50
 T = TypeVar("T")
+_NOTHING_TO_MASK = Masker()  # for the answers that never came: only bearer values
 _JSON = {"Accept": "application/json", "Content-Type": "application/json"}
 
 
@@ -398,10 +400,10 @@ class Sender:
                     resp.status,
                     raw.decode("utf-8", errors="replace"),
                     resp.headers,
-                    redact=self._tokens.redact,
+                    self._tokens.mask,
                 )
         except (aiohttp.ClientError, TimeoutError) as err:
-            return _Answer(None, "", None, _describe(err))
+            return _Answer(None, "", None, _NOTHING_TO_MASK, _describe(err))
         finally:
             self.in_flight -= 1
 
@@ -409,28 +411,28 @@ class Sender:
 class _Answer:
     """What the API said to one request (``status`` None: no answer, see ``problem``).
 
-    The body is masked of secrets (``redact``) before anything reads it as text; an
-    answer that proves an import is only parsed for its ``data.id``, which is masked
-    itself, so the common case pays for no masking of the whole body. Headers are read
-    when asked for (most answers need none).
+    The body is masked of secrets (``mask``) before anything reads it as text, and what
+    is decoded from it (JSON strings, data.id, Location) is masked again once decoded: an
+    escaped secret only shows then. An answer that proves an import is only parsed for
+    its ``data.id``, which is masked itself, so the common case pays for no masking of
+    the whole body. Headers are read when asked for (most answers need none).
     """
 
-    __slots__ = ("_headers", "_redact", "_text", "problem", "raw", "status")
+    __slots__ = ("_headers", "_mask", "_text", "problem", "raw", "status")
 
     def __init__(
         self,
         status: int | None,
         raw: str,
         headers: Mapping[str, str] | None,
+        mask: Masker,
         problem: str = "",
-        *,
-        redact: Callable[[str], str] | None = None,
     ) -> None:
         self.status = status
         self.raw = raw  # as received: never kept or shown, only parsed for data.id
         self.problem = problem
         self._headers = headers
-        self._redact = redact
+        self._mask = mask
         self._text: str | None = None
 
     def _header(self, name: str) -> str | None:
@@ -443,8 +445,7 @@ class _Answer:
     @property
     def location(self) -> str:
         """Where a redirect pointed, masked of secrets."""
-        found = self._header("Location") or ""
-        return self._redact(found) if self._redact and found else found
+        return self._mask.url(self._header("Location") or "")
 
     @property
     def limit(self) -> str | None:
@@ -460,12 +461,13 @@ class _Answer:
     def text(self) -> str:
         """The body with every secret masked: the only form that is shown or kept."""
         if self._text is None:
-            self._text = self._redact(self.raw) if self._redact else self.raw
+            self._text = self._mask(self.raw)
         return self._text
 
     @property
     def body(self) -> Any:
-        return _json(self.text)
+        """The JSON body, every string in it masked after decoding."""
+        return self._mask.decoded(_json(self.text))
 
     def activity_id(self) -> str | None:
         """``data.id`` of a JSON body: the proof that the activity was imported (masked
@@ -475,15 +477,16 @@ class _Answer:
         found = data.get("id") if isinstance(data, dict) else None
         if found is None or found == "":
             return None
-        found = str(found)
-        return self._redact(found) if self._redact else found
+        return self._mask(str(found))
 
     def snippet(self) -> str:
-        text = " ".join(self.text.split())[:120]
+        # masked again: joining the lines may join a secret's pieces
+        text = self._mask(" ".join(self.text.split()))[:120]
         return f"'{text}'" if text else "an empty body"
 
     def errors(self) -> str:
-        return _server_errors(self.status or 0, self.body, self.text)
+        # masked again: the pieces, put together, may spell a secret
+        return self._mask(_server_errors(self.status or 0, self.body, self.text))
 
 
 def departures(rate: float, auto_rate: bool = False) -> list[aiohttp.TraceConfig]:

@@ -1,0 +1,151 @@
+"""The secrets of one run (the client secret, every access token), masked in server text in
+every form a server may write them.
+
+A server that echoes what it was sent rarely echoes it verbatim: PHP's ``json_encode``
+writes ``/`` as ``\\/``, other encoders write any character as ``\\uXXXX``, a redirect's
+``Location`` carries a form body URL-encoded (``%2F`` or ``%2f``, ``+`` for a space, UTF-8
+bytes), and an ``Authorization: Basic`` header is base64 of ``client_id:client_secret``.
+So each secret becomes one pattern in which every character may appear in any of its
+encodings, mixed freely, built once when the secret is added (``Masker.add``); base64
+forms (the secret alone, at any offset inside a longer base64 text, and HTTP Basic)
+become patterns of their own the same way. Text decoded from an answer (JSON strings,
+a URL) is masked again after decoding (``decoded``, ``url``): an escape inside an escape
+only shows once the outer one is gone.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+from urllib.parse import quote_plus, unquote_plus
+
+MASK = "***"
+#: a bearer value, also JSON-escaped or URL-encoded, even of a token this run never held
+_BEARER = re.compile(
+    r"(?i)\bbearer(?:\s|\\u0020|%20|\+)+"
+    r"(?:[A-Za-z0-9._~+/=-]|\\/|\\u[0-9a-f]{4}|%[0-9a-f]{2})+"
+)
+#: JSON's two-character escapes
+_JSON_SHORT = {'"': '\\"', "\\": "\\\\", "/": "\\/", "\b": "\\b", "\f": "\\f", "\n": "\\n"}
+_JSON_SHORT |= {"\r": "\\r", "\t": "\\t"}
+#: base64 shorter than this (from a short secret) would mask ordinary words
+_MIN_BASE64 = 8
+
+
+class Masker:
+    """Replaces the client secret and every access token with ``***`` in any text."""
+
+    def __init__(self, client_id: str = "", client_secret: str = "") -> None:
+        self._secrets: set[str] = set()
+        self._forms: dict[str, str] = {}  # a form of a secret -> its pattern
+        self._pattern: re.Pattern[str] | None = None
+        if client_secret:
+            self._add(client_secret)
+            # HTTP Basic: base64 of the id and secret, as they are and form-encoded (RFC 6749)
+            encoded = f"{quote_plus(client_id, safe='')}:{quote_plus(client_secret, safe='')}"
+            for pair in (f"{client_id}:{client_secret}", encoded):
+                self._add_form(_base64(pair.encode(), "+/"))
+            self._compile()
+
+    def __repr__(self) -> str:
+        return f"Masker({len(self._secrets)} secrets)"
+
+    def add(self, secret: str) -> None:
+        """Mask ``secret`` from now on, in every form (its patterns are built here, once)."""
+        if secret and secret not in self._secrets:
+            self._add(secret)
+            self._compile()
+
+    def __call__(self, text: str) -> str:
+        """``text`` with every form of every secret, and any bearer value, masked."""
+        if not text:
+            return text
+        if self._pattern is not None:
+            text = self._pattern.sub(MASK, text)
+        return _BEARER.sub(f"Bearer {MASK}", text)
+
+    def decoded(self, value: Any) -> Any:
+        """A decoded JSON value with every string in it (keys too) masked."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            return {self(str(key)): self.decoded(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.decoded(item) for item in value]
+        return value
+
+    def url(self, text: str) -> str:
+        """A URL (a ``Location``) masked, and masked again once percent-decoded: a secret
+        encoded twice (``%252F``, ``%5Cu002F``) is then shown decoded and masked."""
+        masked = self(text)
+        decoded = unquote_plus(masked)
+        again = self(decoded)
+        if again == decoded:
+            return masked
+        return "".join(char if char.isprintable() else "?" for char in again)
+
+    def _add(self, secret: str) -> None:
+        self._secrets.add(secret)
+        self._add_form(secret)
+        data = secret.encode()
+        for alphabet in ("+/", "-_"):
+            alone = _base64(data, alphabet)
+            self._add_form(alone)
+            self._add_form(alone.rstrip("="))  # as JWTs write it
+            for skip in range(3):  # where it falls in the 3-byte groups of a longer text
+                whole_groups = data[skip:][: (len(data) - skip) // 3 * 3]
+                self._add_form(_base64(whole_groups, alphabet))
+
+    def _add_form(self, form: str) -> None:
+        if form and form not in self._forms:
+            self._forms[form] = "".join(_any_encoding(char) for char in form)
+
+    def _compile(self) -> None:
+        # longest first: of two forms that overlap, the whole of the longer is masked
+        forms = sorted(self._forms, key=len, reverse=True)
+        # every match starts with a form's first character raw, or with "\", "%" or "+"
+        # (an escape, a space): looking ahead for one skips most places ~50x faster than
+        # trying each form's alternatives there
+        starts = {form[0] for form in forms} | {"\\", "%", "+"}
+        ahead = "".join(re.escape(char) for char in sorted(starts))
+        branches = "|".join(self._forms[form] for form in forms)
+        self._pattern = re.compile(f"(?=[{ahead}])(?:{branches})")
+
+
+def _base64(data: bytes, alphabet: str) -> str:
+    """``data`` in base64 (with its padding), or "" if too short to tell from a word."""
+    if len(data) * 4 // 3 < _MIN_BASE64:
+        return ""
+    return base64.b64encode(data, altchars=alphabet.encode()).decode()
+
+
+#: the backslash that starts a JSON escape: doubled by each JSON around it, maybe URL-encoded
+_BACKSLASH = r"(?:\\|%(?:25)*5[cC])+"
+#: the percent sign of URL-encoding: encoded again (%25) or JSON-escaped around it
+_PERCENT = rf"(?:%|{_BACKSLASH}u0025)(?:25)*"
+
+
+def _any_encoding(char: str) -> str:
+    """A pattern for ``char`` raw, JSON-escaped or URL-encoded (hex digits in any case),
+    also when that escape was escaped again (JSON in JSON, URL in URL, one in the other)."""
+    forms = [re.escape(char)]
+    if char in _JSON_SHORT:
+        forms.append(_BACKSLASH + re.escape(_JSON_SHORT[char][1]))
+    code = ord(char)
+    if code > 0xFFFF:  # JSON writes it as a surrogate pair
+        high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
+        forms.append(f"{_BACKSLASH}u{_hex(f'{high:04x}')}{_BACKSLASH}u{_hex(f'{low:04x}')}")
+    else:
+        forms.append(f"{_BACKSLASH}u{_hex(f'{code:04x}')}")
+    forms.append("".join(f"{_PERCENT}{_hex(f'{byte:02x}')}" for byte in char.encode()))
+    if 0x80 <= code <= 0xFF:  # percent-encoded as Latin-1, as old servers do
+        forms.append(f"{_PERCENT}{_hex(f'{code:02x}')}")
+    if char == " ":
+        forms.append(r"\+")
+    return f"(?:{'|'.join(forms)})"
+
+
+def _hex(digits: str) -> str:
+    """Hex digits matching upper or lower case."""
+    return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in digits)
