@@ -11,6 +11,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+# pandera imports hypothesis at a schema's first validation; under pytest's assertion
+# rewriting that import parses hypothesis's source, which CPython 3.11.7 may fail to do deep
+# in a test's stack ("SystemError: AST constructor recursion depth mismatch"): once, here
+import pandera.backends.pandas.builtin_checks  # noqa: F401
 import pytest
 
 from importer.cli import main
