@@ -452,14 +452,7 @@ def notify(urls: list[str], summary: InboxSummary) -> str | None:
             + (f"; report {result.report}" if result.report else "")
             + (f"; {result.note}" if result.note else "")
         )
-    failed = len(summary.failed)
-    title = f"cg-import: {len(summary.files)} file(s) from {summary.folder.name}" + (
-        f", {failed} failed" if failed else ", all imported"
-    )
-    if summary.error:
-        title = f"cg-import: the run on {summary.folder.name} stopped with an error"
-    elif summary.locked:
-        title = f"cg-import: {summary.folder.name} is still held by another run"
+    title, bad_news = _headline(summary)
     with warnings.catch_warnings():
         # apprise loads its plugins on first use; one imports the deprecated imghdr
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -469,7 +462,7 @@ def notify(urls: list[str], summary: InboxSummary) -> str | None:
         bad = [url for url in urls if not sender.add(url)]
         kind = (
             apprise.NotifyType.FAILURE
-            if failed or summary.error
+            if bad_news
             else apprise.NotifyType.WARNING
             if summary.locked
             else apprise.NotifyType.SUCCESS
@@ -480,6 +473,34 @@ def notify(urls: list[str], summary: InboxSummary) -> str | None:
     if bad:
         return f"not an Apprise URL: {', '.join(_shown(url) for url in bad)}"
     return None if delivered else "the notification could not be delivered"
+
+
+def _headline(summary: InboxSummary) -> tuple[str, bool]:
+    """The notification's title by what the run did, and whether someone must act."""
+    folder = summary.folder.name
+    waiting = sum(f.outcome == "processing" for f in summary.files)
+    failed = len(summary.failed)
+    if summary.error:
+        return f"cg-import: the run on {folder} stopped with an error", True
+    if summary.locked:
+        return f"cg-import: {folder} is still held by another run", False
+    if summary.interrupted or summary.stopped or waiting:
+        why = (
+            "was interrupted"
+            if summary.interrupted
+            else f"stopped sending ({summary.stopped})"
+            if summary.stopped
+            else "did not finish them"
+        )
+        return (
+            f"cg-import: {waiting} file(s) from {folder} wait in processing/: the run {why}",
+            True,
+        )
+    if failed:
+        return f"cg-import: {len(summary.files)} file(s) from {folder}, {failed} failed", True
+    if all(f.outcome == "duplicates" for f in summary.files):
+        return f"cg-import: {len(summary.files)} file(s) from {folder}, nothing new", False
+    return f"cg-import: {len(summary.files)} file(s) from {folder}, all imported", False
 
 
 def _shown(url: str) -> str:

@@ -234,6 +234,50 @@ def test_notifications_reach_a_json_webhook_and_name_every_file(cli, sandbox, tm
     assert result.code == 0 and "could not be delivered" in result.err
 
 
+def test_a_run_that_stopped_sending_is_never_notified_as_all_imported(cli, tmp_path):
+    """The API is down while its token URL answers: the file waits in processing/, and
+    the notification says so as a failure, not "all imported" / success."""
+    import socket
+
+    from .servers import api_app
+
+    async def never(request: web.Request) -> web.Response:  # pragma: no cover - not reached
+        raise AssertionError("the API is down")
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    drop(inbox, "one.csv", activity_rows(30))
+    app, received = notice_catcher()
+    with serve(app) as hook, serve(api_app(never)) as token:
+        url = hook.url.replace("http://", "json://") + "/hook"
+        where = ["--api-url", f"http://127.0.0.1:{closed}/activities"]
+        where += ["--token-url", f"{token.url}/oauth2/token", "--retry-wait", "0"]
+        result = cli("inbox", inbox, *where, *NOW, "--notify", url)
+    assert result.code == 1, result.err
+    assert [p.name for p in (inbox / "processing").iterdir()] == ["one.csv"]
+    (message,) = received
+    assert message["type"] == "failure", message
+    assert "all imported" not in message["title"]
+    assert "wait in processing/" in message["title"] and "no answer" in message["title"]
+
+
+def test_a_run_that_finds_only_duplicates_is_titled_nothing_new(cli, sandbox, tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    drop(inbox, "one.csv", activity_rows(3))
+    assert cli("inbox", inbox, *api_args(sandbox), *NOW).code == 0
+    drop(inbox, "again.csv", activity_rows(3))
+    app, received = notice_catcher()
+    with serve(app) as hook:
+        url = hook.url.replace("http://", "json://") + "/hook"
+        assert cli("inbox", inbox, *api_args(sandbox), *NOW, "--notify", url).code == 0
+    (message,) = received
+    assert "nothing new" in message["title"] and message["type"] == "success", message
+
+
 def test_config_file_holds_the_job_and_the_command_line_overrides_it(cli, sandbox, tmp_path):
     inbox = tmp_path / "in"
     inbox.mkdir()
