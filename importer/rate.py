@@ -37,8 +37,10 @@ AUTO_START = 5.0
 ASSUMED_WINDOW = 60.0
 #: a larger announced limit is ignored: no budget to keep to (nor a deque's length)
 MAX_BUDGET = 100_000
-#: a budget learnt below this many requests a second is worth a word to the analyst
-SLOW_BUDGET = 1.0
+#: a budget learnt below this many requests a second, and kept this many seconds (a
+#: per-second budget first read as per-minute is found within a second or two), is worth
+#: a word to the analyst
+SLOW_BUDGET, SLOW_KEPT = 1.0, 10.0
 
 
 class RateGate:
@@ -69,6 +71,7 @@ class RateGate:
         self._log: deque[float] = deque(maxlen=100_000)  # every start, for learning
         self._logged = 0  # starts ever logged: the number of the next one
         self._spanned = 0.0  # the longest time between starts counted together
+        self._budget_since = 0.0  # the loop's time when the budget was last changed
 
     @classmethod
     def auto(cls) -> RateGate:
@@ -173,6 +176,7 @@ class RateGate:
         elif limit != self._limit:
             self._starts = deque(self._starts, maxlen=limit)
         self.budget = (limit, window)
+        self._budget_since = asyncio.get_running_loop().time()
         self.target = self.current = limit / window
         self._limit, self._window = limit, window
         self._pace = AsyncLimiter(2, 2 / self.target)
@@ -185,6 +189,8 @@ class RateGate:
         limit, window = self.budget
         if limit / window >= SLOW_BUDGET:
             return None
+        if asyncio.get_running_loop().time() - self._budget_since < SLOW_KEPT:
+            return None  # not yet known to last
         return (
             f"the API allows {limit} request{'s' if limit != 1 else ''} per {window:,.0f} s "
             f"(X-RateLimit-Limit): --rate auto keeps to it, about {limit / window * 3600:,.0f} "

@@ -233,7 +233,7 @@ def test_a_crawling_budget_learnt_by_rate_auto_is_said(tmp_path: Path, make_sand
         "--rate",
         "auto",
         "--stall-limit",
-        "0.05",
+        "0.2",  # minutes: 12 s, past the 10 s that tell a budget lasts
     )
     assert done.returncode == 1, done.stderr
     assert "the API allows 1 request per 60 s" in done.stderr

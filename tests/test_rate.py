@@ -252,6 +252,31 @@ def test_auto_learns_a_per_second_budget_and_paces_under_it():
     assert 0.9 * 300 <= len(late) <= 300
 
 
+def test_auto_says_a_crawling_budget_only_once_it_lasts():
+    """A per-second budget is first read as per-minute (50 per 60 s would crawl): nothing
+    is said before the window is measured; one request a minute, kept, is said."""
+
+    async def scenario(api: _Api, seconds: float) -> list[str | None]:
+        gate = RateGate.auto()
+        said: list[str | None] = []
+
+        async def listen() -> None:  # as the run asks: every half second
+            while True:
+                await asyncio.sleep(0.5)
+                said.append(gate.slow())
+
+        listening = asyncio.ensure_future(listen())
+        await _drive(gate, api, seconds)
+        listening.cancel()
+        return said
+
+    fast = virtual(scenario(_Api(50, window=1.0), 30))
+    assert len(fast) >= 50 and set(fast) == {None}
+    crawl = virtual(scenario(_Api(1, window=60.0), 30))
+    assert crawl[0] is None  # not yet known to last
+    assert crawl[-1] is not None and "allows 1 request per 60 s" in crawl[-1]
+
+
 def test_auto_keeps_a_per_minute_budget_from_the_first_request():
     api = _Api(600, window=60.0)
 
