@@ -135,7 +135,7 @@ def kinds_workbook(path: Path) -> Path:
     return path
 
 
-def test_every_kind_of_cell_reads_the_same_both_ways(tmp_path, monkeypatch):
+def test_every_kind_of_cell_reads_the_same_both_ways(tmp_path):
     path = kinds_workbook(tmp_path / "kinds.xlsx")
     frame = assert_same(path)
     assert frame[6].tolist() == [text for _, text in CELL_KINDS]
@@ -143,7 +143,7 @@ def test_every_kind_of_cell_reads_the_same_both_ways(tmp_path, monkeypatch):
     assert problems(frame) == {}
 
 
-def test_formulas_errors_and_cached_values_read_the_same_both_ways(tmp_path, monkeypatch):
+def test_formulas_errors_and_cached_values_read_the_same_both_ways(tmp_path):
     path = kinds_workbook(tmp_path / "formulas.xlsx")
     patch_cells(
         path,
@@ -171,7 +171,7 @@ def test_formulas_errors_and_cached_values_read_the_same_both_ways(tmp_path, mon
     assert "column 'Account' (B9) holds a formula without a saved value" in found[9]
 
 
-def test_data_from_b3_keeps_the_sheet_row_numbers_and_column_a(tmp_path, monkeypatch):
+def test_data_from_b3_keeps_the_sheet_row_numbers_and_column_a(tmp_path):
     book = openpyxl.Workbook()
     sheet = book.active
     for offset, row in enumerate([HEADER, *activity_rows(4)]):
@@ -191,7 +191,7 @@ def test_data_from_b3_keeps_the_sheet_row_numbers_and_column_a(tmp_path, monkeyp
     }
 
 
-def test_blank_rows_gaps_and_values_beyond_the_header_read_the_same(tmp_path, monkeypatch):
+def test_blank_rows_gaps_and_values_beyond_the_header_read_the_same(tmp_path):
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.append([*HEADER[:3], None, *HEADER[3:]])  # a blank header: D
@@ -242,9 +242,7 @@ cells = st.one_of(
     grid=st.lists(st.lists(cells, min_size=1, max_size=5), min_size=1, max_size=6),
     shared_strings=st.booleans(),
 )
-def test_any_grid_of_cells_reads_the_same_both_ways(
-    tmp_path_factory, monkeypatch, grid, shared_strings
-):
+def test_any_grid_of_cells_reads_the_same_both_ways(tmp_path_factory, grid, shared_strings):
     path = tmp_path_factory.mktemp("grid") / "grid.xlsx"
     write_grid(path, ["Account", "Type", "Source", "Happened At", "Note"], grid, shared_strings)
     assert_same(path, rows=2)
@@ -310,7 +308,7 @@ COLUMN_KINDS = {
     data=st.data(),
 )
 def test_columns_of_one_kind_read_the_same_both_ways(
-    tmp_path_factory, monkeypatch, kinds, height, shared_strings, data
+    tmp_path_factory, kinds, height, shared_strings, data
 ):
     columns = []
     for kind in kinds:  # all of one kind, or with blanks, a text or a date among them
@@ -327,7 +325,7 @@ def test_columns_of_one_kind_read_the_same_both_ways(
     assert_same(path, rows=5)
 
 
-def test_long_sheets_read_the_same_both_ways_in_any_chunks(tmp_path, monkeypatch):
+def test_long_sheets_read_the_same_both_ways_in_any_chunks(tmp_path):
     # more rows than the calamine reader takes from calamine at once, with error values,
     # formulas without a saved value and values right of the header on either side of its
     # seams, and blank rows stored below the last value
@@ -379,7 +377,7 @@ def sheet_bytes(path: Path) -> int:
         )
 
 
-def test_a_sheet_over_the_budget_is_streamed_by_openpyxl(tmp_path, monkeypatch):
+def test_a_sheet_over_the_budget_is_streamed_by_openpyxl(tmp_path):
     book = xlsxwriter.Workbook(str(tmp_path / "in.xlsx"))  # shared strings: they count too
     sheet = book.add_worksheet()
     for number, row in enumerate([HEADER, *activity_rows(50)]):
@@ -547,7 +545,7 @@ def test_an_error_value_calamine_does_not_know_is_read_by_openpyxl(tmp_path, mon
     assert frame.loc[3, 6] == error and f"holds the Excel error {error}" in frame.loc[3, PROBLEM]
 
 
-def test_a_workbook_calamine_refuses_is_read_by_openpyxl(tmp_path, monkeypatch):
+def test_a_workbook_calamine_refuses_is_read_by_openpyxl(tmp_path):
     path = kinds_workbook(tmp_path / "refused.xlsx")
     patch_cells(path, {"G3": '<c r="G3" t="s"><v>7</v></c>'})  # no shared strings at all
     table = open_table(
@@ -600,9 +598,7 @@ def chart_and_hidden_workbook(path: Path, *, active: int) -> Path:
 
 
 @pytest.mark.parametrize("active", [0, 1, 3, 9], ids=["very hidden", "chart", "hidden", "none"])
-def test_chart_and_hidden_sheets_give_way_to_the_first_visible_worksheet(
-    tmp_path, monkeypatch, active
-):
+def test_chart_and_hidden_sheets_give_way_to_the_first_visible_worksheet(tmp_path, active):
     path = chart_and_hidden_workbook(tmp_path / "book.xlsx", active=active)
     both = read_both(path)
     assert {table.sheet for table, _ in both.values()} == {"Activities"}
@@ -618,7 +614,7 @@ def test_sheet_names_only_worksheets_and_reads_hidden_ones_by_name(tmp_path, exc
     assert open_table(path, options=excel_options, sheet="Lookup").headers == ["Code"]
 
 
-def test_1904_dates_read_the_same_both_ways(tmp_path, monkeypatch):
+def test_1904_dates_read_the_same_both_ways(tmp_path):
     path = tmp_path / "mac.xlsx"
     book = xlsxwriter.Workbook(str(path), {"date_1904": True})
     sheet = book.add_worksheet()
@@ -632,7 +628,7 @@ def test_1904_dates_read_the_same_both_ways(tmp_path, monkeypatch):
     assert frame[3].tolist() == ["2024-07-01 09:30:00", "1904-01-02 00:00:00"]
 
 
-def test_title_blocks_and_header_rows_are_found_the_same_both_ways(tmp_path, monkeypatch):
+def test_title_blocks_and_header_rows_are_found_the_same_both_ways(tmp_path):
     book = openpyxl.Workbook()
     sheet = book.active
     sheet["A1"] = "Q1 activities"
@@ -714,7 +710,7 @@ def test_a_header_formula_without_a_saved_value_is_refused(tmp_path, excel_optio
 
 
 @pytest.mark.parametrize("name", ["Q1 & Q2", "Données 'clients'", "<Ünïcode> 株式"])
-def test_sheet_names_with_markup_and_accents_read_the_same_both_ways(tmp_path, monkeypatch, name):
+def test_sheet_names_with_markup_and_accents_read_the_same_both_ways(tmp_path, name):
     book = openpyxl.Workbook()
     book.active.title = "First"
     sheet = book.create_sheet(name)
@@ -725,7 +721,7 @@ def test_sheet_names_with_markup_and_accents_read_the_same_both_ways(tmp_path, m
     assert_same(path, sheet=name)
 
 
-def test_the_samples_read_the_same_both_ways(monkeypatch):
+def test_the_samples_read_the_same_both_ways():
     from .conftest import SAMPLES
 
     for name in ("activities.xlsx", "activities_titled.xlsx"):
