@@ -62,7 +62,10 @@ _PANDAS = (
 )
 #: ``validate`` with the calamine budget set first (argv[1]): -1 forces openpyxl
 _FORCED = (
-    "import sys; from importer import read; read.CALAMINE_MAX_BYTES = int(sys.argv.pop(1)); "
+    "import functools, sys; from importer import pipeline; "
+    "from importer.read import ReadOptions, open_table; "
+    "budget = ReadOptions(calamine_max_bytes=int(sys.argv.pop(1))); "
+    "pipeline.open_table = functools.partial(open_table, options=budget); "
     "from importer.cli import main; sys.exit(main(sys.argv[1:]))"
 )
 _STARTUP = "import importer.cli"

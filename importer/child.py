@@ -2,7 +2,7 @@
 limits, and a pipe to it whose every wait has a deadline.
 
 Two kinds of work run in a child: checking the rows of a large file (``checking.py``) and
-loading a sheet under an address-space limit (``aside.py``). Both need the same things:
+loading a sheet under an address-space limit (``read/loading_child.py``). Both need the same things:
 
 - the child ignores Ctrl-C and SIGTERM (the parent decides when the run stops, and ends
   it), dumps no core, and leaves when the parent goes away: at once on Linux

@@ -1,6 +1,6 @@
 """The mapping assistant behind ``cg-import init``: propose a mapping file for an export.
 
-It reads the header and the first rows (``read.py``), recognises a known export by its
+It reads the header and the first rows (``read/``), recognises a known export by its
 headers (the profiles in ``schemas/profiles/``), maps every API field to a column (exact
 and normalised names, then the profiles' aliases, then fuzzy names, then the values
 themselves), infers ``date_format`` from the sampled values (``dates.py``) and renders a

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pandera.backends.pandas.builtin_checks  # noqa: F401
 import pytest
 
 from importer.cli import main
+from importer.read import ReadOptions
 from importer.sandbox import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
@@ -25,6 +27,8 @@ from importer.sandbox import (
     SandboxConfig,
     serve_in_thread,
 )
+
+from .helpers import READER_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -74,20 +78,24 @@ def sandbox(make_sandbox: Callable[..., RunningSandbox]) -> RunningSandbox:
     return make_sandbox()
 
 
-@pytest.fixture(params=["calamine", "calamine aside", "openpyxl"])
-def excel_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the test once with each Excel reader: python-calamine (every test workbook fits
-    its memory budget), python-calamine in a child process wherever the code asks for it
-    (``validate``: every sheet is large enough) and openpyxl (a budget of nothing). A
-    workbook calamine must not read (far-apart cells, odd XML) still goes to openpyxl.
-    Returns the reader's name as ``Table.reader`` gives it."""
-    from importer import read
+@pytest.fixture(params=list(READER_OPTIONS))
+def excel_options(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ReadOptions:
+    """Run the test once with each Excel reader (``helpers.READER_OPTIONS``): the options to
+    pass to ``open_table``. A workbook calamine must not read (far-apart cells, odd XML)
+    still goes to openpyxl. The pipeline opens the input with no options of its own yet
+    (``Settings`` carries none): its ``open_table`` is given these."""
+    from importer import pipeline
+    from importer.read import open_table
 
-    budget = -1 if request.param == "openpyxl" else 1 << 40
-    monkeypatch.setattr(read, "CALAMINE_MAX_BYTES", budget)
-    if request.param == "calamine aside":
-        monkeypatch.setattr(read, "ASIDE_MIN_BYTES", 0)
-    return str(request.param).split()[0]
+    options = READER_OPTIONS[request.param]
+    monkeypatch.setattr(pipeline, "open_table", functools.partial(open_table, options=options))
+    return options
+
+
+@pytest.fixture
+def excel_reader(excel_options: ReadOptions) -> str:
+    """The reader ``excel_options`` makes ``open_table`` choose, as ``Table.reader`` gives it."""
+    return "openpyxl" if excel_options.calamine_max_bytes < 0 else "calamine"
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""A large sheet loaded by a child process while this one scans it (``aside.Aside``).
+"""A large sheet loaded by a child process while this one scans it (``loading_child.Aside``).
 
 What must hold: the child's rows are the rows this process would read; a sheet the scan
 refuses never reaches this process through the child; a grid too large for memory makes
@@ -23,14 +23,18 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from importer import aside, read
-from importer.aside import Aside
+from importer import pipeline
 from importer.errors import ImporterError, InputError
-from importer.read import open_table
+from importer.read import ReadOptions, calamine_rows, loading_child, open_table
+from importer.read.calamine_rows import AsideSheet
+from importer.read.cells import one_object_per_text
+from importer.read.loading_child import Aside
 
 from .helpers import HEADER, activity_rows, all_gone, children_of, read_report
 
-pytestmark = pytest.mark.skipif(not aside.AVAILABLE, reason="the child is forked on Linux only")
+pytestmark = pytest.mark.skipif(
+    not loading_child.AVAILABLE, reason="the child is forked on Linux only"
+)
 
 
 # --- the child process itself -------------------------------------------------------------
@@ -128,9 +132,9 @@ def test_calamine_laying_out_a_huge_grid_fails_in_the_child_only(tmp_path):
     path = far_apart_book(tmp_path / "far.xlsx", "CV1048576")
     started = time.monotonic()
     loader = Aside(
-        functools.partial(read._calamine_load, path, "Sheet"),
-        read._extent,
-        memory=read.ASIDE_MEMORY,
+        functools.partial(calamine_rows.calamine_load, path, "Sheet"),
+        calamine_rows._extent,
+        memory=ReadOptions().aside_memory,
         what="reading the sheet",
     )
     try:
@@ -177,17 +181,15 @@ def write_book(path: Path, rows: int) -> Path:
     return path
 
 
-@pytest.fixture
-def every_sheet_aside(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(read, "ASIDE_MIN_BYTES", 0)
+#: every sheet large enough for the loading child
+EVERY_SHEET_ASIDE = ReadOptions(aside_min_bytes=0)
 
 
-@pytest.mark.usefixtures("every_sheet_aside")
 def test_the_child_holds_the_sheet_and_lets_it_go_once_read(tmp_path):
     path = write_book(tmp_path / "book.xlsx", 60)
-    table = open_table(path, load_aside=True)
+    table = open_table(path, load_aside=True, options=EVERY_SHEET_ASIDE)
     sheet = table._calamine.sheet
-    assert isinstance(sheet, read._AsideSheet)
+    assert isinstance(sheet, AsideSheet)
     process = sheet.aside._process
     assert process.is_alive() and process.pid != os.getpid()
     chunks = list(table.chunks(25))
@@ -195,26 +197,23 @@ def test_the_child_holds_the_sheet_and_lets_it_go_once_read(tmp_path):
     with pytest.raises(ValueError):
         process.is_alive()  # ended and released once the rows were read
     here = open_table(path)
-    assert not isinstance(here._calamine.sheet, read._AsideSheet)
+    assert not isinstance(here._calamine.sheet, AsideSheet)
     pd.testing.assert_frame_equal(pd.concat(chunks), pd.concat(here.chunks(25)))
 
 
-@pytest.mark.usefixtures("every_sheet_aside")
 def test_the_childs_chunks_hold_one_object_per_repeated_text(tmp_path):
     path = write_book(tmp_path / "book.xlsx", 60)
-    (chunk,) = open_table(path, load_aside=True).chunks(100)
+    (chunk,) = open_table(path, load_aside=True, options=EVERY_SHEET_ASIDE).chunks(100)
     for column in chunk.columns:
         values = chunk[column].tolist()
         assert len({id(value) for value in values}) == len(set(values))
-    assert read._one_object_per_text(["a", None, "a"]) == ["a", None, "a"]  # as it was
+    assert one_object_per_text(["a", None, "a"]) == ["a", None, "a"]  # as it was
 
 
-@pytest.mark.usefixtures("every_sheet_aside")
 def test_a_sheet_the_scan_refuses_is_read_by_openpyxl_and_the_child_ended(tmp_path, monkeypatch):
-    monkeypatch.setattr(read, "CALAMINE_MAX_BYTES", 1 << 40)
     path = far_apart_book(tmp_path / "far.xlsx", "XFD1048576")
     started: list[Aside] = []
-    real = read._load_aside
+    real = calamine_rows.start_loading_child
 
     def watched(*args: object) -> Aside | None:
         loader = real(*args)  # type: ignore[arg-type]
@@ -222,8 +221,9 @@ def test_a_sheet_the_scan_refuses_is_read_by_openpyxl_and_the_child_ended(tmp_pa
         started.append(loader)
         return loader
 
-    monkeypatch.setattr(read, "_load_aside", watched)
-    table = open_table(path, load_aside=True)
+    monkeypatch.setattr(calamine_rows, "start_loading_child", watched)
+    options = ReadOptions(calamine_max_bytes=1 << 40, aside_min_bytes=0)
+    table = open_table(path, load_aside=True, options=options)
     assert table.reader == "openpyxl"
     assert len(started) == 1
     with pytest.raises(ValueError):
@@ -233,10 +233,12 @@ def test_a_sheet_the_scan_refuses_is_read_by_openpyxl_and_the_child_ended(tmp_pa
 def test_validate_of_a_large_sheet_reports_what_this_process_would(tmp_path, cli, monkeypatch):
     # large enough for the child at the default threshold
     path = write_book(tmp_path / "big.xlsx", 10_000)
-    assert _sheet_bytes(path) >= read.ASIDE_MIN_BYTES
+    assert _sheet_bytes(path) >= ReadOptions().aside_min_bytes
     reports = {}
-    for name, threshold in [("aside", read.ASIDE_MIN_BYTES), ("here", 1 << 40)]:
-        monkeypatch.setattr(read, "ASIDE_MIN_BYTES", threshold)
+    for name, options in [("aside", ReadOptions()), ("here", ReadOptions(aside_min_bytes=1 << 40))]:
+        # the pipeline opens the input with no options of its own yet: it is given these
+        opened = functools.partial(open_table, options=options)
+        monkeypatch.setattr(pipeline, "open_table", opened)
         report = tmp_path / f"{name}.csv"
         result = cli("validate", path, "--report", report, "--quiet")
         assert result.code == 1, result.err

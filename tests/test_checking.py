@@ -435,7 +435,9 @@ def test_a_large_csv_resumes_and_keeps_its_history_through_the_child(
     assert sum(line["status"] == "unchanged" for line in lines) == 9_999
 
 
-def test_a_large_sheet_is_checked_by_a_fork_as_here(tmp_path: Path, excel_reader: str) -> None:
+def test_a_large_sheet_is_checked_by_a_fork_as_here(
+    tmp_path: Path, excel_reader: str, excel_options
+) -> None:
     # the fork shares the sheet calamine read when the file was opened (this process lets
     # go of it); the openpyxl path streams the workbook in the child
     from openpyxl import Workbook
@@ -447,7 +449,7 @@ def test_a_large_sheet_is_checked_by_a_fork_as_here(tmp_path: Path, excel_reader
     source = tmp_path / "large.xlsx"
     book.save(source)
     here, _ = checked_all(source, child=False)
-    table = open_table(source)
+    table = open_table(source, options=excel_options)
     assert table.reader == excel_reader
     # the openpyxl path is for sheets beyond calamine's budget: megabytes, always a child
     assert checking.second_process(table) or excel_reader == "openpyxl"

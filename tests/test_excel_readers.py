@@ -1,6 +1,6 @@
 """The two Excel readers give the same chunks: python-calamine (fast, the whole sheet in
-memory, for sheets within ``read.CALAMINE_MAX_BYTES``; for a large one in ``validate``, held
-by a child process: ``aside.Aside``) and openpyxl (streaming, beyond it).
+memory, for sheets within ``ReadOptions.calamine_max_bytes``; for a large one in ``validate``,
+held by a child process: ``loading_child.Aside``) and openpyxl (streaming, beyond it).
 
 The differential tests read one workbook both ways and compare everything downstream sees:
 headers, header row, row numbers, texts and row problems. The others pin what the calamine
@@ -24,38 +24,35 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl.chart import BarChart
 
-from importer import read
 from importer.errors import InputError
-from importer.read import PROBLEM, Table, open_table, top_rows
+from importer.read import PROBLEM, ReadOptions, Table, calamine_rows, open_table, top_rows
 
-from .helpers import HEADER, activity_rows, read_report
+from .helpers import HEADER, READER_OPTIONS, activity_rows, read_report
 
-#: each way a workbook is read: (CALAMINE_MAX_BYTES, ASIDE_MIN_BYTES, load_aside)
+#: a budget every test workbook fits: calamine reads it unless the scan says otherwise
+ANY_SIZE = ReadOptions(calamine_max_bytes=1 << 40)
+
+#: each way a workbook is read: (the options forcing the reader, load_aside)
 READERS = {
-    "calamine": (1 << 40, read.ASIDE_MIN_BYTES, False),
-    "calamine aside": (1 << 40, 0, True),  # loaded by a child process (aside.Aside)
-    "openpyxl": (-1, read.ASIDE_MIN_BYTES, False),
+    reader: (options, reader == "calamine aside") for reader, options in READER_OPTIONS.items()
 }
 
 
 def read_both(
-    path: Path, monkeypatch: pytest.MonkeyPatch, rows: int = 7, **options: Any
+    path: Path, rows: int = 7, **options: Any
 ) -> dict[str, tuple[Table, list[pd.DataFrame]]]:
     """The table and its chunks as each reader gives them (each reader forced)."""
     found = {}
-    for reader, (budget, aside_from, aside) in READERS.items():
-        with monkeypatch.context() as patch:
-            patch.setattr(read, "CALAMINE_MAX_BYTES", budget)
-            patch.setattr(read, "ASIDE_MIN_BYTES", aside_from)
-            table = open_table(path, load_aside=aside, **options)
-            assert table.reader == reader.split()[0]
-            found[reader] = (table, list(table.chunks(rows)))
+    for reader, (forced, aside) in READERS.items():
+        table = open_table(path, load_aside=aside, options=forced, **options)
+        assert table.reader == reader.split()[0]
+        found[reader] = (table, list(table.chunks(rows)))
     return found
 
 
-def assert_same(path: Path, monkeypatch: pytest.MonkeyPatch, **options: Any) -> pd.DataFrame:
+def assert_same(path: Path, **options: Any) -> pd.DataFrame:
     """Every reader gives the same table and chunks; the rows, as one frame."""
-    found = read_both(path, monkeypatch, **options)
+    found = read_both(path, **options)
     slow, slow_chunks = found.pop("openpyxl")
     for fast, fast_chunks in found.values():
         assert fast.headers == slow.headers
@@ -138,15 +135,15 @@ def kinds_workbook(path: Path) -> Path:
     return path
 
 
-def test_every_kind_of_cell_reads_the_same_both_ways(tmp_path, monkeypatch):
+def test_every_kind_of_cell_reads_the_same_both_ways(tmp_path):
     path = kinds_workbook(tmp_path / "kinds.xlsx")
-    frame = assert_same(path, monkeypatch)
+    frame = assert_same(path)
     assert frame[6].tolist() == [text for _, text in CELL_KINDS]
     assert frame.index.tolist() == list(range(2, 2 + len(CELL_KINDS)))
     assert problems(frame) == {}
 
 
-def test_formulas_errors_and_cached_values_read_the_same_both_ways(tmp_path, monkeypatch):
+def test_formulas_errors_and_cached_values_read_the_same_both_ways(tmp_path):
     path = kinds_workbook(tmp_path / "formulas.xlsx")
     patch_cells(
         path,
@@ -163,7 +160,7 @@ def test_formulas_errors_and_cached_values_read_the_same_both_ways(tmp_path, mon
             "G11": '<c r="G11" t="e"/>',  # an error cell without its value: blank
         },
     )
-    frame = assert_same(path, monkeypatch)
+    frame = assert_same(path)
     assert frame.loc[2:6, 6].tolist() == ["ab", "2", "TRUE", "", "#DIV/0!"]
     assert frame.loc[7, 1] == "#N/A" and frame.loc[10, 6] == "#REF!"
     found = problems(frame)
@@ -174,7 +171,7 @@ def test_formulas_errors_and_cached_values_read_the_same_both_ways(tmp_path, mon
     assert "column 'Account' (B9) holds a formula without a saved value" in found[9]
 
 
-def test_data_from_b3_keeps_the_sheet_row_numbers_and_column_a(tmp_path, monkeypatch):
+def test_data_from_b3_keeps_the_sheet_row_numbers_and_column_a(tmp_path):
     book = openpyxl.Workbook()
     sheet = book.active
     for offset, row in enumerate([HEADER, *activity_rows(4)]):
@@ -183,7 +180,7 @@ def test_data_from_b3_keeps_the_sheet_row_numbers_and_column_a(tmp_path, monkeyp
     sheet.cell(6, 1, "a value under no header")
     path = tmp_path / "b3.xlsx"
     book.save(path)
-    frame = assert_same(path, monkeypatch)
+    frame = assert_same(path)
     table = open_table(path)
     assert table.header_row == 3 and table.headers == ["", *HEADER]
     assert frame.index.tolist() == [4, 5, 6, 7]
@@ -194,7 +191,7 @@ def test_data_from_b3_keeps_the_sheet_row_numbers_and_column_a(tmp_path, monkeyp
     }
 
 
-def test_blank_rows_gaps_and_values_beyond_the_header_read_the_same(tmp_path, monkeypatch):
+def test_blank_rows_gaps_and_values_beyond_the_header_read_the_same(tmp_path):
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.append([*HEADER[:3], None, *HEADER[3:]])  # a blank header: D
@@ -209,7 +206,7 @@ def test_blank_rows_gaps_and_values_beyond_the_header_read_the_same(tmp_path, mo
     path = tmp_path / "gaps.xlsx"
     book.save(path)
     patch_cells(path, {"K4": '<c r="K4" t="e"><v>#REF!</v></c>'})
-    frame = assert_same(path, monkeypatch, rows=3)
+    frame = assert_same(path, rows=3)
     assert frame.index.tolist() == list(range(2, 17))
     found = problems(frame)
     assert set(found) == {3, 4}
@@ -230,7 +227,7 @@ cells = st.one_of(
     st.integers(min_value=-(2**53), max_value=2**53),
     st.booleans(),
     # Excel's own range; a time of day a split millisecond before midnight and a serial
-    # beyond 9999-12-31 read differently (see read.py): left out
+    # beyond 9999-12-31 read differently (see read/cells.py): left out
     st.datetimes(min_value=dt.datetime(1900, 3, 1), max_value=dt.datetime(9999, 12, 30)),
     st.dates(min_value=dt.date(1900, 3, 1), max_value=dt.date(9999, 12, 30)),
     st.times().map(lambda moment: moment.replace(microsecond=0)),
@@ -245,12 +242,10 @@ cells = st.one_of(
     grid=st.lists(st.lists(cells, min_size=1, max_size=5), min_size=1, max_size=6),
     shared_strings=st.booleans(),
 )
-def test_any_grid_of_cells_reads_the_same_both_ways(
-    tmp_path_factory, monkeypatch, grid, shared_strings
-):
+def test_any_grid_of_cells_reads_the_same_both_ways(tmp_path_factory, grid, shared_strings):
     path = tmp_path_factory.mktemp("grid") / "grid.xlsx"
     write_grid(path, ["Account", "Type", "Source", "Happened At", "Note"], grid, shared_strings)
-    assert_same(path, monkeypatch, rows=2)
+    assert_same(path, rows=2)
 
 
 def write_grid(path: Path, header: list[str], grid: list[list[Any]], shared_strings: bool) -> None:
@@ -313,7 +308,7 @@ COLUMN_KINDS = {
     data=st.data(),
 )
 def test_columns_of_one_kind_read_the_same_both_ways(
-    tmp_path_factory, monkeypatch, kinds, height, shared_strings, data
+    tmp_path_factory, kinds, height, shared_strings, data
 ):
     columns = []
     for kind in kinds:  # all of one kind, or with blanks, a text or a date among them
@@ -327,10 +322,10 @@ def test_columns_of_one_kind_read_the_same_both_ways(
     # a column or two right of the header: their values are problems
     header = ["Account", "Type", "Source", "Happened At", "Note"][: max(1, len(kinds) - 1)]
     write_grid(path, header, grid, shared_strings)
-    assert_same(path, monkeypatch, rows=5)
+    assert_same(path, rows=5)
 
 
-def test_long_sheets_read_the_same_both_ways_in_any_chunks(tmp_path, monkeypatch):
+def test_long_sheets_read_the_same_both_ways_in_any_chunks(tmp_path):
     # more rows than the calamine reader takes from calamine at once, with error values,
     # formulas without a saved value and values right of the header on either side of its
     # seams, and blank rows stored below the last value
@@ -364,7 +359,7 @@ def test_long_sheets_read_the_same_both_ways_in_any_chunks(tmp_path, monkeypatch
         },
     )
     for rows in (300, 256, 1000):
-        frame = assert_same(path, monkeypatch, rows=rows)
+        frame = assert_same(path, rows=rows)
         assert frame.index.tolist() == list(range(2, 761))
     assert set(problems(frame)) == {256, 257, 258, 513, 602, 700}
 
@@ -382,7 +377,7 @@ def sheet_bytes(path: Path) -> int:
         )
 
 
-def test_a_sheet_over_the_budget_is_streamed_by_openpyxl(tmp_path, monkeypatch):
+def test_a_sheet_over_the_budget_is_streamed_by_openpyxl(tmp_path):
     book = xlsxwriter.Workbook(str(tmp_path / "in.xlsx"))  # shared strings: they count too
     sheet = book.add_worksheet()
     for number, row in enumerate([HEADER, *activity_rows(50)]):
@@ -390,10 +385,8 @@ def test_a_sheet_over_the_budget_is_streamed_by_openpyxl(tmp_path, monkeypatch):
     book.close()
     path = tmp_path / "in.xlsx"
     size = sheet_bytes(path)
-    monkeypatch.setattr(read, "CALAMINE_MAX_BYTES", size)
-    assert open_table(path).reader == "calamine"
-    monkeypatch.setattr(read, "CALAMINE_MAX_BYTES", size - 1)
-    table = open_table(path)
+    assert open_table(path, options=ReadOptions(calamine_max_bytes=size)).reader == "calamine"
+    table = open_table(path, options=ReadOptions(calamine_max_bytes=size - 1))
     assert table.reader == "openpyxl" and sum(len(c) for c in table.chunks()) == 50
 
 
@@ -409,7 +402,7 @@ def never_calamine(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_: object) -> None:
         raise AssertionError("calamine must not load this sheet")
 
-    monkeypatch.setattr(read, "_calamine_load", refuse)
+    monkeypatch.setattr(calamine_rows, "calamine_load", refuse)
 
 
 def test_far_apart_cells_never_reach_calamine(tmp_path, monkeypatch, cli):
@@ -421,9 +414,8 @@ def test_far_apart_cells_never_reach_calamine(tmp_path, monkeypatch, cli):
     book.active["XFD1000"] = "far away"
     path = tmp_path / "far.xlsx"
     book.save(path)
-    monkeypatch.setattr(read, "CALAMINE_MAX_BYTES", 1 << 40)
     never_calamine(monkeypatch)
-    table = open_table(path)
+    table = open_table(path, options=ANY_SIZE)
     assert table.reader == "openpyxl"
     result = cli("validate", path, "--report", tmp_path / "r.csv")
     assert result.code == 1, result.err
@@ -432,19 +424,21 @@ def test_far_apart_cells_never_reach_calamine(tmp_path, monkeypatch, cli):
     assert "column 16384 (XFD) has no header" in lines[-1]["errors"]
 
 
-def small_book(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, cells: int | None) -> Path:
+def small_book(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, cells: int | None
+) -> tuple[Path, ReadOptions]:
     """Three activities in a workbook whose sheet fits calamine's budget, which calamine must
-    not load all the same (``never_calamine``); ``cells``: the grid calamine may lay out."""
+    not load all the same (``never_calamine``); ``cells``: the grid calamine may lay out. The
+    options to open it with."""
     book = openpyxl.Workbook()
     for row in [HEADER, *activity_rows(3)]:
         book.active.append(row)
     path = tmp_path / "hostile.xlsx"
     book.save(path)
-    monkeypatch.setattr(read, "CALAMINE_MAX_BYTES", 1 << 40)
-    if cells is not None:
-        monkeypatch.setattr(read, "CALAMINE_MAX_CELLS", cells)
     never_calamine(monkeypatch)
-    return path
+    if cells is None:
+        return path, ANY_SIZE
+    return path, ReadOptions(calamine_max_bytes=1 << 40, calamine_max_cells=cells)
 
 
 @pytest.mark.parametrize(
@@ -457,9 +451,9 @@ def small_book(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, cells: int | 
     ids=["no reference", "reference not first", "lower-case reference"],
 )
 def test_cells_not_addressed_as_excel_writes_them_go_to_openpyxl(tmp_path, monkeypatch, cell):
-    path = small_book(tmp_path, monkeypatch, cells=None)
+    path, options = small_book(tmp_path, monkeypatch, cells=None)
     patch_cells(path, {"G3": cell})
-    table = open_table(path)
+    table = open_table(path, options=options)
     assert table.reader == "openpyxl"
     assert sum(len(chunk) for chunk in table.chunks()) == 3
 
@@ -492,10 +486,10 @@ _FAR = '<c r="XFD3" t="inlineStr"><is><t>far away</t></is></c>'
 def test_a_far_cell_calamine_would_see_is_seen_by_the_scan(tmp_path, monkeypatch, cells):
     # the scan must find every cell calamine lays out, as calamine reads it: one it missed
     # could make calamine lay out terabytes (here a budget of 1,000 cells stands for it)
-    path = small_book(tmp_path, monkeypatch, cells=1_000)
+    path, options = small_book(tmp_path, monkeypatch, cells=1_000)
     patch_cells(path, cells)
     try:
-        table = open_table(path)
+        table = open_table(path, options=options)
     except InputError:
         return  # openpyxl refused the XML: as safe
     assert table.reader == "openpyxl"
@@ -531,10 +525,10 @@ def sheet_xml_replaced(path: Path, old: str, new: str) -> None:
     ],
 )
 def test_cells_around_an_odd_sheet_data_are_seen_by_the_scan(tmp_path, monkeypatch, old, new):
-    path = small_book(tmp_path, monkeypatch, cells=1_000)
+    path, options = small_book(tmp_path, monkeypatch, cells=1_000)
     sheet_xml_replaced(path, old, new)
     try:
-        table = open_table(path)
+        table = open_table(path, options=options)
     except InputError:
         return
     assert table.reader == "openpyxl"
@@ -544,19 +538,19 @@ def test_cells_around_an_odd_sheet_data_are_seen_by_the_scan(tmp_path, monkeypat
 def test_an_error_value_calamine_does_not_know_is_read_by_openpyxl(tmp_path, monkeypatch, error):
     path = kinds_workbook(tmp_path / "new-error.xlsx")
     patch_cells(path, {"G3": f'<c r="G3" t="e"><v>{error}</v></c>'})
-    monkeypatch.setattr(read, "CALAMINE_MAX_BYTES", 1 << 40)
     never_calamine(monkeypatch)  # it would refuse the whole sheet
-    table = open_table(path)
+    table = open_table(path, options=ANY_SIZE)
     assert table.reader == "openpyxl"
     frame = pd.concat(table.chunks())
     assert frame.loc[3, 6] == error and f"holds the Excel error {error}" in frame.loc[3, PROBLEM]
 
 
-def test_a_workbook_calamine_refuses_is_read_by_openpyxl(tmp_path, monkeypatch):
+def test_a_workbook_calamine_refuses_is_read_by_openpyxl(tmp_path):
     path = kinds_workbook(tmp_path / "refused.xlsx")
     patch_cells(path, {"G3": '<c r="G3" t="s"><v>7</v></c>'})  # no shared strings at all
-    monkeypatch.setattr(read, "CALAMINE_MAX_BYTES", 1 << 40)
-    table = open_table(path)  # calamine said no: openpyxl reads it, and names the problem
+    table = open_table(
+        path, options=ANY_SIZE
+    )  # calamine said no: openpyxl reads it, and names the problem
     assert table.reader == "openpyxl"
     with pytest.raises(InputError, match=r"sheet 'Kinds' cannot be read \(IndexError"):
         list(table.chunks())
@@ -565,9 +559,8 @@ def test_a_workbook_calamine_refuses_is_read_by_openpyxl(tmp_path, monkeypatch):
 # --- escapes, sheets, dates, header rows ----------------------------------------------------
 
 
-@pytest.mark.usefixtures("excel_reader")
 @pytest.mark.parametrize("writer", ["xlsxwriter shared", "xlsxwriter inline"])
-def test_escapes_are_decoded_exactly_once(tmp_path, writer):
+def test_escapes_are_decoded_exactly_once(tmp_path, writer, excel_options):
     typed = ["a_x000D_b", "cr\ronly", "_x0041_ stays", "x_x005F_", "bell\x07x", "tab\tx"]
     path = tmp_path / "escapes.xlsx"
     book = xlsxwriter.Workbook(str(path), {"constant_memory": writer.endswith("inline")})
@@ -577,7 +570,7 @@ def test_escapes_are_decoded_exactly_once(tmp_path, writer):
         sheet.write_row(number, 0, ["Acme", "Call", "Excel", "2024-01-01 10:00:00"])
         sheet.write_string(number, 4, text)
     book.close()
-    frame = pd.concat(open_table(path).chunks())
+    frame = pd.concat(open_table(path, options=excel_options).chunks())
     assert frame[4].tolist() == typed
 
 
@@ -605,26 +598,23 @@ def chart_and_hidden_workbook(path: Path, *, active: int) -> Path:
 
 
 @pytest.mark.parametrize("active", [0, 1, 3, 9], ids=["very hidden", "chart", "hidden", "none"])
-def test_chart_and_hidden_sheets_give_way_to_the_first_visible_worksheet(
-    tmp_path, monkeypatch, active
-):
+def test_chart_and_hidden_sheets_give_way_to_the_first_visible_worksheet(tmp_path, active):
     path = chart_and_hidden_workbook(tmp_path / "book.xlsx", active=active)
-    both = read_both(path, monkeypatch)
+    both = read_both(path)
     assert {table.sheet for table, _ in both.values()} == {"Activities"}
 
 
-@pytest.mark.usefixtures("excel_reader")
-def test_sheet_names_only_worksheets_and_reads_hidden_ones_by_name(tmp_path):
+def test_sheet_names_only_worksheets_and_reads_hidden_ones_by_name(tmp_path, excel_options):
     path = chart_and_hidden_workbook(tmp_path / "book.xlsx", active=2)
     with pytest.raises(InputError) as refused:
-        open_table(path, sheet="Chart")
+        open_table(path, options=excel_options, sheet="Chart")
     assert str(refused.value) == (
         "book.xlsx has no sheet 'Chart'; its sheets are: 'Lookup', 'Activities', 'Hidden'"
     )
-    assert open_table(path, sheet="Lookup").headers == ["Code"]
+    assert open_table(path, options=excel_options, sheet="Lookup").headers == ["Code"]
 
 
-def test_1904_dates_read_the_same_both_ways(tmp_path, monkeypatch):
+def test_1904_dates_read_the_same_both_ways(tmp_path):
     path = tmp_path / "mac.xlsx"
     book = xlsxwriter.Workbook(str(path), {"date_1904": True})
     sheet = book.add_worksheet()
@@ -634,11 +624,11 @@ def test_1904_dates_read_the_same_both_ways(tmp_path, monkeypatch):
         sheet.write_row(number, 0, ["Acme", "Call", "Excel"])
         sheet.write_datetime(number, 3, when, stamp)
     book.close()
-    frame = assert_same(path, monkeypatch)
+    frame = assert_same(path)
     assert frame[3].tolist() == ["2024-07-01 09:30:00", "1904-01-02 00:00:00"]
 
 
-def test_title_blocks_and_header_rows_are_found_the_same_both_ways(tmp_path, monkeypatch):
+def test_title_blocks_and_header_rows_are_found_the_same_both_ways(tmp_path):
     book = openpyxl.Workbook()
     sheet = book.active
     sheet["A1"] = "Q1 activities"
@@ -653,26 +643,22 @@ def test_title_blocks_and_header_rows_are_found_the_same_both_ways(tmp_path, mon
         return next((i for i, row in enumerate(rows) if "Account" in row), None)
 
     for options in ({"find_header": finder}, {"header_row": 5}):
-        frame = assert_same(path, monkeypatch, **options)
+        frame = assert_same(path, **options)
         assert frame.index.tolist() == [6, 7, 8]
     tops = {}
-    for reader, (budget, aside_from, aside) in READERS.items():
-        with monkeypatch.context() as patch:
-            patch.setattr(read, "CALAMINE_MAX_BYTES", budget)
-            patch.setattr(read, "ASIDE_MIN_BYTES", aside_from)
-            tops[reader] = top_rows(path)
-            with pytest.raises(InputError, match=r"header_row 40 is beyond"):
-                open_table(path, header_row=40, load_aside=aside)
+    for reader, (forced, aside) in READERS.items():
+        tops[reader] = top_rows(path, options=forced)
+        with pytest.raises(InputError, match=r"header_row 40 is beyond"):
+            open_table(path, header_row=40, load_aside=aside, options=forced)
     assert tops["calamine"] == tops["openpyxl"]
     assert tops["openpyxl"][:5] == [["Q1 activities"], ["exported 2024-04-01"], [], [], HEADER]
 
 
-@pytest.mark.usefixtures("excel_reader")
 @pytest.mark.parametrize(
     "part", ["xl/workbook.xml", "xl/_rels/workbook.xml.rels", "xl/worksheets/sheet1.xml"]
 )
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
-def test_a_workbook_part_declaring_entities_is_refused(tmp_path, part, encoding):
+def test_a_workbook_part_declaring_entities_is_refused(tmp_path, part, encoding, excel_options):
     book = openpyxl.Workbook()
     for row in [HEADER, *activity_rows(1)]:
         book.active.append(row)
@@ -692,11 +678,10 @@ def test_a_workbook_part_declaring_entities_is_refused(tmp_path, part, encoding)
         for name, data in parts.items():
             target.writestr(name, data)
     with pytest.raises(InputError, match=rf"its part {re.escape(part)} declares a DTD"):
-        open_table(path)
+        open_table(path, options=excel_options)
 
 
-@pytest.mark.usefixtures("excel_reader")
-def test_shared_strings_declaring_entities_are_refused(tmp_path):
+def test_shared_strings_declaring_entities_are_refused(tmp_path, excel_options):
     path = tmp_path / "dtd.xlsx"
     book = xlsxwriter.Workbook(str(path))
     book.add_worksheet().write_row(0, 0, ["Account", "Type"])
@@ -710,15 +695,14 @@ def test_shared_strings_declaring_entities_are_refused(tmp_path):
         for name, data in parts.items():
             target.writestr(name, data)
     with pytest.raises(InputError, match=r"its part xl/sharedStrings.xml declares a DTD"):
-        open_table(path)
+        open_table(path, options=excel_options)
 
 
-@pytest.mark.usefixtures("excel_reader")
-def test_a_header_formula_without_a_saved_value_is_refused(tmp_path):
+def test_a_header_formula_without_a_saved_value_is_refused(tmp_path, excel_options):
     path = kinds_workbook(tmp_path / "header.xlsx")
     patch_cells(path, {"B1": '<c r="B1"><f>"Acc"&amp;"ount"</f></c>'})
     with pytest.raises(InputError) as refused:
-        open_table(path)
+        open_table(path, options=excel_options)
     assert str(refused.value) == (
         "header.xlsx: the header cell B1 holds a formula without a saved value; open and "
         "save the file in Excel"
@@ -726,7 +710,7 @@ def test_a_header_formula_without_a_saved_value_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["Q1 & Q2", "Données 'clients'", "<Ünïcode> 株式"])
-def test_sheet_names_with_markup_and_accents_read_the_same_both_ways(tmp_path, monkeypatch, name):
+def test_sheet_names_with_markup_and_accents_read_the_same_both_ways(tmp_path, name):
     book = openpyxl.Workbook()
     book.active.title = "First"
     sheet = book.create_sheet(name)
@@ -734,11 +718,11 @@ def test_sheet_names_with_markup_and_accents_read_the_same_both_ways(tmp_path, m
         sheet.append(row)
     path = tmp_path / "names.xlsx"
     book.save(path)
-    assert_same(path, monkeypatch, sheet=name)
+    assert_same(path, sheet=name)
 
 
-def test_the_samples_read_the_same_both_ways(monkeypatch):
+def test_the_samples_read_the_same_both_ways():
     from .conftest import SAMPLES
 
     for name in ("activities.xlsx", "activities_titled.xlsx"):
-        assert_same(SAMPLES / name, monkeypatch)
+        assert_same(SAMPLES / name)

@@ -284,7 +284,9 @@ def test_the_active_sheet_is_read_without_sheet(cli, tmp_path, excel_reader):
     assert len(lines) == 2
 
 
-def test_a_hidden_active_first_sheet_gives_way_to_the_first_visible(cli, tmp_path, excel_reader):
+def test_a_hidden_active_first_sheet_gives_way_to_the_first_visible(
+    cli, tmp_path, excel_reader, excel_options
+):
     path = _two_sheets(tmp_path, hide_first=True, active=1)
     with zipfile.ZipFile(path) as source:
         parts = {name: source.read(name) for name in source.namelist()}
@@ -295,7 +297,7 @@ def test_a_hidden_active_first_sheet_gives_way_to_the_first_visible(cli, tmp_pat
     with zipfile.ZipFile(path, "w") as target:
         for name, data in parts.items():
             target.writestr(name, data)
-    assert open_table(path).sheet == "Activities"
+    assert open_table(path, options=excel_options).sheet == "Activities"
     read_by(path, excel_reader)
     result = cli("validate", path, "--sheet", "Lookup", "--report", tmp_path / "r.csv")
     assert result.code == 2 and "required column(s)" in result.err  # by name: any sheet
@@ -455,9 +457,9 @@ def test_reading_chunks_names_the_row_too(cli, tmp_path):
     assert "row 20,001: a quote opened here is never closed" in _one_line(result.err)
 
 
-def test_check_parses_accepts_a_good_file_and_a_workbook(tmp_path, excel_reader):
+def test_check_parses_accepts_a_good_file_and_a_workbook(tmp_path, excel_reader, excel_options):
     open_table(write_csv(tmp_path / "ok.csv", [HEADER, *activity_rows(10)])).check_parses()
-    table = open_table(_small_book(tmp_path))
+    table = open_table(_small_book(tmp_path), options=excel_options)
     table.check_parses()
     assert table.reader == excel_reader
 

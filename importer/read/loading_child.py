@@ -1,8 +1,8 @@
-"""Work that may take all the memory there is, done in a forked child under a limit.
+"""The loading child: work that may take all the memory there is, in a forked child under a limit.
 
 calamine lays a sheet out as a grid of every cell between its first and its last, so a
 hostile sheet (two cells, at A1 and XFD1048576) would take terabytes, and an allocation
-that fails aborts the process. ``read.py`` therefore scans a sheet's XML before calamine
+that fails aborts the process. ``sheet_scan`` therefore scans a sheet's XML before calamine
 may load it. For a large sheet that made the two one after the other (200,000 rows: the
 scan 1.3 s, the load 1.7 s, together more than the whole ``validate`` of the same rows as
 CSV). ``Aside`` lets them overlap safely: a forked child loads the sheet under an
@@ -31,8 +31,8 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from .child import Child, ChildLost, End, memory_limit
-from .errors import ImporterError
+from ..child import Child, ChildLost, End, memory_limit
+from ..errors import ImporterError
 
 T = TypeVar("T")
 
