@@ -4,7 +4,8 @@ every form a server may write them.
 A server that echoes what it was sent rarely echoes it verbatim: PHP's ``json_encode``
 writes ``/`` as ``\\/``, other encoders write any character as ``\\uXXXX``, a redirect's
 ``Location`` carries a form body URL-encoded (``%2F`` or ``%2f``, ``+`` for a space, UTF-8
-bytes), and an ``Authorization: Basic`` header is base64 of ``client_id:client_secret``.
+bytes), an HTML error page writes ``&#47;``, ``&#x2F;`` or ``&amp;``, a dump shows the
+bytes in hex, and an ``Authorization: Basic`` header is base64 of ``client_id:client_secret``.
 So each secret becomes one pattern in which every character may appear in any of its
 encodings, mixed freely, built once when the secret is added (``Masker.add``); base64
 forms (the secret alone, at any offset inside a longer base64 text, and HTTP Basic)
@@ -29,6 +30,8 @@ _BEARER = re.compile(
 #: JSON's two-character escapes
 _JSON_SHORT = {'"': '\\"', "\\": "\\\\", "/": "\\/", "\b": "\\b", "\f": "\\f", "\n": "\\n"}
 _JSON_SHORT |= {"\r": "\\r", "\t": "\\t"}
+#: HTML's named references of the characters an HTML page must escape
+_HTML_NAMED = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;"}
 #: base64 shorter than this (from a short secret) would mask ordinary words
 _MIN_BASE64 = 8
 
@@ -89,6 +92,8 @@ class Masker:
         self._secrets.add(secret)
         self._add_form(secret)
         data = secret.encode()
+        self._add_form(data.hex())  # as a server dumps bytes it does not trust
+        self._add_form(data.hex().upper())
         for alphabet in ("+/", "-_"):
             alone = _base64(data, alphabet)
             self._add_form(alone)
@@ -104,10 +109,10 @@ class Masker:
     def _compile(self) -> None:
         # longest first: of two forms that overlap, the whole of the longer is masked
         forms = sorted(self._forms, key=len, reverse=True)
-        # every match starts with a form's first character raw, or with "\", "%" or "+"
-        # (an escape, a space): looking ahead for one skips most places ~50x faster than
-        # trying each form's alternatives there
-        starts = {form[0] for form in forms} | {"\\", "%", "+"}
+        # every match starts with a form's first character raw, or with "\", "%", "+" or
+        # "&" (an escape, a space, an HTML reference): looking ahead for one skips most
+        # places ~50x faster than trying each form's alternatives there
+        starts = {form[0] for form in forms} | {"\\", "%", "+", "&"}
         ahead = "".join(re.escape(char) for char in sorted(starts))
         branches = "|".join(self._forms[form] for form in forms)
         self._pattern = re.compile(f"(?=[{ahead}])(?:{branches})")
@@ -143,6 +148,10 @@ def _any_encoding(char: str) -> str:
         forms.append(f"{_PERCENT}{_hex(f'{code:02x}')}")
     if char == " ":
         forms.append(r"\+")
+    # an HTML page's character references: &#47; &#x2F; (any zeros, any case), &amp; …
+    forms.append(f"&#0*{code};|&#[xX]0*{_hex(f'{code:x}')};")
+    if char in _HTML_NAMED:
+        forms.append(re.escape(_HTML_NAMED[char]))
     return f"(?:{'|'.join(forms)})"
 
 

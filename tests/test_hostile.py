@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import html
 import json
 import os
 import re
@@ -483,6 +484,11 @@ ECHOES: dict[str, Callable[[str, str], list[str]]] = {
         json.dumps(unicode_escaped(secret))[1:-1],
     ],
     "base64": lambda token, secret: [base64_of(token), base64_of(f"{DEMO_CLIENT_ID}:{secret}")],
+    # an HTML error page: named and numeric character references
+    "html": lambda token, secret: [
+        "".join(f"&#x{ord(char):X};" if char == "/" else char for char in token),
+        html.escape(secret).replace("/", "&#47;").replace("+", "&#43;"),
+    ],
     # escapes whose own pieces are escaped (a backslash as \u005c, the hex digits of %2F
     # as \u0032\u0046): only decoding the JSON shows them, so they go in JSON only
     "escaped escapes": lambda token, secret: [

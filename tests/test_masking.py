@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import html
 import json
 import random
 import re
@@ -67,7 +68,12 @@ CASES = [
     ("Authorization: Bearer abc.DEF-123_~+/=", "Authorization: Bearer ***"),
     ("Authorization: bearer abc\\/def\\u002Bxyz", "Authorization: Bearer ***"),
     ("authorization=Bearer%20abc%2Fdef", "authorization=Bearer ***"),
+    (f"<p>secret &quot;{html.escape(SECRET)}&quot;</p>", "<p>secret &quot;***&quot;</p>"),
+    ("".join(f"&#{ord(c)};" for c in TOKEN), "***"),  # HTML references, decimal
+    ("hostile&#x2F;token&#X2b;Q7vX2&#x002f;mK9pL4wZ8", "***"),  # hex, any case and zeros
+    (f"dump {SECRET.encode().hex()} / {TOKEN.encode().hex().upper()}", "dump *** / ***"),
     # text without a secret is left alone
+    ("Q&amp;A: &lt;b&gt; &#47; &#x2F;", "Q&amp;A: &lt;b&gt; &#47; &#x2F;"),
     ("The contact field is required.", "The contact field is required."),
     ('{"errors": {"account": ["not found"]}}', '{"errors": {"account": ["not found"]}}'),
     ("s3cr/t+ k&é-N3bR6tY1uJ5", "s3cr/t+ k&é-N3bR6tY1uJ5"),  # one character short
