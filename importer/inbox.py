@@ -239,6 +239,12 @@ def end_run(summary: InboxSummary, log_file: Path | None, urls: list[str]) -> li
 
 
 def _prepare(options: InboxOptions) -> None:
+    """The inbox's folders, made where missing; a link planted in their place (whoever
+    drops files may plant links) would send the files moved there elsewhere: refused,
+    as is a history that is a link."""
+    for name in FOLDERS:
+        refuse_link(options.folder / name, f"the inbox folder {name}/:")
+    refuse_link(options.history, "the history")
     try:
         for name in FOLDERS:
             (options.folder / name).mkdir(exist_ok=True)

@@ -559,3 +559,30 @@ def test_a_run_that_finds_the_lock_held_is_logged_and_notified(cli, sandbox, tmp
     (line,) = log_lines(log)
     assert line["event"] == "run" and line["locked"] is True and line["exit"] == 0
     assert len(received) == 1 and "another inbox run" in received[0]["message"]
+
+
+@pytest.mark.parametrize("planted", ["done", "processing", "failed", "duplicates", "history"])
+def test_a_link_planted_for_an_inbox_folder_or_the_history_is_refused(
+    cli, sandbox, tmp_path, planted
+):
+    """Whoever drops files may plant links: a ``done`` link would have the run move the
+    files wherever it points (a dangling history link, create a database there)."""
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    drop(inbox, "one.csv", activity_rows(3))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    log = tmp_path / "log.jsonl"
+    if planted == "history":
+        reports = reports_of(inbox)
+        reports.mkdir()
+        (reports / "history.sqlite").symlink_to(elsewhere / "planted.sqlite")
+    else:
+        (inbox / planted).symlink_to(elsewhere, target_is_directory=True)
+    result = cli("inbox", inbox, *api_args(sandbox), *NOW, "--log-file", log)
+    assert result.code == 2, result.err
+    assert "is a link" in result.err
+    assert list(elsewhere.iterdir()) == []
+    assert (inbox / "one.csv").exists() and sandbox.sandbox.stats.puts == 0
+    (run,) = log_lines(log)
+    assert run["event"] == "run" and "is a link" in run["error"]
