@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections import deque
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
@@ -36,36 +37,46 @@ _HTML_NAMED = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apo
 _MIN_BASE64 = 8
 
 
+#: access tokens masked besides the client secret: the latest (a server echoes what a
+#: request carried, and requests carry only the current token, or the one just renewed)
+KEPT_TOKENS = 8
+
+
 class Masker:
     """Replaces the client secret and every access token with ``***`` in any text."""
 
     def __init__(self, client_id: str = "", client_secret: str = "") -> None:
-        self._secrets: set[str] = set()
-        self._forms: dict[str, str] = {}  # a form of a secret -> its pattern
-        self._pattern: re.Pattern[str] | None = None
+        self._patterns: dict[str, re.Pattern[str]] = {}  # a secret -> all its forms
+        self._order: list[re.Pattern[str]] = []  # longest secret first
+        self._tokens: deque[str] = deque()  # added later, oldest first
         if client_secret:
-            self._add(client_secret)
+            forms = _forms(client_secret)
             # HTTP Basic: base64 of the id and secret, as they are and form-encoded (RFC 6749)
             encoded = f"{quote_plus(client_id, safe='')}:{quote_plus(client_secret, safe='')}"
             for pair in (f"{client_id}:{client_secret}", encoded):
-                self._add_form(_base64(pair.encode(), "+/"))
-            self._compile()
+                forms.append(_base64(pair.encode(), "+/"))
+            self._keep(client_secret, forms)
 
     def __repr__(self) -> str:
-        return f"Masker({len(self._secrets)} secrets)"
+        return f"Masker({len(self._patterns)} secrets)"
 
     def add(self, secret: str) -> None:
-        """Mask ``secret`` from now on, in every form (its patterns are built here, once)."""
-        if secret and secret not in self._secrets:
-            self._add(secret)
-            self._compile()
+        """Mask ``secret`` from now on, in every form (its pattern is built here, once; the
+        oldest token beyond ``KEPT_TOKENS`` is let go, so a run that renews its token
+        hundreds of times pays for masking no more than a few)."""
+        if secret and secret not in self._patterns:
+            self._keep(secret, _forms(secret))
+            self._tokens.append(secret)
+            if len(self._tokens) > KEPT_TOKENS:
+                del self._patterns[self._tokens.popleft()]
+                self._order = self._ordered()
 
     def __call__(self, text: str) -> str:
         """``text`` with every form of every secret, and any bearer value, masked."""
         if not text:
             return text
-        if self._pattern is not None:
-            text = self._pattern.sub(MASK, text)
+        for pattern in self._order:
+            text = pattern.sub(MASK, text)
         return _BEARER.sub(f"Bearer {MASK}", text)
 
     def decoded(self, value: Any) -> Any:
@@ -88,34 +99,40 @@ class Masker:
             return masked
         return "".join(char if char.isprintable() else "?" for char in again)
 
-    def _add(self, secret: str) -> None:
-        self._secrets.add(secret)
-        self._add_form(secret)
-        data = secret.encode()
-        self._add_form(data.hex())  # as a server dumps bytes it does not trust
-        self._add_form(data.hex().upper())
-        for alphabet in ("+/", "-_"):
-            alone = _base64(data, alphabet)
-            self._add_form(alone)
-            self._add_form(alone.rstrip("="))  # as JWTs write it
-            for skip in range(3):  # where it falls in the 3-byte groups of a longer text
-                whole_groups = data[skip:][: (len(data) - skip) // 3 * 3]
-                self._add_form(_base64(whole_groups, alphabet))
+    def _keep(self, secret: str, forms: list[str]) -> None:
+        self._patterns[secret] = _compile(forms)
+        self._order = self._ordered()
 
-    def _add_form(self, form: str) -> None:
-        if form and form not in self._forms:
-            self._forms[form] = "".join(_any_encoding(char) for char in form)
+    def _ordered(self) -> list[re.Pattern[str]]:
+        # the longer secret first: masking a shorter one inside it must not hide the rest
+        return [self._patterns[s] for s in sorted(self._patterns, key=len, reverse=True)]
 
-    def _compile(self) -> None:
-        # longest first: of two forms that overlap, the whole of the longer is masked
-        forms = sorted(self._forms, key=len, reverse=True)
-        # every match starts with a form's first character raw, or with "\", "%", "+" or
-        # "&" (an escape, a space, an HTML reference): looking ahead for one skips most
-        # places ~50x faster than trying each form's alternatives there
-        starts = {form[0] for form in forms} | {"\\", "%", "+", "&"}
-        ahead = "".join(re.escape(char) for char in sorted(starts))
-        branches = "|".join(self._forms[form] for form in forms)
-        self._pattern = re.compile(f"(?=[{ahead}])(?:{branches})")
+
+def _forms(secret: str) -> list[str]:
+    """The texts a secret may be written as before any escaping: itself, its bytes in hex,
+    and base64 (alone, padded or not, and at any offset inside a longer base64 text)."""
+    data = secret.encode()
+    forms = [secret, data.hex(), data.hex().upper()]  # hex: as a server dumps bytes
+    for alphabet in ("+/", "-_"):
+        alone = _base64(data, alphabet)
+        forms += [alone, alone.rstrip("=")]  # unpadded: as JWTs write it
+        for skip in range(3):  # where it falls in the 3-byte groups of a longer text
+            whole_groups = data[skip:][: (len(data) - skip) // 3 * 3]
+            forms.append(_base64(whole_groups, alphabet))
+    return forms
+
+
+def _compile(forms: list[str]) -> re.Pattern[str]:
+    """One pattern for ``forms``, each character in any of its encodings."""
+    # longest first: of two forms that overlap, the whole of the longer is masked
+    unique = sorted({form for form in forms if form}, key=len, reverse=True)
+    # every match starts with a form's first character raw, or with "\", "%", "+" or "&"
+    # (an escape, a space, an HTML reference): looking ahead for one skips most places
+    # ~50x faster than trying each form's alternatives there
+    starts = {form[0] for form in unique} | {"\\", "%", "+", "&"}
+    ahead = "".join(re.escape(char) for char in sorted(starts))
+    branches = "|".join("".join(_any_encoding(char) for char in form) for form in unique)
+    return re.compile(f"(?=[{ahead}])(?:{branches})")
 
 
 def _base64(data: bytes, alphabet: str) -> str:
