@@ -38,7 +38,7 @@ import pandas as pd
 
 from . import aside
 from .errors import InputError
-from .report import unmark
+from .excel_text import strip, unmark
 
 CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
 EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
@@ -230,10 +230,6 @@ def is_blank(chunk: pd.DataFrame) -> pd.Series:
         filled = strip(cells) != ""
         blank[rows[filled]] = False
     return pd.Series(blank, index=chunk.index)
-
-
-#: ``str.strip`` over an object array of texts, element by element in C
-strip = np.frompyfunc(str.strip, 1, 1)
 
 
 def column_letter(position: int) -> str:

@@ -7,12 +7,8 @@ outcome column's name). It is written chunk by chunk, never held whole; its prob
 tallied on the way (``ProblemTally``: counts per grouped message, never every row).
 Workbooks (an ``.xlsx`` report, the retry workbook, the summary workbook) are written by
 ``workbook.py``, loaded only when one is wanted. Spreadsheet content is data, never a
-formula: in XLSX every input cell is written as text; in CSV, Excel starts a field
-wherever a cell starts and, when it splits the line on the other list separator (``;`` in
-most of Europe, ``,`` elsewhere) or at a line break inside a cell, after each of those too.
-Wherever such a field would begin with ``= + - @``, tab or carriage return, a ``'`` is put
-in front (``formula_safe``); the reader takes exactly those marks away again (``unmark``),
-so a retry file fed back sends the original values byte for byte.
+formula: in XLSX every input cell is written as text; in CSV a cell Excel could read as a
+formula gets its ``'`` marks (``excel_text.formula_safe``), which the reader takes away.
 """
 
 from __future__ import annotations
@@ -31,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ReportError
+from .excel_text import formula_safe, may_need_marks
 from .files import create_new
 
 if TYPE_CHECKING:
@@ -48,63 +45,6 @@ OUTCOME_COLUMNS = (
 REPORT_SUFFIXES = (".csv", ".xlsx")
 #: between the ``field: message`` entries of the errors column, from the schema or the API
 ERROR_SEPARATOR = " | "
-EXCEL_MAX_ROWS = 1_048_576
-#: the longest text an Excel cell holds
-EXCEL_MAX_CHARS = 32_767
-#: where Excel may start a field (a cell's start, either list separator, a line break, a
-#: quote) followed by what would start a formula; ``'`` runs are included so that marking
-#: is reversible
-_UNSAFE = re.compile(r"(^|[,;\r\n\"])(?='*[=+\-@\t\r])")
-_MARKED = re.compile(r"(^|[,;\r\n\"])'(?='*[=+\-@\t\r])")
-#: what may follow a field start in a cell that needs marks (``'`` for runs of them), and
-#: the field starts, with NUL for a cell's own start in a column joined with NUL
-_MARKS = ("=", "+", "-", "@", "\t", "\r", "'")
-_STARTS = ("\x00", ",", ";", "\r", "\n", '"')
-
-
-def formula_safe(text: str) -> str:
-    """``text`` with a ``'`` wherever Excel could start a formula field in it."""
-    return _UNSAFE.sub(r"\1'", text)
-
-
-def unmark(text: str) -> str:
-    """Undo ``formula_safe`` exactly: ``unmark(formula_safe(t)) == t`` for every text."""
-    return _MARKED.sub(r"\1", text)
-
-
-def excel_problem(text: str) -> str | None:
-    """Why an .xlsx cell cannot hold ``text`` exactly (None if it can)."""
-    if len(text) > EXCEL_MAX_CHARS:
-        return (
-            f"is {len(text):,} characters long, more than an Excel cell holds ({EXCEL_MAX_CHARS:,})"
-        )
-    found = control_character(text)
-    if found:
-        return f"holds a control character (U+{ord(found):04X}) that Excel cannot store"
-    return None
-
-
-def control_character(text: str) -> str | None:
-    """The first character in ``text`` that an .xlsx cell cannot hold, if any."""
-    found = illegal_characters().search(text)
-    return found.group() if found else None
-
-
-def illegal_characters() -> re.Pattern[str]:
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    return ILLEGAL_CHARACTERS_RE
-
-
-def shown_in_excel(text: str) -> str:
-    """A text an .xlsx cell can hold: control characters as their visible symbols (␁), cut
-    at Excel's limit. Only rows already marked invalid for it carry such cells."""
-    text = illegal_characters().sub(lambda m: chr(0x2400 + ord(m.group())), text)
-    if len(text) > EXCEL_MAX_CHARS:
-        text = text[: EXCEL_MAX_CHARS - 40] + f" … [cut: {len(text):,} characters]"
-    return text
-
-
 #: the retry file's formats: a workbook for people (default), CSV for machines
 RETRY_FORMATS = ("xlsx", "csv")
 
@@ -205,7 +145,7 @@ def _csv_lines(columns: list[np.ndarray], sep: str, safe: int = 0) -> str:
     for number, column in enumerate(columns):
         cells = column.tolist()
         joined = "\x00" + "\x00".join(cells)
-        if number >= safe and _may_need_marks(joined):
+        if number >= safe and may_need_marks(joined):
             cells = [formula_safe(cell) for cell in cells]
         if sep in joined or '"' in joined or "\n" in joined or "\r" in joined:
             cells = [
@@ -218,15 +158,6 @@ def _csv_lines(columns: list[np.ndarray], sep: str, safe: int = 0) -> str:
     lines = [sep.join(row) for row in zip(*texts, strict=True)]
     lines.append("")
     return "\r\n".join(lines)
-
-
-def _may_need_marks(joined: str) -> bool:
-    """Whether any cell of a NUL-joined column may need a ``'`` mark (substring searches:
-    several times faster than one regular expression over the column)."""
-    starts = [start for start in _STARTS if start in joined]
-    return any(
-        mark in joined and any(start + mark in joined for start in starts) for mark in _MARKS
-    )
 
 
 def as_text(values: pd.Series) -> np.ndarray:

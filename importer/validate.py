@@ -24,9 +24,10 @@ import pandera.errors
 from schemas.activity import ACTIVITY_SCHEMA
 
 from .dates import parse_timestamps, sent_text
+from .excel_text import EXCEL_MAX_CHARS, control_character, excel_problem
 from .mapping import ColumnPlan
 from .read import OVERFLOW, PROBLEM, is_blank
-from .report import ERROR_SEPARATOR, EXCEL_MAX_CHARS, control_character, excel_problem
+from .report import ERROR_SEPARATOR
 
 AUTO_PREFIX = "auto-"
 

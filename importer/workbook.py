@@ -27,17 +27,19 @@ from typing import Any
 import numpy as np
 
 from .errors import ReportError
-from .files import create_new
-from .report import (
+from .excel_text import (
     EXCEL_MAX_CHARS,
     EXCEL_MAX_ROWS,
+    excel_problem,
+    illegal_characters,
+    shown_in_excel,
+)
+from .files import create_new
+from .report import (
     OUTCOME_COLUMNS,
     TOP_ERRORS,
     ProblemTally,
-    excel_problem,
-    illegal_characters,
     partial_path,
-    shown_in_excel,
     split_errors,
 )
 
