@@ -14,12 +14,9 @@ formula gets its ``'`` marks (``excel_text.formula_safe``), which the reader tak
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
-import re
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,23 +25,14 @@ import pandas as pd
 
 from .errors import ReportError
 from .excel_text import formula_safe, may_need_marks
-from .files import create_new
+from .files import create_new, partial_path
+from .outcome import NOTHING_LEFT, OUTCOME_COLUMNS
+from .problems import ProblemTally
 
 if TYPE_CHECKING:
     from .mapping import ColumnPlan
 
-OUTCOME_COLUMNS = (
-    "source_row",
-    "status",
-    "reference",
-    "activity_id",
-    "http_status",
-    "attempts",
-    "errors",
-)
 REPORT_SUFFIXES = (".csv", ".xlsx")
-#: between the ``field: message`` entries of the errors column, from the schema or the API
-ERROR_SEPARATOR = " | "
 #: the retry file's formats: a workbook for people (default), CSV for machines
 RETRY_FORMATS = ("xlsx", "csv")
 
@@ -68,11 +56,6 @@ def report_headers(headers: list[str]) -> list[str]:
 def summary_path(report: Path) -> Path:
     """``reports/x.csv`` → ``reports/x.csv.summary.json``."""
     return report.with_name(report.name + ".summary.json")
-
-
-def partial_path(path: Path) -> Path:
-    """Where a CSV file is written until it is whole (then it replaces ``path``)."""
-    return path.with_name(path.name + ".partial")
 
 
 class TableWriter:
@@ -172,94 +155,6 @@ def as_text(values: pd.Series) -> np.ndarray:
     return texts
 
 
-#: how many of the most frequent kinds of error a summary lists
-TOP_ERRORS = 20
-#: statuses whose ``errors`` text is a problem to fix (the others carry notes, or nothing)
-PROBLEM_STATUSES = ("invalid", "rejected", "failed", "skipped")
-#: rows whose status means nothing is left to do; a retry file never holds them
-DONE_STATUSES = ("valid", "imported", "unchanged", "skipped")
-#: an entry's field: an API field name, ``row``, ``additional_information_object.Key``…
-_FIELD = re.compile(r"[A-Za-z_][\w.]*")
-#: what differs between errors of one kind: quoted values and numbers (not HTTP statuses)
-_QUOTED = re.compile(r"'[^'\n]*'")
-_NUMBER = re.compile(r"(?<!HTTP )(?<![\w+])\d+(?:[.,:]\d+)*")
-
-
-def split_errors(errors: str) -> list[tuple[str, str]]:
-    """An ``errors`` text as (field, message) pairs; an entry without a field is ``row``'s."""
-    pairs = []
-    for entry in errors.split(ERROR_SEPARATOR):
-        field, sep, message = entry.partition(": ")
-        if sep and _FIELD.fullmatch(field):
-            pairs.append((field, message))
-        elif entry:
-            pairs.append(("row", entry))
-    return pairs
-
-
-def error_kind(message: str) -> str:
-    """A message with its offending values (quoted texts, numbers) as ``…``: errors that
-    differ only in the value are one kind of error."""
-    return _NUMBER.sub("…", _QUOTED.sub("'…'", message))
-
-
-class ProblemTally:
-    """How often each kind of error occurred, per field, with the first rows of each.
-
-    Memory is bounded whatever the number of rows: a count and at most ``FIRST_ROWS`` row
-    numbers per kind, and at most ``MAX_KINDS`` kinds (the rest are counted together).
-    """
-
-    FIRST_ROWS = 5
-    MAX_KINDS = 5_000
-    OTHER = "(other messages)"
-
-    def __init__(self) -> None:
-        self.kinds: dict[tuple[str, str], _Kind] = {}
-        self.per_field: Counter[str] = Counter()
-
-    def add(self, rows: np.ndarray, statuses: np.ndarray, errors: np.ndarray) -> None:
-        """One chunk: source rows, statuses and ``errors`` texts, as object arrays."""
-        wanted = (errors != "") & np.isin(statuses, PROBLEM_STATUSES)
-        for row, text in zip(rows[wanted].tolist(), errors[wanted].tolist(), strict=True):
-            for field, message in split_errors(text):
-                self.per_field[field] += 1
-                kind = error_kind(message)
-                found = self.kinds.get((field, kind))
-                if found is None:
-                    if len(self.kinds) >= self.MAX_KINDS - 1:  # one is kept for the rest
-                        field, kind = "row", self.OTHER
-                        found = self.kinds.get((field, kind))
-                    if found is None:
-                        found = self.kinds[field, kind] = _Kind(message)
-                found.count += 1
-                if len(found.first_rows) < self.FIRST_ROWS:
-                    found.first_rows.append(int(row))
-
-    def top(self, count: int) -> list[dict[str, Any]]:
-        """The ``count`` most frequent kinds: message, field, count, first rows, an example."""
-        ranked = sorted(
-            self.kinds.items(), key=lambda item: (-item[1].count, item[1].first_rows[:1])
-        )
-        return [
-            {
-                "message": message,
-                "field": field,
-                "count": kind.count,
-                "first_rows": list(kind.first_rows),
-                "example": kind.example,
-            }
-            for (field, message), kind in ranked[:count]
-        ]
-
-
-@dataclass
-class _Kind:
-    example: str
-    count: int = 0
-    first_rows: list[int] = dataclasses.field(default_factory=list)
-
-
 def cell_columns(plan: ColumnPlan) -> dict[str, int]:
     """Which column feeds each name an error may carry: API fields, additional-information
     keys (also as ``additional_information_object.<key>``, as the API names them)."""
@@ -343,7 +238,7 @@ class ReportWriter:
         again = (
             outcomes["retry"].to_numpy(dtype=bool)
             if "retry" in outcomes.columns
-            else ~np.isin(statuses, DONE_STATUSES)
+            else ~np.isin(statuses, NOTHING_LEFT)
         )
         if not again.any():
             return
