@@ -44,7 +44,7 @@ import pandas as pd
 from . import child as _child_process
 from .child import Child, ChildLost, End
 from .errors import ImporterError
-from .journal import Outcome
+from .outcome import Outcome, Status
 from .read import Table
 from .validate import Validator
 
@@ -78,9 +78,11 @@ class Checked:
 def check_slice(validator: Validator, chunk: pd.DataFrame, number: int, hashes: bool) -> Checked:
     """Check ``chunk``: the outcomes of rows not to send, and the bodies of the others."""
     result = validator.check(chunk)
-    final = result.outcomes[result.outcomes["status"] != "valid"]
+    final = result.outcomes[result.outcomes["status"] != Status.VALID]
     outcomes: list[Outcome] = [
-        (int(row), str(o.status), _text(o.reference), None, None, None, _text(o.errors))
+        Outcome(
+            int(row), Status(str(o.status)), _text(o.reference), None, None, None, _text(o.errors)
+        )
         for row, o in zip(final.index, final.itertuples(), strict=True)
     ]
     digests = result.payload_hashes() if hashes else []

@@ -29,12 +29,12 @@ from .config import (
 from .errors import AuthError, ImporterError, SendingStopped, UsageError
 from .journal import runs_of
 from .mapping import Mapping, load_mapping
+from .outcome import STATUS_ORDER
 from .pipeline import RunSummary, import_file, validate_file
 from .report import RETRY_FORMATS
 
 EXIT_OK, EXIT_NOT_ALL, EXIT_NOTHING_DONE, EXIT_INTERRUPTED = 0, 1, 2, 130
 T = TypeVar("T")
-STATUS_ORDER = ("valid", "imported", "unchanged", "invalid", "rejected", "failed", "skipped")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -767,7 +767,7 @@ def _print_summary(summary: RunSummary, out: TextIO) -> None:
         "checked" if summary.command == "validate" else "imported into " + (summary.api_host or "")
     )
     print(f"\n{summary.input} {title}", file=out)
-    statuses = [s for s in STATUS_ORDER if summary.counts.get(s)]
+    statuses: list[str] = [s for s in STATUS_ORDER if summary.counts.get(s)]
     statuses += sorted(set(summary.counts) - set(STATUS_ORDER))
     for status in statuses:
         print(f"  {status:<10} {summary.counts[status]:>9,}", file=out)

@@ -58,3 +58,8 @@ def refuse_link(path: Path, what: str) -> None:
             f"{what} {path} is a link; a run never writes through links: remove it "
             "(and check who may write in that folder)"
         )
+
+
+def partial_path(path: Path) -> Path:
+    """Where a CSV file is written until it is whole (then it replaces ``path``)."""
+    return path.with_name(path.name + ".partial")

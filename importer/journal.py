@@ -24,9 +24,8 @@ import pandas as pd
 
 from .errors import ReportError, ResumeError
 from .files import create_new, refuse_link
+from .outcome import FINAL, Outcome, Status
 
-FINAL = ("imported", "unchanged", "rejected", "invalid", "skipped")
-COLUMNS = ("source_row", "status", "reference", "activity_id", "http_status", "attempts", "errors")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outcome (
@@ -44,9 +43,7 @@ CREATE TABLE IF NOT EXISTS outcome (
 _REFERENCE_INDEX = "CREATE INDEX IF NOT EXISTS outcome_reference ON outcome (reference)"
 #: the status and errors of a row whose reference a later row imported: sending it again
 #: would put back an older state
-SUPERSEDED = "skipped"
-
-Outcome = tuple[int, str, str | None, str | None, int | None, int | None, str | None]
+SUPERSEDED = Status.SKIPPED
 
 
 def journal_path(report: Path) -> Path:

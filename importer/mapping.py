@@ -22,7 +22,7 @@ import pandas as pd
 from schemas.activity import FIELDS, REQUIRED
 
 from .errors import MappingError
-from .read import strip
+from .excel_text import strip
 
 _SETTINGS = ("sheet", "delimiter", "encoding", "timezone")
 _LISTS = ("date_format", "blank_values")

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ReportError, UsageError
-from .files import NAME_MAX, refuse_link
+from .files import NAME_MAX, partial_path, refuse_link
 from .journal import journal_path
-from .report import RETRY_FORMATS, partial_path, retry_path, summary_book_path, summary_path
+from .report import RETRY_FORMATS, retry_path, summary_book_path, summary_path
 
 
 def outputs(report: Path) -> list[Path]:

@@ -23,19 +23,19 @@ from .checking import Checked, Checker
 from .config import Settings
 from .errors import ImporterError, ReportError, SendingStopped
 from .history import History, unchanged_note
-from .journal import Journal, Outcome, journal_path
+from .journal import Journal, journal_path
 from .mapping import ColumnPlan, Mapping, plan_columns
+from .outcome import GOT_IN, SENT, TO_RETRY, Outcome, Status
 from .outputs import check_outputs, check_space, lock_report
+from .problems import TOP_ERRORS
 from .read import Table, is_blank, open_table
-from .report import TOP_ERRORS, ReportWriter, cell_columns, summary_path, write_summary
+from .report import ReportWriter, cell_columns, summary_path, write_summary
 from .validate import Validator
 
 if TYPE_CHECKING:
-    from .send import Delivery, Result, Sender
+    from .send import Delivery, Sender
 
 NOT_ATTEMPTED = "not attempted: the run was interrupted; finish it with --resume"
-#: statuses whose rows go to the retry file (with the rows never attempted)
-RETRY_STATUSES = ("invalid", "rejected", "failed")
 
 
 class Progress(Protocol):
@@ -91,12 +91,12 @@ class RunSummary:
     @property
     def all_good(self) -> bool:
         if self.command == "validate":
-            return self.counts["valid"] == self.rows
-        return self.counts["imported"] + self.counts["unchanged"] == self.rows
+            return self.counts[Status.VALID] == self.rows
+        return sum(self.counts[s] for s in GOT_IN) == self.rows
 
     @property
     def rows_per_second(self) -> float:
-        sent = sum(self.counts[s] for s in ("imported", "rejected", "failed"))
+        sent = sum(self.counts[s] for s in SENT)
         return sent / self.send_seconds if self.send_seconds > 0 else 0.0
 
     def as_json(self) -> dict[str, Any]:
@@ -356,20 +356,10 @@ async def _send_checked(
 
         changes = _Changes(settings)
 
-        def on_result(result: Result) -> None:
+        def on_result(result: Outcome) -> None:
             changes.sent(result)
-            summary.imported_here += result.status == "imported"
-            journal.record(
-                (
-                    result.source_row,
-                    result.status,
-                    result.reference,
-                    result.activity_id,
-                    result.http_status,
-                    result.attempts,
-                    result.errors,
-                )
-            )
+            summary.imported_here += result.status == Status.IMPORTED
+            journal.record(result)
             stream.done(result.source_row)
             progress.advance(1)
 
@@ -488,7 +478,9 @@ class _Changes:
                 row, reference, _ = sendable[i]
                 activity_id, imported_at = found
                 note = unchanged_note(imported_at)
-                unchanged.append((row, "unchanged", reference, activity_id, None, None, note))
+                unchanged.append(
+                    Outcome(row, Status.UNCHANGED, reference, activity_id, None, None, note)
+                )
             keep = sent
             self._hashes.update((sendable[i][0], hashes[i]) for i in keep)
         if len(keep) == len(sendable):
@@ -504,7 +496,7 @@ class _Changes:
             self.history.doubt(references)
             self._waiting.update(references)
 
-    def sent(self, result: Result) -> None:
+    def sent(self, result: Outcome) -> None:
         """Remember an imported row's payload (and forget the hash of any other outcome),
         unless a later row of its reference is still to be answered: what stays is that
         one's, known only from its own outcome."""
@@ -512,10 +504,11 @@ class _Changes:
         if self.history is None or digest is None:
             return
         reference = result.reference
+        assert reference is not None  # every row sent has one
         self._waiting[reference] -= 1
         if self._waiting[reference] <= 0:
             del self._waiting[reference]
-            if result.status == "imported":
+            if result.status == Status.IMPORTED:
                 self.history.record(reference, digest, result.activity_id or "", self.file_name)
 
     def close(self) -> None:
@@ -644,13 +637,13 @@ class _Reconciler:
             checked = _validator(self.settings, self.table, self.plan, payloads=False)
             found = checked.check(rows[missing.to_numpy()]).outcomes["reference"]
             outcomes.loc[missing, "reference"] = found.reindex(outcomes.index[missing])
-            outcomes.loc[missing, "status"] = "skipped"
+            outcomes.loc[missing, "status"] = Status.SKIPPED
             outcomes.loc[missing, "errors"] = (
                 NOT_ATTEMPTED
                 if summary.stopped is None
                 else f"not attempted: the run stopped ({summary.stopped}); finish it with --resume"
             )
         # superseded rows and exact duplicates need nothing: they are not to be resent
-        outcomes["retry"] = outcomes["status"].isin(RETRY_STATUSES) | missing
+        outcomes["retry"] = outcomes["status"].isin(TO_RETRY) | missing
         summary.counts.update(_count(outcomes["status"]))
         writer.write(outcomes, rows)

@@ -7,23 +7,16 @@ outcome column's name). It is written chunk by chunk, never held whole; its prob
 tallied on the way (``ProblemTally``: counts per grouped message, never every row).
 Workbooks (an ``.xlsx`` report, the retry workbook, the summary workbook) are written by
 ``workbook.py``, loaded only when one is wanted. Spreadsheet content is data, never a
-formula: in XLSX every input cell is written as text; in CSV, Excel starts a field
-wherever a cell starts and, when it splits the line on the other list separator (``;`` in
-most of Europe, ``,`` elsewhere) or at a line break inside a cell, after each of those too.
-Wherever such a field would begin with ``= + - @``, tab or carriage return, a ``'`` is put
-in front (``formula_safe``); the reader takes exactly those marks away again (``unmark``),
-so a retry file fed back sends the original values byte for byte.
+formula: in XLSX every input cell is written as text; in CSV a cell Excel could read as a
+formula gets its ``'`` marks (``excel_text.formula_safe``), which the reader takes away.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
-import re
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,80 +24,15 @@ import numpy as np
 import pandas as pd
 
 from .errors import ReportError
-from .files import create_new
+from .excel_text import formula_safe, may_need_marks
+from .files import create_new, partial_path
+from .outcome import NOTHING_LEFT, OUTCOME_COLUMNS
+from .problems import ProblemTally
 
 if TYPE_CHECKING:
     from .mapping import ColumnPlan
 
-OUTCOME_COLUMNS = (
-    "source_row",
-    "status",
-    "reference",
-    "activity_id",
-    "http_status",
-    "attempts",
-    "errors",
-)
 REPORT_SUFFIXES = (".csv", ".xlsx")
-#: between the ``field: message`` entries of the errors column, from the schema or the API
-ERROR_SEPARATOR = " | "
-EXCEL_MAX_ROWS = 1_048_576
-#: the longest text an Excel cell holds
-EXCEL_MAX_CHARS = 32_767
-#: where Excel may start a field (a cell's start, either list separator, a line break, a
-#: quote) followed by what would start a formula; ``'`` runs are included so that marking
-#: is reversible
-_UNSAFE = re.compile(r"(^|[,;\r\n\"])(?='*[=+\-@\t\r])")
-_MARKED = re.compile(r"(^|[,;\r\n\"])'(?='*[=+\-@\t\r])")
-#: what may follow a field start in a cell that needs marks (``'`` for runs of them), and
-#: the field starts, with NUL for a cell's own start in a column joined with NUL
-_MARKS = ("=", "+", "-", "@", "\t", "\r", "'")
-_STARTS = ("\x00", ",", ";", "\r", "\n", '"')
-
-
-def formula_safe(text: str) -> str:
-    """``text`` with a ``'`` wherever Excel could start a formula field in it."""
-    return _UNSAFE.sub(r"\1'", text)
-
-
-def unmark(text: str) -> str:
-    """Undo ``formula_safe`` exactly: ``unmark(formula_safe(t)) == t`` for every text."""
-    return _MARKED.sub(r"\1", text)
-
-
-def excel_problem(text: str) -> str | None:
-    """Why an .xlsx cell cannot hold ``text`` exactly (None if it can)."""
-    if len(text) > EXCEL_MAX_CHARS:
-        return (
-            f"is {len(text):,} characters long, more than an Excel cell holds ({EXCEL_MAX_CHARS:,})"
-        )
-    found = control_character(text)
-    if found:
-        return f"holds a control character (U+{ord(found):04X}) that Excel cannot store"
-    return None
-
-
-def control_character(text: str) -> str | None:
-    """The first character in ``text`` that an .xlsx cell cannot hold, if any."""
-    found = illegal_characters().search(text)
-    return found.group() if found else None
-
-
-def illegal_characters() -> re.Pattern[str]:
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    return ILLEGAL_CHARACTERS_RE
-
-
-def shown_in_excel(text: str) -> str:
-    """A text an .xlsx cell can hold: control characters as their visible symbols (␁), cut
-    at Excel's limit. Only rows already marked invalid for it carry such cells."""
-    text = illegal_characters().sub(lambda m: chr(0x2400 + ord(m.group())), text)
-    if len(text) > EXCEL_MAX_CHARS:
-        text = text[: EXCEL_MAX_CHARS - 40] + f" … [cut: {len(text):,} characters]"
-    return text
-
-
 #: the retry file's formats: a workbook for people (default), CSV for machines
 RETRY_FORMATS = ("xlsx", "csv")
 
@@ -128,11 +56,6 @@ def report_headers(headers: list[str]) -> list[str]:
 def summary_path(report: Path) -> Path:
     """``reports/x.csv`` → ``reports/x.csv.summary.json``."""
     return report.with_name(report.name + ".summary.json")
-
-
-def partial_path(path: Path) -> Path:
-    """Where a CSV file is written until it is whole (then it replaces ``path``)."""
-    return path.with_name(path.name + ".partial")
 
 
 class TableWriter:
@@ -205,7 +128,7 @@ def _csv_lines(columns: list[np.ndarray], sep: str, safe: int = 0) -> str:
     for number, column in enumerate(columns):
         cells = column.tolist()
         joined = "\x00" + "\x00".join(cells)
-        if number >= safe and _may_need_marks(joined):
+        if number >= safe and may_need_marks(joined):
             cells = [formula_safe(cell) for cell in cells]
         if sep in joined or '"' in joined or "\n" in joined or "\r" in joined:
             cells = [
@@ -220,15 +143,6 @@ def _csv_lines(columns: list[np.ndarray], sep: str, safe: int = 0) -> str:
     return "\r\n".join(lines)
 
 
-def _may_need_marks(joined: str) -> bool:
-    """Whether any cell of a NUL-joined column may need a ``'`` mark (substring searches:
-    several times faster than one regular expression over the column)."""
-    starts = [start for start in _STARTS if start in joined]
-    return any(
-        mark in joined and any(start + mark in joined for start in starts) for mark in _MARKS
-    )
-
-
 def as_text(values: pd.Series) -> np.ndarray:
     """A column as an object array of texts: whole numbers without ``.0``, missing as ``""``."""
     if pd.api.types.is_numeric_dtype(values.dtype):
@@ -239,94 +153,6 @@ def as_text(values: pd.Series) -> np.ndarray:
     texts = values.to_numpy(dtype=object, copy=True)
     texts[pd.isna(texts)] = ""
     return texts
-
-
-#: how many of the most frequent kinds of error a summary lists
-TOP_ERRORS = 20
-#: statuses whose ``errors`` text is a problem to fix (the others carry notes, or nothing)
-PROBLEM_STATUSES = ("invalid", "rejected", "failed", "skipped")
-#: rows whose status means nothing is left to do; a retry file never holds them
-DONE_STATUSES = ("valid", "imported", "unchanged", "skipped")
-#: an entry's field: an API field name, ``row``, ``additional_information_object.Key``…
-_FIELD = re.compile(r"[A-Za-z_][\w.]*")
-#: what differs between errors of one kind: quoted values and numbers (not HTTP statuses)
-_QUOTED = re.compile(r"'[^'\n]*'")
-_NUMBER = re.compile(r"(?<!HTTP )(?<![\w+])\d+(?:[.,:]\d+)*")
-
-
-def split_errors(errors: str) -> list[tuple[str, str]]:
-    """An ``errors`` text as (field, message) pairs; an entry without a field is ``row``'s."""
-    pairs = []
-    for entry in errors.split(ERROR_SEPARATOR):
-        field, sep, message = entry.partition(": ")
-        if sep and _FIELD.fullmatch(field):
-            pairs.append((field, message))
-        elif entry:
-            pairs.append(("row", entry))
-    return pairs
-
-
-def error_kind(message: str) -> str:
-    """A message with its offending values (quoted texts, numbers) as ``…``: errors that
-    differ only in the value are one kind of error."""
-    return _NUMBER.sub("…", _QUOTED.sub("'…'", message))
-
-
-class ProblemTally:
-    """How often each kind of error occurred, per field, with the first rows of each.
-
-    Memory is bounded whatever the number of rows: a count and at most ``FIRST_ROWS`` row
-    numbers per kind, and at most ``MAX_KINDS`` kinds (the rest are counted together).
-    """
-
-    FIRST_ROWS = 5
-    MAX_KINDS = 5_000
-    OTHER = "(other messages)"
-
-    def __init__(self) -> None:
-        self.kinds: dict[tuple[str, str], _Kind] = {}
-        self.per_field: Counter[str] = Counter()
-
-    def add(self, rows: np.ndarray, statuses: np.ndarray, errors: np.ndarray) -> None:
-        """One chunk: source rows, statuses and ``errors`` texts, as object arrays."""
-        wanted = (errors != "") & np.isin(statuses, PROBLEM_STATUSES)
-        for row, text in zip(rows[wanted].tolist(), errors[wanted].tolist(), strict=True):
-            for field, message in split_errors(text):
-                self.per_field[field] += 1
-                kind = error_kind(message)
-                found = self.kinds.get((field, kind))
-                if found is None:
-                    if len(self.kinds) >= self.MAX_KINDS - 1:  # one is kept for the rest
-                        field, kind = "row", self.OTHER
-                        found = self.kinds.get((field, kind))
-                    if found is None:
-                        found = self.kinds[field, kind] = _Kind(message)
-                found.count += 1
-                if len(found.first_rows) < self.FIRST_ROWS:
-                    found.first_rows.append(int(row))
-
-    def top(self, count: int) -> list[dict[str, Any]]:
-        """The ``count`` most frequent kinds: message, field, count, first rows, an example."""
-        ranked = sorted(
-            self.kinds.items(), key=lambda item: (-item[1].count, item[1].first_rows[:1])
-        )
-        return [
-            {
-                "message": message,
-                "field": field,
-                "count": kind.count,
-                "first_rows": list(kind.first_rows),
-                "example": kind.example,
-            }
-            for (field, message), kind in ranked[:count]
-        ]
-
-
-@dataclass
-class _Kind:
-    example: str
-    count: int = 0
-    first_rows: list[int] = dataclasses.field(default_factory=list)
 
 
 def cell_columns(plan: ColumnPlan) -> dict[str, int]:
@@ -412,7 +238,7 @@ class ReportWriter:
         again = (
             outcomes["retry"].to_numpy(dtype=bool)
             if "retry" in outcomes.columns
-            else ~np.isin(statuses, DONE_STATUSES)
+            else ~np.isin(statuses, NOTHING_LEFT)
         )
         if not again.any():
             return

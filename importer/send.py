@@ -29,8 +29,8 @@ import aiohttp
 
 from .auth import TokenSource
 from .masking import Masker
+from .outcome import ERROR_SEPARATOR, Outcome, Status
 from .rate import RateGate
-from .report import ERROR_SEPARATOR
 
 _MAX_THROTTLES = 50
 T = TypeVar("T")
@@ -44,18 +44,6 @@ class Delivery(NamedTuple):
     source_row: int
     reference: str
     body: dict[str, Any] | bytes  # bytes: the JSON already encoded
-
-
-class Result(NamedTuple):
-    """The final word on one sent row."""
-
-    source_row: int
-    status: str  # imported | rejected | failed
-    reference: str
-    activity_id: str | None
-    http_status: int | None
-    attempts: int
-    errors: str | None
 
 
 @dataclass(frozen=True)
@@ -85,7 +73,7 @@ class Sender:
         session: aiohttp.ClientSession,
         tokens: TokenSource,
         options: SendOptions,
-        on_result: Callable[[Result], None],
+        on_result: Callable[[Outcome], None],
     ) -> None:
         self._session = session
         self._tokens = tokens
@@ -242,7 +230,7 @@ class Sender:
                     break
                 result = await self._deliver(current)
                 if result is not None:
-                    if result.status != "failed":  # the API's final word: not a stall
+                    if result.status != Status.FAILED:  # the API's final word: not a stall
                         self._answered_at = asyncio.get_running_loop().time()
                     self._on_result(result)
                 waiting = self._busy.get(current.reference)
@@ -252,7 +240,7 @@ class Sender:
                     self._busy.pop(current.reference, None)
                     current = None
 
-    async def _deliver(self, delivery: Delivery) -> Result | None:
+    async def _deliver(self, delivery: Delivery) -> Outcome | None:
         """Send one row until it has a final outcome; None if stopped before one."""
         options = self.options
         attempts = failures = throttles = 0
@@ -283,16 +271,16 @@ class Sender:
                 last_status = status
                 if status != 401:
                     self._tokens.accepted(token)
-            final: str | None = None  # the status of a final outcome, if this answer is one
+            final: Status | None = None  # the status of a final outcome, if this answer is one
             if status is None:
                 pass
             elif 200 <= status < 300:
                 activity_id = answer.activity_id()
                 if activity_id is not None:
                     self.gate.succeeded()
-                    return Result(
+                    return Outcome(
                         delivery.source_row,
-                        "imported",
+                        Status.IMPORTED,
                         delivery.reference,
                         activity_id,
                         status,
@@ -303,7 +291,7 @@ class Sender:
                 # the import, so the row is tried again and, failing that, resent later
                 problem = f"HTTP {status} without the API's data.id: {answer.snippet()}"
             elif 300 <= status < 400:
-                final = "failed"
+                final = Status.FAILED
                 problem = (
                     f"HTTP {status}: the API redirected to {answer.location or '(no Location)'}; "
                     "redirects are never followed (the row was not sent there): check --api-url"
@@ -317,7 +305,7 @@ class Sender:
                 throttles += 1
                 wait = _retry_after(answer.retry_after)
                 if wait is not None and wait > options.max_wait:
-                    final = "failed"
+                    final = Status.FAILED
                     problem = (
                         f"HTTP 429: the API asked to wait {wait:,.0f} s (Retry-After: "
                         f"{answer.retry_after}), more than --max-wait {options.max_wait:,.0f} "
@@ -328,12 +316,12 @@ class Sender:
                     self.gate.too_many(wait)
                     continue
                 else:
-                    final = "failed"
+                    final = Status.FAILED
                     problem = "HTTP 429: still throttled after many waits"
             elif 400 <= status < 500:
-                return Result(
+                return Outcome(
                     delivery.source_row,
-                    "rejected",
+                    Status.REJECTED,
                     delivery.reference,
                     None,
                     status,
@@ -345,9 +333,9 @@ class Sender:
             if final is None:
                 failures += 1
                 if failures >= options.max_attempts:
-                    final = "failed"
+                    final = Status.FAILED
             if final is not None:
-                return Result(
+                return Outcome(
                     delivery.source_row,
                     final,
                     delivery.reference,
@@ -361,13 +349,13 @@ class Sender:
 
     def _unfinished(
         self, delivery: Delivery, attempts: int, last_status: int | None, problem: str
-    ) -> Result | None:
+    ) -> Outcome | None:
         """A row caught by a stop: failed if the run halted after trying it, else unsent."""
         if self.halted is None or not attempts:
             return None  # reported as not attempted; --resume sends it
-        return Result(
+        return Outcome(
             delivery.source_row,
-            "failed",
+            Status.FAILED,
             delivery.reference,
             None,
             last_status,

@@ -24,9 +24,10 @@ import pandera.errors
 from schemas.activity import ACTIVITY_SCHEMA
 
 from .dates import parse_timestamps, sent_text
+from .excel_text import EXCEL_MAX_CHARS, control_character, excel_problem
 from .mapping import ColumnPlan
+from .outcome import ERROR_SEPARATOR, Status
 from .read import OVERFLOW, PROBLEM, is_blank
-from .report import ERROR_SEPARATOR, EXCEL_MAX_CHARS, control_character, excel_problem
 
 AUTO_PREFIX = "auto-"
 
@@ -192,18 +193,18 @@ class Validator:
         if self.payloads:
             fields["happened_at"] = sent_text(fields["happened_at"])
         reference[derive] = derived
-        status = pd.Series("valid", index=fields.index, dtype="object")
-        status[~valid] = "invalid"
+        status = pd.Series(Status.VALID, index=fields.index, dtype="object")
+        status[~valid] = Status.INVALID
         first_rows = self._seen.first_rows(derived)
         duplicate = first_rows.notna()
         if duplicate.any():
             rows = first_rows[duplicate]
-            status[rows.index] = "skipped"
+            status[rows.index] = Status.SKIPPED
             errors[rows.index] = "reference: duplicate of row " + rows.astype("int64").astype(str)
         fields["reference"] = reference
         outcomes = pd.DataFrame({"status": status, "reference": reference, "errors": errors})
         if self.payloads:
-            sendable_rows = status == "valid"
+            sendable_rows = status == Status.VALID
             extras = extras.loc[sendable_rows[sendable_rows].index]
             sendable = pd.concat([fields[sendable_rows], extras], axis=1)
         else:

@@ -27,39 +27,32 @@ from typing import Any
 import numpy as np
 
 from .errors import ReportError
-from .files import create_new
-from .report import (
+from .excel_text import (
     EXCEL_MAX_CHARS,
     EXCEL_MAX_ROWS,
-    OUTCOME_COLUMNS,
-    TOP_ERRORS,
-    ProblemTally,
     excel_problem,
     illegal_characters,
-    partial_path,
     shown_in_excel,
-    split_errors,
 )
+from .files import create_new, partial_path
+from .outcome import GOT_IN, OUTCOME_COLUMNS, STATUS_ORDER, Status, split_errors
+from .problems import TOP_ERRORS, ProblemTally
 
-#: statuses in the order the Summary lists them
-STATUS_ORDER = ("valid", "imported", "unchanged", "invalid", "rejected", "failed", "skipped")
 #: (cell fill, text colour, bar colour) per status: done green, to fix amber, failed red
-STATUS_COLOURS = {
-    "valid": ("#C6EFCE", "#006100", "#5B9B5B"),
-    "imported": ("#C6EFCE", "#006100", "#5B9B5B"),
-    "unchanged": ("#C6EFCE", "#006100", "#9BC99B"),
-    "invalid": ("#FFEB9C", "#9C5700", "#E6A117"),
-    "rejected": ("#FFEB9C", "#9C5700", "#F2C75C"),
-    "failed": ("#FFC7CE", "#9C0006", "#C0504D"),
-    "skipped": ("#E7E6E6", "#3A3838", "#A6A6A6"),
+STATUS_COLOURS: dict[str, tuple[str, str, str]] = {
+    Status.VALID: ("#C6EFCE", "#006100", "#5B9B5B"),
+    Status.IMPORTED: ("#C6EFCE", "#006100", "#5B9B5B"),
+    Status.UNCHANGED: ("#C6EFCE", "#006100", "#9BC99B"),
+    Status.INVALID: ("#FFEB9C", "#9C5700", "#E6A117"),
+    Status.REJECTED: ("#FFEB9C", "#9C5700", "#F2C75C"),
+    Status.FAILED: ("#FFC7CE", "#9C0006", "#C0504D"),
+    Status.SKIPPED: ("#E7E6E6", "#3A3838", "#A6A6A6"),
 }
 AMBER = "#FFC000"
 #: width (characters) of the outcome columns; errors wrap within theirs
 OUTCOME_WIDTHS = (11, 10, 30, 12, 11, 9, 60)
 #: Summary columns: label / field, count, error message, first rows, example
 SUMMARY_WIDTHS = (20, 10, 48, 13, 40)
-#: statuses of rows that got in (or were already in, unchanged)
-DONE_STATUSES = ("imported", "unchanged")
 #: comments beyond this many in one sheet are left out (the cells are still filled), and
 #: rows beyond this many keep the default height (wrapped errors grow as Excel fits them):
 #: XlsxWriter holds both until the file is saved, so memory stays flat only if bounded
@@ -400,14 +393,14 @@ def write_summary_sheet(
     name = Path(str(summary.get("input_file") or "")).name
     sheet.write_string(0, 0, f"cg-import {command}: {name}", formats.title)
     total = sum(counts.values())
-    done = sum(counts[s] for s in (("valid",) if command == "validate" else DONE_STATUSES))
+    done = sum(counts[s] for s in ((Status.VALID,) if command == "validate" else GOT_IN))
     verdict = f"{done:,} of {total:,} rows {'valid' if command == 'validate' else 'imported'}"
     if done < total:
         verdict += f"; {total - done:,} not: the most frequent errors below say what to fix first"
     sheet.write_string(1, 0, verdict, formats.verdict_good if done == total else formats.verdict)
     row = _write_run(sheet, formats, summary, 3)
 
-    statuses = [s for s in STATUS_ORDER if counts.get(s)]
+    statuses: list[str] = [s for s in STATUS_ORDER if counts.get(s)]
     statuses += sorted(s for s in counts if s not in STATUS_ORDER and counts[s])
     table = [(status, counts[status]) for status in statuses]
     row = _counts_table(

@@ -16,7 +16,7 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
-from importer.report import formula_safe, unmark
+from importer.excel_text import formula_safe, unmark
 from importer.validate import derive_references
 
 from .conftest import api_args

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from importer.config import default_report
-from importer.report import ProblemTally, error_kind
+from importer.problems import ProblemTally, error_kind
 
 from .conftest import SAMPLES, api_args
 from .helpers import HEADER, activity_rows, read_by, read_report, read_retry, read_rows, write_csv

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..report import unmark
+from ..excel_text import unmark
 from .cells import EXCEL_ERRORS, column_letter
 from .csv_encoding import choose_encoding, scan_bytes
 from .options import HEADER_SEARCH_ROWS

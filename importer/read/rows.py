@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..excel_text import strip
 from .cells import column_letter
 
 #: Column of a CSV chunk holding cells beyond the header's width (present only if any)
@@ -30,10 +31,6 @@ def is_blank(chunk: pd.DataFrame) -> pd.Series:
         filled = strip(cells) != ""
         blank[rows[filled]] = False
     return pd.Series(blank, index=chunk.index)
-
-
-#: ``str.strip`` over an object array of texts, element by element in C
-strip = np.frompyfunc(str.strip, 1, 1)
 
 
 def headerless_problem(position: int, value: str | None) -> str:
