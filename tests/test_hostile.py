@@ -648,7 +648,7 @@ def test_inbox_keeps_echoed_secrets_out_of_its_log_notice_and_reports(
     )  # fmt: skip
     assert result.code == 1, result.output
     assert_clean(result)
-    (report,) = (inbox / "reports").glob("drop-*Z.csv")
+    (report,) = (tmp_path / "in-reports").glob("drop-*Z.csv")
     assert [line["status"] for line in read_report(report)] == [
         "rejected", "failed", "imported", "failed", "failed"
     ]  # fmt: skip
@@ -658,7 +658,7 @@ def test_inbox_keeps_echoed_secrets_out_of_its_log_notice_and_reports(
 
     forms = known_forms(echo)
     assert_nowhere(forms, result, tmp_path / "logs")
-    assert_nowhere(forms, result, inbox / "reports")
+    assert_nowhere(forms, result, tmp_path / "in-reports")
     for form in forms:
         assert form.encode() not in notices[0], f"{form!r} in the notification"
 
