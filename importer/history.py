@@ -23,6 +23,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ReportError
+from .outcome import Outcome, Status
 
 #: the schema's version, in ``PRAGMA user_version``
 VERSION = 1
@@ -70,6 +72,7 @@ _LOOKUP_BATCH = 20_000
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 Imported = tuple[str, str]  # (activity_id, imported_at)
+Sendable = tuple[int, str, bytes]  # (source row, reference, JSON body)
 
 
 @dataclass(frozen=True)
@@ -324,6 +327,80 @@ class History:
             yield
         except (OSError, sqlite3.Error) as err:
             raise ReportError(_explain(self.path, what, err)) from None
+
+
+class Changes:
+    """The history's part in a run: rows it holds as they are stay unsent (``unchanged``,
+    with the activity ID it remembers) when only changed rows are wanted, and every row
+    imported is remembered with the hash of what was sent. Without a history: nothing."""
+
+    def __init__(self, history: History | None, only_changed: bool, file_name: str) -> None:
+        self.history = history
+        self.only_changed = only_changed
+        self.file_name = file_name
+        self._hashes: dict[int, bytes] = {}  # rows sent and not yet answered
+        self._waiting: Counter[str] = Counter()  # of those, the rows of each reference
+
+    def split(
+        self, sendable: list[Sendable], hashes: list[bytes], finished: set[int]
+    ) -> tuple[list[Sendable], list[Outcome]]:
+        """(the bodies to send, the outcomes of rows the history holds unchanged), of a
+        slice's ``sendable`` rows with their payloads' ``hashes``.
+
+        Rows ``finished`` in the journal of a resumed run are neither.
+        """
+        keep = [i for i, (row, _, _) in enumerate(sendable) if row not in finished]
+        unchanged: list[Outcome] = []
+        if self.history is not None and keep:
+            known = (
+                self.history.unchanged([sendable[i][1] for i in keep], [hashes[i] for i in keep])
+                if self.only_changed
+                else [None] * len(keep)
+            )
+            sent = []
+            for i, found in zip(keep, known, strict=True):
+                if found is None:
+                    sent.append(i)
+                    continue
+                row, reference, _ = sendable[i]
+                activity_id, imported_at = found
+                note = unchanged_note(imported_at)
+                unchanged.append(
+                    Outcome(row, Status.UNCHANGED, reference, activity_id, None, None, note)
+                )
+            keep = sent
+            self._hashes.update((sendable[i][0], hashes[i]) for i in keep)
+        if len(keep) == len(sendable):
+            return sendable, unchanged
+        return [sendable[i] for i in keep], unchanged
+
+    def doubt(self, sendable: list[Sendable]) -> None:
+        """Before rows go out, the history forgets their references: only an import proves
+        what the API holds (a send that failed, or got no answer, may have been applied),
+        so until one does, the next send of each is unconditional."""
+        if self.history is not None and sendable:
+            references = [reference for _, reference, _ in sendable]
+            self.history.doubt(references)
+            self._waiting.update(references)
+
+    def sent(self, result: Outcome) -> None:
+        """Remember an imported row's payload (and forget the hash of any other outcome),
+        unless a later row of its reference is still to be answered: what stays is that
+        one's, known only from its own outcome."""
+        digest = self._hashes.pop(result.source_row, None)
+        if self.history is None or digest is None:
+            return
+        reference = result.reference
+        assert reference is not None  # every row sent has one
+        self._waiting[reference] -= 1
+        if self._waiting[reference] <= 0:
+            del self._waiting[reference]
+            if result.status == Status.IMPORTED:
+                self.history.record(reference, digest, result.activity_id or "", self.file_name)
+
+    def close(self) -> None:
+        if self.history is not None:
+            self.history.close()
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import aiohttp
 
@@ -242,128 +242,74 @@ class Sender:
 
     async def _deliver(self, delivery: Delivery) -> Outcome | None:
         """Send one row until it has a final outcome; None if stopped before one."""
-        options = self.options
-        attempts = failures = throttles = 0
-        last_status: int | None = None
-        problem = "not sent"
+        tries = Tries()
         while True:
-            if self.stopping:
-                return self._unfinished(delivery, attempts, last_status, problem)
-            number = self.gate.now()
+            number = None if self.stopping else await self._admitted()
             if number is None:
-                number = await self.gate.wait()
-                if self.stopping:
-                    return self._unfinished(delivery, attempts, last_status, problem)
+                return self._unfinished(delivery, tries)
             token = self._tokens.current() or await self._tokens.bearer()
-            attempts += 1
             answer = await self._request(delivery, token)
-            self.gate.learn(number, answer.limit, answer.remaining)
-            status = answer.status
-            if status is None:
-                problem = answer.problem
-                self._unanswered += 1
-                if self._unanswered >= options.breaker:
-                    self.halt(
-                        f"{self._unanswered} requests in a row got no answer (last: {problem})"
-                    )
-            else:
-                self._unanswered = 0
-                last_status = status
-                if status != 401:
-                    self._tokens.accepted(token)
-            final: Status | None = None  # the status of a final outcome, if this answer is one
-            if status is None:
-                pass
-            elif 200 <= status < 300:
-                activity_id = answer.activity_id()
-                if activity_id is not None:
-                    self.gate.succeeded()
-                    return Outcome(
-                        delivery.source_row,
-                        Status.IMPORTED,
-                        delivery.reference,
-                        activity_id,
-                        status,
-                        attempts,
-                        None,
-                    )
-                # a proxy or captive portal answers 200 too: without data.id nothing proves
-                # the import, so the row is tried again and, failing that, resent later
-                problem = f"HTTP {status} without the API's data.id: {answer.snippet()}"
-            elif 300 <= status < 400:
-                final = Status.FAILED
-                problem = (
-                    f"HTTP {status}: the API redirected to {answer.location or '(no Location)'}; "
-                    "redirects are never followed (the row was not sent there): check --api-url"
+            decision = self._heard(answer, number, token, tries)
+            tries = decision.tries
+            action = decision.action
+            if action in FINAL:
+                return Outcome(
+                    delivery.source_row,
+                    Status(action),
+                    delivery.reference,
+                    decision.activity_id,
+                    tries.last_status,
+                    tries.attempts,
+                    decision.errors,
                 )
-            elif status == 401:
+            if action == "renew":
                 # one renewal shared by all workers; fresh tokens refused again and again
                 # raise AuthError, which stops the run (the credentials are refused)
                 await self._tokens.renew(token)
-                continue
-            elif status == 429:
-                throttles += 1
-                wait = _retry_after(answer.retry_after)
-                if wait is not None and wait > options.max_wait:
-                    final = Status.FAILED
-                    problem = (
-                        f"HTTP 429: the API asked to wait {wait:,.0f} s (Retry-After: "
-                        f"{answer.retry_after}), more than --max-wait {options.max_wait:,.0f} "
-                        "s; run it again later with --resume"
-                    )
-                    self.halt(f"the API asked to wait {wait:,.0f} s (Retry-After)")
-                elif throttles <= _MAX_THROTTLES:
-                    self.gate.too_many(wait)
-                    continue
-                else:
-                    final = Status.FAILED
-                    problem = "HTTP 429: still throttled after many waits"
-            elif 400 <= status < 500:
-                return Outcome(
-                    delivery.source_row,
-                    Status.REJECTED,
-                    delivery.reference,
-                    None,
-                    status,
-                    attempts,
-                    answer.errors(),
-                )
+            elif action == "throttled":
+                self.gate.too_many(decision.wait)
             else:
-                problem = f"HTTP {status}: {answer.errors()}"
-            if final is None:
-                failures += 1
-                if failures >= options.max_attempts:
-                    final = Status.FAILED
-            if final is not None:
-                return Outcome(
-                    delivery.source_row,
-                    final,
-                    delivery.reference,
-                    None,
-                    last_status,
-                    attempts,
-                    f"gave up after {attempts} attempts: {problem}" if attempts > 1 else problem,
-                )
-            wait = min(options.max_backoff, options.retry_wait * 2 ** (failures - 1))
-            await self._pause(random.uniform(0, wait))
+                await self._pause(random.uniform(0, decision.wait or 0.0))
 
-    def _unfinished(
-        self, delivery: Delivery, attempts: int, last_status: int | None, problem: str
-    ) -> Outcome | None:
+    async def _admitted(self) -> int | None:
+        """Wait for the rate to admit one more request: its number (for the gate's
+        ``learn``), or None if a stop came meanwhile."""
+        number = self.gate.now()
+        if number is None:
+            number = await self.gate.wait()
+            if self.stopping:
+                return None
+        return number
+
+    def _heard(self, answer: Answer, number: int, token: str, tries: Tries) -> Decision:
+        """What ``answer`` means (``decide``), and what it tells the rate gate, the breaker
+        (requests in a row without an answer, across workers) and the token source."""
+        self.gate.learn(number, answer.limit, answer.remaining)
+        self._unanswered = 0 if answer.status is not None else self._unanswered + 1
+        decision = decide(answer, tries, self.options, self._unanswered, dt.datetime.now(dt.UTC))
+        if answer.status is not None and answer.status != 401:
+            self._tokens.accepted(token)
+        if decision.halt is not None:
+            self.halt(decision.halt)
+        if decision.action == "imported":
+            self.gate.succeeded()
+        return decision
+
+    def _unfinished(self, delivery: Delivery, tries: Tries) -> Outcome | None:
         """A row caught by a stop: failed if the run halted after trying it, else unsent."""
-        if self.halted is None or not attempts:
+        if self.halted is None or not tries.attempts:
             return None  # reported as not attempted; --resume sends it
         return Outcome(
             delivery.source_row,
             Status.FAILED,
             delivery.reference,
             None,
-            last_status,
-            attempts,
-            f"{problem}; the run stopped: {self.halted}",
+            tries.last_status,
+            tries.attempts,
+            f"{tries.problem}; the run stopped: {self.halted}",
         )
 
-    async def _request(self, delivery: Delivery, token: str) -> _Answer:
+    async def _request(self, delivery: Delivery, token: str) -> Answer:
         """One PUT; the answer's text is masked of secrets before anything keeps it."""
         self.requests += 1
         self.in_flight += 1
@@ -384,19 +330,19 @@ class Sender:
                 trace_request_ctx=departure,
             ) as resp:
                 raw = await resp.read()
-                return _Answer(
+                return Answer(
                     resp.status,
                     raw.decode("utf-8", errors="replace"),
                     resp.headers,
                     self._tokens.mask,
                 )
         except (aiohttp.ClientError, TimeoutError) as err:
-            return _Answer(None, "", None, _NOTHING_TO_MASK, _describe(err))
+            return Answer(None, "", None, _NOTHING_TO_MASK, _describe(err))
         finally:
             self.in_flight -= 1
 
 
-class _Answer:
+class Answer:
     """What the API said to one request (``status`` None: no answer, see ``problem``).
 
     The body is masked of secrets (``mask``) before anything reads it as text, and what
@@ -477,6 +423,106 @@ class _Answer:
         return self._mask(_server_errors(self.status or 0, self.body, self.text))
 
 
+Action = Literal["imported", "rejected", "failed", "retry", "throttled", "renew"]
+#: the actions that are a row's final outcome (its status)
+FINAL: tuple[Action, ...] = ("imported", "rejected", "failed")
+
+
+class Tries(NamedTuple):
+    """What sending one row has been through so far."""
+
+    attempts: int = 0  # requests sent
+    failures: int = 0  # of them, those that count toward ``max_attempts``
+    throttles: int = 0  # 429s obeyed
+    last_status: int | None = None  # the last HTTP status answered
+    problem: str = "not sent"  # why the row is not imported yet, as the report would say
+
+
+class Decision(NamedTuple):
+    """What one answer means for its row, and for the run (``decide``)."""
+
+    action: Action  # a final status, or what to do before the next attempt
+    tries: Tries  # with this answer counted
+    activity_id: str | None = None  # imported: the API's data.id
+    errors: str | None = None  # rejected: the API's errors; failed: why, as the report says
+    #: retry: the backoff's ceiling (full jitter waits below it); throttled: the Retry-After
+    #: in seconds (None: none given, the gate pauses as it sees fit)
+    wait: float | None = None
+    halt: str | None = None  # the whole run stops, and why
+
+
+def decide(
+    answer: Answer, tries: Tries, options: SendOptions, unanswered: int, now: dt.datetime
+) -> Decision:
+    """What ``answer`` to the attempt after ``tries`` means, with nothing else to go on:
+    ``unanswered``, requests in a row across workers without an answer (this one counted);
+    ``now``, to read a Retry-After date. The cases are tabled in tests/test_answers.py."""
+    status = answer.status
+    tries = tries._replace(attempts=tries.attempts + 1)
+    if status is None:
+        halt = None
+        if unanswered >= options.breaker:
+            halt = f"{unanswered} requests in a row got no answer (last: {answer.problem})"
+        return _failure(tries._replace(problem=answer.problem), options, halt)
+    tries = tries._replace(last_status=status)
+    if 200 <= status < 300:
+        activity_id = answer.activity_id()
+        if activity_id is not None:
+            return Decision("imported", tries, activity_id=activity_id)
+        # a proxy or captive portal answers 200 too: without data.id nothing proves the
+        # import, so the row is tried again and, failing that, resent later
+        problem = f"HTTP {status} without the API's data.id: {answer.snippet()}"
+        return _failure(tries._replace(problem=problem), options)
+    if 300 <= status < 400:
+        return _failed(
+            tries,
+            f"HTTP {status}: the API redirected to {answer.location or '(no Location)'}; "
+            "redirects are never followed (the row was not sent there): check --api-url",
+        )
+    if status == 401:
+        return Decision("renew", tries)
+    if status == 429:
+        return _throttled(answer, tries._replace(throttles=tries.throttles + 1), options, now)
+    if 400 <= status < 500:
+        return Decision("rejected", tries, errors=answer.errors())
+    return _failure(tries._replace(problem=f"HTTP {status}: {answer.errors()}"), options)
+
+
+def _throttled(answer: Answer, tries: Tries, options: SendOptions, now: dt.datetime) -> Decision:
+    """A 429: wait as asked, unless that is longer than ``max_wait`` (the run stops) or the
+    row was throttled too often."""
+    wait = _retry_after(answer.retry_after, now)
+    if wait is not None and wait > options.max_wait:
+        problem = (
+            f"HTTP 429: the API asked to wait {wait:,.0f} s (Retry-After: "
+            f"{answer.retry_after}), more than --max-wait {options.max_wait:,.0f} "
+            "s; run it again later with --resume"
+        )
+        return _failed(tries, problem, f"the API asked to wait {wait:,.0f} s (Retry-After)")
+    if tries.throttles <= _MAX_THROTTLES:
+        return Decision("throttled", tries, wait=wait)
+    return _failed(tries, "HTTP 429: still throttled after many waits")
+
+
+def _failure(tries: Tries, options: SendOptions, halt: str | None = None) -> Decision:
+    """An attempt that failed (``tries.problem``): again after an exponential backoff, or,
+    at the last of ``max_attempts``, failed for good."""
+    tries = tries._replace(failures=tries.failures + 1)
+    if tries.failures >= options.max_attempts:
+        return _failed(tries, tries.problem, halt)
+    wait = min(options.max_backoff, options.retry_wait * 2 ** (tries.failures - 1))
+    return Decision("retry", tries, wait=wait, halt=halt)
+
+
+def _failed(tries: Tries, problem: str, halt: str | None = None) -> Decision:
+    """The row failed for good because of ``problem``."""
+    tries = tries._replace(problem=problem)
+    errors = (
+        f"gave up after {tries.attempts} attempts: {problem}" if tries.attempts > 1 else problem
+    )
+    return Decision("failed", tries, errors=errors, halt=halt)
+
+
 def departures(rate: float, auto_rate: bool = False) -> list[aiohttp.TraceConfig]:
     """The session's trace configs for a ``Sender`` with this rate: one telling each
     request's gate when it left (the jitter its ceiling's margin must cover), or none
@@ -504,8 +550,9 @@ def _json(text: str) -> Any:
         return None
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+def _retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date (from
+    ``now``, by default the current time)."""
     if not value:
         return None
     value = value.strip()
@@ -519,7 +566,7 @@ def _retry_after(value: str | None) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+    return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
 
 
 def _describe(err: BaseException) -> str:

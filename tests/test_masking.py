@@ -153,7 +153,7 @@ def url_mixed(text: str, rnd: random.Random) -> str:
 
 
 def json_shown(masked: str) -> str:
-    """What ``_Answer`` shows: the decoded JSON, or the masked text if it is no JSON."""
+    """What ``send.Answer`` shows: the decoded JSON, or the masked text if it is no JSON."""
     try:
         return str(json.loads(masked))
     except ValueError:
