@@ -211,6 +211,7 @@ async def _import(settings: Settings, progress: Progress, summary: RunSummary) -
             write_summary(summary_path(settings.report), summary.as_json())
     finally:
         lock.release()
+        _signals_back(asyncio.get_running_loop())
     if stopped:
         raise SendingStopped(stopped[0], summary.imported_here)
     return summary
@@ -299,7 +300,7 @@ async def _parse_beside_token(table: Table, tokens: TokenSource) -> asyncio.Futu
     try:
         await tokens.bearer()
     except BaseException:
-        parsed.cancel()
+        _let_go(parsed)
         raise
     return parsed
 
@@ -361,13 +362,12 @@ class _Sending:
                 raise  # nothing was sent: nothing to report (e.g. the file breaks further on)
             raise SendingStopped(_as_error(err), self.summary.imported_here) from err
         finally:
-            if not parsed.done():
-                parsed.cancel()
+            _let_go(parsed)
             self.changes.close()
             flusher.cancel()
             self._account(time.monotonic() - started)
-            for sig in signals:
-                loop.remove_signal_handler(sig)
+            for sig in signals:  # until the report is written, a signal waits for it:
+                loop.add_signal_handler(sig, _report_first)  # half a report serves nobody
             self.journal.flush()
             self.stream.advance()
             self.progress.close()
@@ -437,6 +437,26 @@ class _Sending:
         summary.requests = sender.requests
         summary.stopped = sender.halted
         summary.interrupted = sender.stopping and sender.halted is None
+
+
+def _let_go(parsed: asyncio.Future[None]) -> None:
+    """The whole file's parse is no longer wanted: stopped, or its error (already the run's
+    own, or of no matter after a stop) taken, so that it is never printed at exit."""
+    if not parsed.done():
+        parsed.cancel()
+    elif not parsed.cancelled():
+        parsed.exception()
+
+
+def _report_first() -> None:
+    """Ctrl-C or SIGTERM once sending has ended: the report is finished first."""
+
+
+def _signals_back(loop: asyncio.AbstractEventLoop) -> None:
+    """Ctrl-C and SIGTERM as they were before the run (the report is written)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(sig)
 
 
 def _stop_on_signals(loop: asyncio.AbstractEventLoop, sender: Sender) -> list[signal.Signals]:

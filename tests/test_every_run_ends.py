@@ -293,3 +293,51 @@ def test_a_second_interrupt_ends_the_wait_for_requests_in_flight(tmp_path: Path)
     assert proc.returncode == 130, err
     assert "--resume" in err
     assert sum(statuses(report).values()) == 20
+
+
+def test_ctrl_c_again_while_the_report_is_written_waits_for_the_report(
+    tmp_path: Path, make_sandbox: Any
+) -> None:
+    """A terminal sends Ctrl-C to the whole process group, and people press it twice: a
+    signal that arrives once sending has ended must not cut the report, its summary or
+    the retry file half-way (it left a .partial, no summary and a traceback)."""
+    box = make_sandbox()
+    rows = activity_rows(10_000)
+    for row in rows[::50]:
+        row[1] = ""  # invalid: the run has a retry file to write
+    source = write_csv(tmp_path / "a.csv", [HEADER, *rows])
+    report = tmp_path / "a-report.csv"
+    argv = ["run", str(source), "--report", str(report), *urls(box.base_url), "--rate", "800"]
+    proc = start_run(argv, tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while box.sandbox.stats.applied < 300 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for _ in range(4):  # during the grace, the report, and after
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.3)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "--resume" in err
+    assert sum(statuses(report).values()) == 10_000
+    assert (tmp_path / "a-report.csv.summary.json").exists()
+    assert (tmp_path / "a-report.retry.xlsx").exists()
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_a_file_that_breaks_is_one_line_without_a_traceback_at_exit(
+    tmp_path: Path, make_sandbox: Any
+) -> None:
+    """The whole file's parse runs beside the token request: its error is the run's one
+    line, and never again as 'Task exception was never retrieved' when the process ends."""
+    box = make_sandbox()
+    lines = [",".join(row) for row in [HEADER, *activity_rows(20)]]
+    lines[5] = lines[5].replace(",Subject", ',"Subject', 1)  # a quote that never closes
+    source = tmp_path / "a.csv"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    done = run_cli(tmp_path, "run", source, "--report", tmp_path / "r.csv", *urls(box.base_url))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "never closed" in done.stderr
