@@ -408,11 +408,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # what the journal holds was done: 1 once rows were imported, but refused
         # credentials need a person whatever was done (2)
         print(f"cg-import: error: {stop}", file=sys.stderr)
-        print(
-            f"cg-import: rows not sent are marked skipped; finish with:\n  "
-            f"{_resume_command(words, settings)}",
-            file=sys.stderr,
-        )
+        if stop.imported:
+            print(
+                f"cg-import: rows not sent are marked skipped; finish with:\n  "
+                f"{_resume_command(words, settings)}",
+                file=sys.stderr,
+            )
         if stop.imported and not isinstance(stop.cause, AuthError):
             return EXIT_NOT_ALL
         return EXIT_NOTHING_DONE

@@ -11,8 +11,10 @@ run that died is finished by the next run with ``--resume``, found through its j
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
@@ -36,6 +38,8 @@ SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
 _TEMPORARY_PREFIXES = ("~$", ".~lock", ".")
 _TEMPORARY_SUFFIXES = (".tmp", ".part", ".crdownload")
 FOLDERS = ("processing", "done", "failed", "duplicates")
+#: free space the log's disk must have before a run touches a file (a night's lines)
+LOG_ROOM = 64 * 1024
 LOCK_NAME = ".cg-import.lock"
 #: what a report's name adds to its input's stem: ``-<UTC time>`` and, rarely, ``-<n>``
 _STAMP = "-20261127T023001Z-99"
@@ -79,6 +83,9 @@ def check_log(log_file: Path | None) -> None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         with log_file.open("a", encoding="utf-8"):
             pass
+        room = os.statvfs(log_file.parent)
+        if room.f_bavail * room.f_frsize < LOG_ROOM:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     except OSError as err:
         raise ReportError(
             f"cannot write the log {log_file} ({err.strerror}); nothing was imported: "
@@ -137,6 +144,7 @@ class InboxSummary:
     interrupted: bool = False
     stopped: str | None = None  # the API stopped answering: the file waits in processing/
     error: str | None = None  # what ended the run early (credentials refused, a bug…)
+    log_problem: str | None = None  # the log could not be written after a file was handled
     config: Path | None = None  # the config file the run read
 
     @property
@@ -211,7 +219,10 @@ async def run_inbox(
             for path, left_over in pending:
                 result = await _one_file(template, options, history, path, left_over, summary)
                 summary.files.append(result)
-                _log(options.log_file, result.as_json())
+                try:
+                    _log(options.log_file, result.as_json())
+                except ReportError as err:  # the file is handled: said, not undone
+                    summary.log_problem = summary.log_problem or str(err)
                 if on_file is not None:
                     on_file(result)
                 if summary.interrupted or summary.stopped:
@@ -226,11 +237,12 @@ async def run_inbox(
 def end_run(summary: InboxSummary, log_file: Path | None, urls: list[str]) -> list[str]:
     """The run's JSON log line and its notification, however the run ended; returns
     warnings (a log or notification that failed must not hide why the run ended)."""
-    warnings_: list[str] = []
+    warnings_: list[str] = [summary.log_problem] if summary.log_problem else []
     try:
         _log(log_file, summary.as_json())
     except ReportError as err:
-        if not (summary.error or "").startswith(f"cannot write the log {log_file}"):
+        said = [summary.error or "", summary.log_problem or ""]
+        if not any(s.startswith(f"cannot write the log {log_file}") for s in said):
             warnings_.append(str(err))  # (not the same problem twice)
     problem = notify(urls, summary)
     if problem:
@@ -335,11 +347,13 @@ async def _import_one(
     )
     try:
         run = await import_file(settings)
-    except AuthError:
-        raise  # no file can be imported: stop, and leave this one for the next run
+    except AuthError as refused:  # no file can be imported: stop; this one waits
+        _waits(summary, options.log_file, name, work, settings.report, started, refused)
+        raise
     except SendingStopped as stop:
-        if isinstance(stop.cause, AuthError):
-            raise stop.cause from stop  # as above; the next run resumes this file
+        if isinstance(stop.cause, AuthError):  # as above, after rows of it went in
+            _waits(summary, options.log_file, name, work, settings.report, started, stop.cause)
+            raise stop.cause from stop
         summary.stopped = str(stop)  # rows went out: the next run resumes this file
         return FileResult(
             name,
@@ -373,6 +387,30 @@ async def _import_one(
     result.moved_to = _move(work, options.folder / result.outcome)
     history.record_file(sha256, name, good, str(settings.report))
     return result
+
+
+def _waits(
+    summary: InboxSummary,
+    log_file: Path | None,
+    name: str,
+    work: Path,
+    report: Path,
+    started: float,
+    refused: AuthError,
+) -> None:
+    """A file left in processing/ by refused credentials: counted and logged as waiting
+    for the next run (the run's own line, written as it ends, says why it stopped)."""
+    waits = FileResult(
+        name,
+        "processing",
+        work,
+        report=report,
+        seconds=time.monotonic() - started,
+        note=f"left in processing/: the next run finishes it ({refused})",
+    )
+    summary.files.append(waits)
+    with contextlib.suppress(ReportError):
+        _log(log_file, waits.as_json())
 
 
 def _report_for(reports: Path, work: Path, sha256: str) -> Path | None:
@@ -448,6 +486,8 @@ def notify(urls: list[str], summary: InboxSummary) -> str | None:
     lines = []
     if summary.error:
         lines.append(f"The run stopped: {summary.error}")
+    if summary.log_problem:
+        lines.append(f"The log is incomplete: {summary.log_problem}")
     if summary.locked:
         lines.append(f"another inbox run still holds {summary.folder} (its lock): nothing done")
     for result in summary.files:

@@ -162,6 +162,7 @@ def test_credentials_refused_after_a_fresh_token_stop_the_run_with_few_token_req
     token_requests = len(server.token_requests)
     assert done.returncode == 2, done.stderr
     assert "credentials" in done.stderr and "refused" in done.stderr
+    assert "--resume" not in done.stderr  # nothing was imported: nothing to finish
     assert token_requests <= 3, token_requests
     assert DEMO_CLIENT_SECRET not in done.stderr + done.stdout
     assert TOKEN not in done.stderr + done.stdout

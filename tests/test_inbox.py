@@ -586,3 +586,70 @@ def test_a_link_planted_for_an_inbox_folder_or_the_history_is_refused(
     assert (inbox / "one.csv").exists() and sandbox.sandbox.stats.puts == 0
     (run,) = log_lines(log)
     assert run["event"] == "run" and "is a link" in run["error"]
+
+
+def test_a_log_disk_without_room_stops_the_run_before_any_file_is_touched(
+    cli, sandbox, tmp_path, monkeypatch
+):
+    from importer import inbox as inbox_module
+
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    drop(inbox, "one.csv", activity_rows(3))
+    monkeypatch.setattr(inbox_module, "LOG_ROOM", 1 << 62)  # more than any disk has
+    result = cli("inbox", inbox, *api_args(sandbox), *NOW, "--log-file", tmp_path / "l.jsonl")
+    assert result.code == 2 and "No space left" in result.err, result.err
+    assert (inbox / "one.csv").exists() and sandbox.sandbox.stats.puts == 0
+
+
+def test_a_log_that_fails_after_a_file_was_imported_is_said_not_called_nothing_done(
+    cli, sandbox, tmp_path, monkeypatch
+):
+    """The disk fills up after the check: the file is imported and filed, the run says
+    the log is incomplete (screen, notification) and its exit code follows what was done."""
+    from importer import inbox as inbox_module
+    from importer.errors import ReportError
+
+    written = inbox_module._log
+
+    def full_disk_for_files(log_file, line):
+        if line.get("event") == "file":
+            raise ReportError(f"cannot write the log {log_file} (No space left on device)")
+        written(log_file, line)
+
+    monkeypatch.setattr(inbox_module, "_log", full_disk_for_files)
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    drop(inbox, "one.csv", activity_rows(3))
+    log = tmp_path / "l.jsonl"
+    app, received = notice_catcher()
+    with serve(app) as hook:
+        url = hook.url.replace("http://", "json://") + "/hook"
+        result = cli("inbox", inbox, *api_args(sandbox), *NOW, "--log-file", log, "--notify", url)
+    assert result.code == 0, result.err
+    assert "No space left" in result.err
+    assert [p.name for p in (inbox / "done").iterdir()] == ["one.csv"]
+    (message,) = received
+    assert "The log is incomplete" in message["message"]
+
+
+def test_refused_credentials_leave_a_line_for_the_file_that_waits(cli, make_sandbox, tmp_path):
+    """The API refuses fresh tokens: the run's log says a file waits in processing/ (it
+    said 'files: 0, left_in_processing: 0' and had no line for the file)."""
+    box = make_sandbox()
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    drop(inbox, "a.csv", activity_rows(5))
+
+    async def refuse(request: web.Request) -> web.Response:
+        return web.json_response({"message": "Unauthenticated."}, status=401)
+
+    log = tmp_path / "l.jsonl"
+    with serve(_proxy_app(refuse)) as api:
+        args = ["--api-url", f"{api.url}/activities", "--token-url", box.token_url, *NOW]
+        result = cli("inbox", inbox, *args, "--log-file", log, "--retry-wait", "0")
+    assert result.code == 2, result.err
+    file_line, run_line = log_lines(log)
+    assert file_line["event"] == "file" and file_line["outcome"] == "processing"
+    assert "refused" in file_line["note"]
+    assert run_line["left_in_processing"] == 1 and run_line["files"] == 1
