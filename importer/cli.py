@@ -26,7 +26,7 @@ from .config import (
     region_urls,
     resolve_timezone,
 )
-from .errors import AuthError, ImporterError, SendingStopped, UsageError
+from .errors import AuthError, ImporterError, SendingStopped, UsageError, internal_error
 from .journal import runs_of
 from .mapping import Mapping, load_mapping
 from .outcome import STATUS_ORDER
@@ -426,11 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # a bug: still one line, the traceback only on request
         if os.environ.get("CG_IMPORT_DEBUG"):
             raise
-        print(
-            _masked(f"cg-import: internal error: {err.__class__.__name__}: {err} ")
-            + "(please report it; set CG_IMPORT_DEBUG=1 to see the traceback)",
-            file=sys.stderr,
-        )
+        print(f"cg-import: {_masked(internal_error(err))}", file=sys.stderr)
         return EXIT_NOTHING_DONE
     for warning in summary.warnings:
         print(f"cg-import: warning: {warning}", file=sys.stderr)
@@ -587,7 +583,7 @@ def _inbox(args: argparse.Namespace) -> int:
         summary.interrupted = True
         raise
     except Exception as err:
-        summary.error = _masked(f"internal error: {err.__class__.__name__}: {err}")
+        summary.error = _masked(internal_error(err))
         raise
     finally:
         for problem in end_run(summary, args.log_file, args.notify or []):

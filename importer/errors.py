@@ -57,3 +57,11 @@ class SendingStopped(ImporterError):
         super().__init__(str(cause))
         self.cause = cause
         self.imported = imported
+
+
+def internal_error(err: BaseException) -> str:
+    """The one line that tells a defect (not the analyst's problem) and how to report it."""
+    return (
+        f"internal error: {err.__class__.__name__}: {err} (please report it; set "
+        "CG_IMPORT_DEBUG=1 to see the traceback)"
+    )

@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from .config import Settings
-from .errors import AuthError, ImporterError, ReportError, SendingStopped, UsageError
+from .errors import (
+    AuthError,
+    ImporterError,
+    ReportError,
+    SendingStopped,
+    UsageError,
+    internal_error,
+)
 from .files import NAME_MAX, REPORT_STEM_MAX, fit_stem, refuse_link
 from .history import History
 from .journal import journal_input, journal_path, runs_of
@@ -312,7 +319,7 @@ async def _one_file(
         raise
     except Exception as err:
         moved = _move(where[0], options.folder / "failed")
-        note = f"internal error: {err.__class__.__name__}: {err} (please report it)"
+        note = internal_error(err)
         return FileResult(path.name, "failed", moved, seconds=time.monotonic() - started, note=note)
 
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from .checking import Checked, Checker
 from .config import Settings
-from .errors import ImporterError, ReportError, SendingStopped
+from .errors import ImporterError, ReportError, SendingStopped, internal_error
 from .history import Changes, History, Sendable
 from .journal import Journal, journal_path
 from .mapping import ColumnPlan, Mapping, plan_columns
@@ -221,10 +221,7 @@ def _as_error(err: Exception) -> ImporterError:
     """``err`` as one line of the exception tree (a defect says it is one)."""
     if isinstance(err, ImporterError):
         return err
-    return ImporterError(
-        f"internal error: {err.__class__.__name__}: {err} (please report it; set "
-        "CG_IMPORT_DEBUG=1 to see the traceback)"
-    )
+    return ImporterError(internal_error(err))
 
 
 @contextlib.contextmanager
