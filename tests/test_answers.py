@@ -1,4 +1,4 @@
-"""What an answer means: ``send.decide``, a pure function, case by case.
+"""What an answer means: ``answers.decide``, a pure function, case by case.
 
 The sender only moves bytes and follows the decision; every rule of the delivery semantics
 that reads an answer (status, Retry-After, Location, data.id, the masked body, the attempt
@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from importer.answers import Answer, Decision, SendOptions, Tries, decide
 from importer.masking import Masker
-from importer.send import Answer, Decision, SendOptions, Tries, decide
 
 NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 OPTIONS = SendOptions(

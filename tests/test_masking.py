@@ -153,7 +153,7 @@ def url_mixed(text: str, rnd: random.Random) -> str:
 
 
 def json_shown(masked: str) -> str:
-    """What ``send.Answer`` shows: the decoded JSON, or the masked text if it is no JSON."""
+    """What ``answers.Answer`` shows: the decoded JSON, or the masked text if it is no JSON."""
     try:
         return str(json.loads(masked))
     except ValueError:

@@ -69,7 +69,7 @@ def test_retry_after_in_seconds_or_as_an_http_date():
     import datetime as dt
     from email.utils import format_datetime
 
-    from importer.send import _retry_after
+    from importer.answers import _retry_after
 
     assert _retry_after("7") == 7.0
     assert _retry_after(" 0 ") == 0.0
@@ -663,10 +663,10 @@ def test_retry_after_pauses_every_worker_and_a_shorter_one_does_not_cut_it_short
 
 
 def test_the_gate_pauses_what_it_is_told_and_says_so_max_wait_is_the_callers_bound():
-    # the gate obeys the Retry-After it is handed and returns it: it is send.py that refuses
+    # the gate obeys the Retry-After it is handed and returns it: it is answers.py that refuses
     # one above --max-wait (default 300 s) and stops the run instead of calling too_many
     # (tests/test_hostile.py: a Retry-After of a day fails the rows within seconds)
-    from importer.send import SendOptions, _retry_after
+    from importer.answers import SendOptions, _retry_after
 
     day = _retry_after("86400")
     assert day is not None and day > SendOptions("http://127.0.0.1").max_wait
