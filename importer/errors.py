@@ -65,3 +65,10 @@ def internal_error(err: BaseException) -> str:
         f"internal error: {err.__class__.__name__}: {err} (please report it; set "
         "CG_IMPORT_DEBUG=1 to see the traceback)"
     )
+
+
+def as_error(err: Exception) -> ImporterError:
+    """``err`` as one line of the exception tree (a defect says it is one)."""
+    if isinstance(err, ImporterError):
+        return err
+    return ImporterError(internal_error(err))
