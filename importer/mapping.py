@@ -73,10 +73,35 @@ class Mapping:
 def load_mapping(path: Path) -> Mapping:
     """Read and check a TOML mapping file."""
     name = path.name
+    data = _read_toml(path)
+    settings = _settings(name, data)
+    lists = {key: _texts(name, key, data.get(key)) for key in _LISTS}
+    header_row = _header_row(name, data.get("header_row"))
+    constants = _text_table(name, "constants", data.get("constants"))
+    choices = {
+        key: _choices_table(name, key, data.get(key))
+        for key in ("columns", "additional_information")
+    }
+    _check_fields(name, choices["columns"] or {}, constants or {})
+    return Mapping(
+        columns=choices["columns"] or {},
+        constants=constants or {},
+        additional_information=choices["additional_information"],
+        date_format=lists["date_format"],
+        blank_values=lists["blank_values"],
+        header_row=header_row,
+        path=path,
+        **settings,
+    )
+
+
+def _read_toml(path: Path) -> dict[str, object]:
+    """The mapping file's TOML, or the one line that says why it cannot be read."""
+    name = path.name
     if path.exists() and not path.is_file():  # a FIFO would be waited on forever
         raise MappingError(f"mapping file {path} is not a regular file; give a .toml file")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise MappingError(f"mapping file {path} not found; check the --mapping path") from None
     except UnicodeDecodeError:
@@ -86,6 +111,10 @@ def load_mapping(path: Path) -> Mapping:
             f"mapping file {name} is not valid TOML ({err}); "
             'write values in quotes, e.g. account = "Company"'
         ) from None
+
+
+def _settings(name: str, data: dict[str, object]) -> dict[str, str | None]:
+    """The file's single-text settings (sheet, delimiter…), once every key is known."""
     known = (*_SETTINGS, *_LISTS, "header_row")
     unknown = sorted(set(data) - set(known) - set(_TABLES))
     if unknown:
@@ -101,8 +130,11 @@ def load_mapping(path: Path) -> Mapping:
                 f'mapping file {name}: {key} must be text in quotes, e.g. {key} = "…"'
             )
         settings[key] = value
-    lists = {key: _texts(name, key, data.get(key)) for key in _LISTS}
-    header_row = data.get("header_row")
+    return settings
+
+
+def _header_row(name: str, header_row: object) -> int | None:
+    """``header_row``: a row number, 1 or more (None: the header is looked for)."""
     if header_row is not None and (
         isinstance(header_row, bool) or not isinstance(header_row, int) or header_row < 1
     ):
@@ -110,34 +142,26 @@ def load_mapping(path: Path) -> Mapping:
             f"mapping file {name}: header_row must be a row number (1 or more, no quotes), "
             "e.g. header_row = 3"
         )
-    tables = {key: _text_table(name, key, data.get(key)) for key in ("constants",)}
-    choices = {
-        key: _choices_table(name, key, data.get(key))
-        for key in ("columns", "additional_information")
-    }
-    for key, entries in (("columns", choices["columns"]), ("constants", tables["constants"])):
-        wrong = sorted(set(entries or {}) - set(FIELDS))
+    return header_row
+
+
+def _check_fields(
+    name: str, columns: dict[str, tuple[str, ...]], constants: dict[str, str]
+) -> None:
+    """[columns] and [constants] name API fields, and never the same one."""
+    for key, entries in (("columns", columns), ("constants", constants)):
+        wrong = sorted(set(entries) - set(FIELDS))
         if wrong:
             raise MappingError(
                 f"mapping file {name}: [{key}] names unknown field(s) {', '.join(wrong)}; "
                 f"the API fields are {', '.join(FIELDS)} (extra columns go in "
                 "[additional_information])"
             )
-    both = sorted(set(choices["columns"] or {}) & set(tables["constants"] or {}))
+    both = sorted(set(columns) & set(constants))
     if both:
         raise MappingError(
             f"mapping file {name}: {', '.join(both)} is both in [columns] and [constants]; keep one"
         )
-    return Mapping(
-        columns=choices["columns"] or {},
-        constants=tables["constants"] or {},
-        additional_information=choices["additional_information"],
-        date_format=lists["date_format"],
-        blank_values=lists["blank_values"],
-        header_row=header_row,
-        path=path,
-        **settings,
-    )
 
 
 def _texts(name: str, key: str, value: object) -> tuple[str, ...]:
@@ -245,15 +269,48 @@ def plan_columns(headers: list[str], mapping: Mapping | None, input_name: str) -
     of them would be lost); a mapping picks one as ``"Email #2"`` (the second from the left).
     """
     mapping = mapping or Mapping()
-    positions: dict[str, list[int]] = {}
-    for position, header in enumerate(headers):
-        if header:
-            positions.setdefault(header, []).append(position)
-    available = ", ".join(f"'{h}'" for h in headers if h) or "(none)"
-    hint = f"{input_name} has the headers: {available}"
+    row = _HeaderRow(headers, input_name)
+    fields = row.mapped_fields(mapping.columns)
+    fields.update(row.matched_fields(fields, mapping.constants))
+    missing = [name for name in REQUIRED if name not in fields and name not in mapping.constants]
+    if missing:
+        raise MappingError(
+            f"required column(s) {', '.join(missing)} not found; {row.hint}. Rename the "
+            "headers, or pass --mapping with a [columns] (or [constants]) entry for each: "
+            f"'cg-import init {input_name}' proposes one"
+        )
+    used = set(fields.values())
+    warnings: list[str] = []
+    if mapping.additional_information is not None:
+        extras, absent = row.named_extras(mapping.additional_information)
+        if absent:
+            warnings.append(
+                f"{input_name} lacks the column(s) of [additional_information] "
+                f"{', '.join(absent)}: not sent; add them to the export, or remove them "
+                "from the mapping to silence this"
+            )
+    else:
+        extras = row.other_extras(used)
+    return ColumnPlan(
+        fields, dict(mapping.constants), extras, mapping.blank_values, tuple(warnings)
+    )
 
-    def find(header: str) -> int | None:
+
+class _HeaderRow:
+    """An input's header row, as ``plan_columns`` looks headers up in it."""
+
+    def __init__(self, headers: list[str], input_name: str) -> None:
+        self.headers = headers
+        self.positions: dict[str, list[int]] = {}  # header → its columns, left to right
+        for position, header in enumerate(headers):
+            if header:
+                self.positions.setdefault(header, []).append(position)
+        available = ", ".join(f"'{h}'" for h in headers if h) or "(none)"
+        self.hint = f"{input_name} has the headers: {available}"
+
+    def find(self, header: str) -> int | None:
         """The position of ``header`` (None if absent); a duplicated header is refused."""
+        positions = self.positions
         found = positions.get(header) or positions.get(header.strip())
         if not found:
             chosen = _OCCURRENCE.fullmatch(header.strip())
@@ -270,77 +327,78 @@ def plan_columns(headers: list[str], mapping: Mapping | None, input_name: str) -
             raise _duplicate(header, found)
         return found[0]
 
-    def first_found(choices: tuple[str, ...]) -> int | None:
-        return next((p for p in map(find, choices) if p is not None), None)
+    def first_found(self, choices: tuple[str, ...]) -> int | None:
+        """The first of ``choices`` the row has."""
+        return next((p for p in map(self.find, choices) if p is not None), None)
 
-    def listed(choices: tuple[str, ...]) -> str:
-        return " or ".join(f"'{header}'" for header in choices)
+    def mapped_fields(self, columns: dict[str, tuple[str, ...]]) -> dict[str, int]:
+        """The mapping's [columns]: each must be found."""
+        fields: dict[str, int] = {}
+        for name, choices in columns.items():
+            found = self.first_found(choices)
+            if found is None:
+                which = "is not a header" if len(choices) == 1 else "are not headers"
+                raise MappingError(
+                    f"the mapping's [columns] {name} names {_listed(choices)}, which {which}; "
+                    f"{self.hint}"
+                )
+            fields[name] = found
+        return fields
 
-    fields: dict[str, int] = {}
-    for name, choices in mapping.columns.items():
-        found = first_found(choices)
-        if found is None:
-            which = "is not a header" if len(choices) == 1 else "are not headers"
-            raise MappingError(
-                f"the mapping's [columns] {name} names {listed(choices)}, which {which}; {hint}"
-            )
-        fields[name] = found
-    by_name: dict[str, list[int]] = {}
-    for position, header in enumerate(headers):
-        if header:
-            by_name.setdefault(normalise_header(header), []).append(position)
-    for name in FIELDS:
-        if name in fields or name in mapping.constants:
-            continue
-        matches = by_name.get(name, [])
-        if len(matches) > 1:
-            if len({headers[p] for p in matches}) == 1:
-                raise _duplicate(headers[matches[0]], matches)
-            shown = " and ".join(f"'{headers[p]}'" for p in matches)
-            raise MappingError(
-                f"columns {shown} both match the field {name}; "
-                "name one in a mapping file's [columns]"
-            )
-        if matches:
-            fields[name] = matches[0]
-    missing = [name for name in REQUIRED if name not in fields and name not in mapping.constants]
-    if missing:
-        raise MappingError(
-            f"required column(s) {', '.join(missing)} not found; {hint}. Rename the headers, "
-            "or pass --mapping with a [columns] (or [constants]) entry for each: "
-            f"'cg-import init {input_name}' proposes one"
-        )
-    used = set(fields.values())
-    warnings: list[str] = []
-    if mapping.additional_information is not None:
+    def matched_fields(self, fields: dict[str, int], constants: dict[str, str]) -> dict[str, int]:
+        """The fields neither mapped nor constant whose name a header reads as."""
+        headers = self.headers
+        by_name: dict[str, list[int]] = {}
+        for position, header in enumerate(headers):
+            if header:
+                by_name.setdefault(normalise_header(header), []).append(position)
+        matched: dict[str, int] = {}
+        for name in FIELDS:
+            if name in fields or name in constants:
+                continue
+            matches = by_name.get(name, [])
+            if len(matches) > 1:
+                if len({headers[p] for p in matches}) == 1:
+                    raise _duplicate(headers[matches[0]], matches)
+                shown = " and ".join(f"'{headers[p]}'" for p in matches)
+                raise MappingError(
+                    f"columns {shown} both match the field {name}; "
+                    "name one in a mapping file's [columns]"
+                )
+            if matches:
+                matched[name] = matches[0]
+        return matched
+
+    def named_extras(
+        self, named: dict[str, tuple[str, ...]]
+    ) -> tuple[tuple[tuple[str, int], ...], list[str]]:
+        """The mapping's [additional_information] found, and those absent as the warning
+        names them."""
         found_extras: list[tuple[str, int]] = []
         absent: list[str] = []
-        for key, choices in mapping.additional_information.items():
-            extra = first_found(choices)
+        for key, choices in named.items():
+            extra = self.first_found(choices)
             if extra is None:
-                absent.append(f"{key} ({listed(choices)})")
+                absent.append(f"{key} ({_listed(choices)})")
             else:
                 found_extras.append((key, extra))
-        extras = tuple(found_extras)
-        if absent:
-            warnings.append(
-                f"{input_name} lacks the column(s) of [additional_information] "
-                f"{', '.join(absent)}: not sent; add them to the export, or remove them "
-                "from the mapping to silence this"
-            )
-    else:
-        for header, places in positions.items():
+        return tuple(found_extras), absent
+
+    def other_extras(self, used: set[int]) -> tuple[tuple[str, int], ...]:
+        """Without [additional_information]: every other column with a header, under it."""
+        for header, places in self.positions.items():
             unused = [p for p in places if p not in used]
             if len(unused) > 1:
                 raise _duplicate(header, unused)
-        extras = tuple(
+        return tuple(
             (header, position)
-            for position, header in enumerate(headers)
+            for position, header in enumerate(self.headers)
             if header and position not in used
         )
-    return ColumnPlan(
-        fields, dict(mapping.constants), extras, mapping.blank_values, tuple(warnings)
-    )
+
+
+def _listed(choices: tuple[str, ...]) -> str:
+    return " or ".join(f"'{header}'" for header in choices)
 
 
 #: a mapping's way to pick one of several columns with the same header: ``"Email #2"``
