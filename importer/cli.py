@@ -285,7 +285,7 @@ def _init_command(commands: Any) -> None:
 
 def _init(args: argparse.Namespace) -> int:
     """``cg-import init``: write a proposed mapping, then say how the sample fares with it."""
-    from .init import check_sample, propose, render, summary_lines
+    from .assistant import check_sample, propose, render, summary_lines
 
     output: Path = args.output
     if output.exists() and not args.force:
