@@ -38,6 +38,7 @@ from .files import NAME_MAX, REPORT_STEM_MAX, fit_stem, refuse_link
 from .history import History
 from .journal import journal_input, journal_path, runs_of
 from .pipeline import import_file
+from .summary import RunSummary
 
 SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
 #: files being written or held by an editor: Excel's owner files, LibreOffice locks,
@@ -331,27 +332,19 @@ async def _import_one(
     left_over: bool,
     summary: InboxSummary,
 ) -> FileResult:
+    """One file: a repeat of a fully imported one set aside, else imported (or its earlier
+    run finished) from processing/; ``where[0]`` follows the file as it moves."""
     started = time.monotonic()
     path = where[0]
     name = path.name
     sha256 = _sha256(path)
     if not left_over and not options.resend_all:
-        earlier = history.file_imported(sha256)
-        if earlier is not None and earlier.fully_imported:
-            moved = _move(path, options.folder / "duplicates")
-            note = f"repeats {earlier.name}, fully imported {earlier.imported_at}: nothing sent"
-            return FileResult(name, "duplicates", moved, note=note)
+        duplicate = _set_aside_if_imported(path, sha256, options, history)
+        if duplicate is not None:
+            return duplicate
     work = path if left_over else _move(path, options.folder / "processing")
     where[0] = work
-    report = _report_for(options.reports, work, sha256) if left_over else None
-    settings = dataclasses.replace(
-        template,
-        input=work,
-        report=report or _new_report(options.reports, work),
-        resume=report is not None,
-        history=options.history,
-        only_changed=not options.resend_all,
-    )
+    settings = _file_settings(template, options, work, sha256, left_over)
     try:
         run = await import_file(settings)
     except AuthError as refused:  # no file can be imported: stop; this one waits
@@ -382,6 +375,46 @@ async def _import_one(
         requests=run.requests,
         seconds=time.monotonic() - started,
     )
+    return _file_done(result, run, options, history, sha256, summary)
+
+
+def _set_aside_if_imported(
+    path: Path, sha256: str, options: InboxOptions, history: History
+) -> FileResult | None:
+    """A file the history says was fully imported goes to duplicates/, nothing sent."""
+    earlier = history.file_imported(sha256)
+    if earlier is None or not earlier.fully_imported:
+        return None
+    moved = _move(path, options.folder / "duplicates")
+    note = f"repeats {earlier.name}, fully imported {earlier.imported_at}: nothing sent"
+    return FileResult(path.name, "duplicates", moved, note=note)
+
+
+def _file_settings(
+    template: Settings, options: InboxOptions, work: Path, sha256: str, left_over: bool
+) -> Settings:
+    """The run's settings for one file: a left-over file resumes its report, if it has one."""
+    report = _report_for(options.reports, work, sha256) if left_over else None
+    return dataclasses.replace(
+        template,
+        input=work,
+        report=report or _new_report(options.reports, work),
+        resume=report is not None,
+        history=options.history,
+        only_changed=not options.resend_all,
+    )
+
+
+def _file_done(
+    result: FileResult,
+    run: RunSummary,
+    options: InboxOptions,
+    history: History,
+    sha256: str,
+    summary: InboxSummary,
+) -> FileResult:
+    """An interrupted or stopped file stays in processing/; else it moves to done/ or
+    failed/ and the history records it."""
     if run.interrupted or run.stopped:
         summary.interrupted = summary.interrupted or run.interrupted
         summary.stopped = run.stopped
@@ -391,8 +424,8 @@ async def _import_one(
         return result
     good = run.all_good  # every row imported or unchanged
     result.outcome = "done" if good else "failed"
-    result.moved_to = _move(work, options.folder / result.outcome)
-    history.record_file(sha256, name, good, str(settings.report))
+    result.moved_to = _move(result.moved_to, options.folder / result.outcome)
+    history.record_file(sha256, result.file, good, str(result.report))
     return result
 
 

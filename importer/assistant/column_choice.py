@@ -1,0 +1,241 @@
+"""Which column each API field comes from: by name, by a usual or a similar name, by values."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+from rapidfuzz import fuzz, process
+
+from schemas.activity import FIELDS, REQUIRED
+
+from ..mapping import Mapping, normalise_header
+from .headers import header_names, unnamed_columns
+from .sampled_values import EMAIL, PHONE, column_values, date_share, looks_like_ids, share_matching
+
+_FUZZY_CUTOFF = 85
+_VALUES_SHARE = 0.8  # share of sampled values that must look right for a value-based match
+
+#: names that exports use for each field, besides the profiles' own headers
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "reference": (
+        "ref",
+        "id",
+        "ticket id",
+        "ticket number",
+        "ticket no",
+        "case number",
+        "case id",
+        "activity id",
+        "external id",
+        "record id",
+    ),
+    "account": (
+        "account name",
+        "company",
+        "company name",
+        "organization",
+        "organisation",
+        "organization name",
+        "customer",
+        "customer name",
+        "client",
+        "client name",
+        "associated company",
+    ),
+    "contact": (
+        "email",
+        "e mail",
+        "email address",
+        "contact email",
+        "requester email",
+        "customer email",
+        "phone",
+    ),
+    "type": ("activity type",),
+    "source": ("activity source",),
+    "happened_at": (
+        "date",
+        "created",
+        "created at",
+        "created on",
+        "created date",
+        "created time",
+        "creation date",
+        "date created",
+        "create date",
+        "date time",
+        "timestamp",
+        "date time opened",
+        "opened",
+        "activity date",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class FieldChoice:
+    """Where one API field comes from, and how that was decided (for the comment)."""
+
+    column: int | None  # None: no candidate, a placeholder is written
+    how: str
+    candidates: tuple[str, ...] = ()  # headers that might do, for a placeholder
+
+
+def match_fields(
+    fields: dict[str, FieldChoice],
+    constants: dict[str, str],
+    headers: list[str],
+    sample: pd.DataFrame,
+    profiles: dict[str, Mapping],
+) -> None:
+    """Fill in the fields not yet mapped, stage by stage over the columns still free."""
+    todo = [name for name in FIELDS if name not in fields and name not in constants]
+    columns = _FreeColumns(fields, headers, sample, _all_aliases(profiles))
+    stages = (columns.by_name, columns.by_usual_name, columns.by_similar_name, columns.by_values)
+    for stage in stages:
+        for name in list(todo):
+            choice = stage(name)
+            if choice is not None:
+                fields[name] = choice
+                todo.remove(name)
+    names = header_names(headers)
+    for name in todo:
+        if name in REQUIRED:
+            fields[name] = FieldChoice(None, "", _candidates(columns.free(), names, sample))
+
+
+class _FreeColumns:
+    """The columns no field has taken yet, and the ways of choosing one of them for a field."""
+
+    def __init__(
+        self,
+        fields: dict[str, FieldChoice],
+        headers: list[str],
+        sample: pd.DataFrame,
+        aliases: dict[str, set[str]],
+    ) -> None:
+        self.fields = fields  # the choices so far, filled in as the stages go
+        self.headers = headers
+        self.words = [_words(header) for header in headers]
+        self.sample = sample
+        self.aliases = aliases
+        self.unnamed = unnamed_columns(headers)
+
+    def free(self) -> list[int]:
+        used = {choice.column for choice in self.fields.values()} | self.unnamed
+        return [p for p in range(len(self.headers)) if p not in used]
+
+    def plausible(self, name: str, position: int) -> bool:
+        values = column_values(self.sample, position)
+        if name == "contact":
+            return (
+                share_matching(values, EMAIL) >= _VALUES_SHARE
+                or share_matching(values, PHONE) >= 0.95
+            )
+        if name == "happened_at":
+            return date_share(values) >= _VALUES_SHARE
+        if name == "reference":
+            return looks_like_ids(values)
+        return True
+
+    def by_name(self, name: str) -> FieldChoice | None:
+        """Exact and normalised names."""
+        target = _words(name)
+        for position in self.free():
+            if normalise_header(self.headers[position]) == name or self.words[position] == target:
+                return FieldChoice(position, "its name")
+        return None
+
+    def by_usual_name(self, name: str) -> FieldChoice | None:
+        """The profiles' headers and common names for the field."""
+        for position in self.free():
+            if self.words[position] in self.aliases[name] and self.plausible(name, position):
+                return FieldChoice(position, "a usual name for it")
+        return None
+
+    def by_similar_name(self, name: str) -> FieldChoice | None:
+        """Names close to those (typos, other spellings)."""
+        names = [_words(name), *self.aliases[name]]
+        scored = [
+            (found[1], position)
+            for position in self.free()
+            if self.words[position]
+            and (found := process.extractOne(self.words[position], names, scorer=fuzz.ratio))
+            and found[1] >= _FUZZY_CUTOFF
+            and self.plausible(name, position)
+        ]
+        if not scored:
+            return None
+        _, position = max(scored, key=lambda pair: (pair[0], -pair[1]))
+        return FieldChoice(position, f"a name like '{_words(name)}'")
+
+    def by_values(self, name: str) -> FieldChoice | None:
+        """The values themselves."""
+        position = _by_values(name, self.free(), self.words, self.sample)
+        return None if position is None else FieldChoice(position, _VALUE_REASONS[name])
+
+
+_VALUE_REASONS = {
+    "contact": "its values: emails",
+    "happened_at": "its values: dates and times",
+    "reference": "its values: unique IDs",
+}
+
+
+def _by_values(name: str, free: list[int], words: list[str], sample: pd.DataFrame) -> int | None:
+    """The free column whose values look like the field's (best hint in its header)."""
+    scored: list[tuple[float, int]] = []
+    for position in free:
+        values = column_values(sample, position)
+        header = words[position]
+        if name == "contact":
+            share = share_matching(values, EMAIL)
+            bonus = _has(header, "contact", "requester", "customer", "email", "supplied")
+            bonus -= _has(header, "agent", "owner", "assignee", "user", "created by")
+        elif name == "happened_at":
+            share = date_share(values)
+            bonus = _has(header, "creat", "open", "start", "date", "time", "happen")
+            bonus -= _has(header, "updat", "modif", "clos", "resol", "due", "last", "solved")
+        elif name == "reference":
+            share = 1.0 if looks_like_ids(values) else 0.0
+            bonus = _has(header, "id", "number", "ref", "no", "key")
+        else:
+            return None
+        if share >= _VALUES_SHARE:
+            scored.append((share + bonus, -position))
+    if not scored:
+        return None
+    return -max(scored)[1]
+
+
+def _has(header: str, *parts: str) -> float:
+    return 0.5 if any(part in header.split() or part in header for part in parts) else 0.0
+
+
+def _candidates(free: list[int], names: list[str], sample: pd.DataFrame) -> tuple[str, ...]:
+    """Text columns that could hold a name (not dates, emails or unique IDs), at most six."""
+    found = []
+    for position in free:
+        values = column_values(sample, position).dropna()
+        if values.empty or date_share(values) >= 0.5 or share_matching(values, EMAIL) >= 0.5:
+            continue
+        if share_matching(values, r"^[\d\s.,:+\-]*$") >= 0.5:
+            continue  # numbers are no names
+        found.append(names[position])
+    return tuple(found[:6])
+
+
+def _all_aliases(profiles: dict[str, Mapping]) -> dict[str, set[str]]:
+    aliases = {name: set(_ALIASES.get(name, ())) for name in FIELDS}
+    for profile in profiles.values():
+        for name, choices in profile.columns.items():
+            aliases[name].update(_words(choice) for choice in choices)
+    return aliases
+
+
+def _words(header: str) -> str:
+    """``CreatedDate`` / ``Date/Time Opened`` → ``created date`` / ``date time opened``."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", header.strip())
+    return " ".join(re.findall(r"[a-z0-9]+", spaced.lower()))
