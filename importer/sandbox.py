@@ -152,7 +152,8 @@ class Sandbox:
             response.headers.update(budget)
         return response
 
-    async def _put(self, request: web.Request) -> web.StreamResponse:
+    def _admit(self) -> web.StreamResponse | None:
+        """Count one PUT; a 429 if the budget is spent, else None (admitted)."""
         config = self.config
         stats = self.stats
         now = time.monotonic()
@@ -181,6 +182,14 @@ class Sandbox:
         arrivals.append(now)
         if config.rate_limit and config.rate_headers:
             _BUDGET.set(self._budget(config.rate_limit - len(arrivals)))
+        return None
+
+    async def _put(self, request: web.Request) -> web.StreamResponse:
+        config = self.config
+        stats = self.stats
+        throttled = self._admit()
+        if throttled is not None:
+            return throttled
         if config.latency:
             await asyncio.sleep(config.latency)
 
