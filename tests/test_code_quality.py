@@ -44,3 +44,24 @@ def test_the_layers_of_the_house_hold():
         [command, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+#: the sizes a newcomer can read: a module is one concept, a function one step
+MODULE_LINES, FUNCTION_LINES = 600, 60
+
+
+def test_no_module_and_no_function_grows_past_what_one_reads_at_once():
+    import ast
+
+    too_long = []
+    for path in sorted((ROOT / "importer").rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        where = path.relative_to(ROOT)
+        if source.count("\n") > MODULE_LINES:
+            too_long.append(f"{where}: {source.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > FUNCTION_LINES:
+                    too_long.append(f"{where}:{node.lineno} {node.name}: {length} lines")
+    assert not too_long, "split these into named pieces:\n" + "\n".join(too_long)
