@@ -1,7 +1,7 @@
 """The one way this program forks: a child process that dies with its parent, under
 limits, and a pipe to it whose every wait has a deadline.
 
-Two kinds of work run in a child: checking the rows of a large file (``checking.py``) and
+Two kinds of work run in a child: checking the rows of a large file (``checked_ahead.py``) and
 loading a sheet under an address-space limit (``read/loading_child.py``). Both need the same things:
 
 - the child ignores Ctrl-C and SIGTERM (the parent decides when the run stops, and ends

@@ -16,12 +16,12 @@ from .config import Settings
 from .errors import ImporterError, ReportError, SendingStopped, as_error
 from .journal import Journal, journal_path
 from .mapping import ColumnPlan, Mapping, plan_columns
-from .outputs import check_outputs, check_space, lock_report
 from .problems import TOP_ERRORS
 from .progress import Progress, Silent
 from .read import Table, open_table
 from .reconcile import Reconciler, reconcile
 from .report import ReportWriter, cell_columns, summary_path, write_summary
+from .report_files import check_outputs, check_space, lock_report
 from .sending import send_all, signals_back
 from .summary import RunSummary
 from .validate import Validator
@@ -85,7 +85,7 @@ def validate_file(settings: Settings, progress: Progress | None = None) -> RunSu
     progress = progress or Silent()
     check_outputs(settings.input, settings.report)
     # a large sheet is loaded by a child process while this one scans it (its rows are read
-    # once); a run keeps it here: its checking process shares it (checking.py)
+    # once); a run keeps it here: its checking process shares it (checked_ahead.py)
     table, plan = _open(settings, load_aside=True)
     summary = RunSummary("validate", settings.input, settings.report, input_sha256=table.sha256)
     summary.warnings.extend(plan.warnings)

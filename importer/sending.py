@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from .checking import Checked, Checker
+from .checked_ahead import Checked, Checker
 from .config import Settings
 from .errors import SendingStopped, as_error
 from .history import Changes, History, Sendable

@@ -1,7 +1,7 @@
 """The one way the importer forks (``importer/child.py``): the child dies with its parent and
 leaves the stopping to it; no wait for the child lasts for ever.
 
-The checking child (``test_checking.py``) and the loading child (``test_aside.py``) are
+The checking child (``test_checked_ahead.py``) and the loading child (``test_aside.py``) are
 tested through their own behaviour; here, what both rely on and cannot show themselves.
 """
 

@@ -887,7 +887,7 @@ def test_links_planted_beside_the_report_never_make_it_write_elsewhere(
     """Issue 18.8: whoever may write in the reports folder plants links at every name a run
     writes (the report, its .partial, summary, journal, retry and summary workbooks): each
     output is created afresh beside them, never through them."""
-    from importer.outputs import lock_path, outputs
+    from importer.report_files import lock_path, outputs
 
     source = source_file(tmp_path, 3)
     folder = tmp_path / "reports"

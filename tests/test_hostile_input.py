@@ -492,7 +492,7 @@ def test_a_cell_that_swallowed_rows_makes_its_row_invalid_and_says_so(cli, tmp_p
 def test_a_swallowing_cell_is_found_by_the_checking_child_too(
     cli, make_sandbox, monkeypatch, tmp_path, where
 ):
-    from importer import checking
+    from importer import checked_ahead as checking
 
     monkeypatch.setattr(checking, "SECOND_PROCESS_BYTES", 0 if where == "child" else 1 << 40)
     box = make_sandbox()

@@ -1,4 +1,4 @@
-"""A large CSV is read and checked in a second process (``importer/checking.py``).
+"""A large CSV is read and checked in a second process (``importer/checked_ahead.py``).
 
 Whichever process checks a slice, every row must get the same outcome and the same body
 (a duplicate is a duplicate of a row another slice held), a file broken further on must
@@ -24,8 +24,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from importer import checking
-from importer.checking import Checked, Checker
+from importer import checked_ahead as checking
+from importer.checked_ahead import Checked, Checker
 from importer.errors import ImporterError, InputError
 from importer.mapping import plan_columns
 from importer.read import open_table
@@ -284,7 +284,7 @@ def _stopped_child_run(
     source = large_csv(tmp_path / "large.csv", 12_000)
     report = tmp_path / "report.csv"
     patched = (
-        f"import sys; from importer import checking; checking.SILENCE = {silence}; "
+        f"import sys; from importer import checked_ahead; checked_ahead.SILENCE = {silence}; "
         "from importer.cli import main; sys.exit(main(sys.argv[1:]))"
     )
     argv = ["run", str(source), "--report", str(report), *api_args(box), *FAST]

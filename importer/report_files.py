@@ -1,4 +1,4 @@
-"""Where a run writes, and the checks made before anything is read or sent.
+"""The report's companion files: where a run writes, checked before anything is read or sent.
 
 Beside the report go its retry file, summary, journal and lock. None of them may be the
 input (a report written over the input destroys it), the report must be writable, the
