@@ -130,8 +130,8 @@ async def import_file(settings: Settings, progress: Progress | None = None) -> R
     )
     try:
         return await _import(settings, progress or Silent(), summary)
-    except SendingStopped as stop:
-        raise SendingStopped(stop.cause, summary.imported_here) from stop.__cause__
+    except SendingStopped:
+        raise  # raised by _import with this run's count already
     except Exception as err:
         if not summary.imported_here:
             raise
