@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -197,7 +199,9 @@ def test_a_run_killed_mid_file_is_finished_by_the_next_without_duplicates(make_s
     assert all(line["activity_id"] for line in lines)
 
 
-def notice_catcher() -> tuple[web.Application, list[dict[str, Any]]]:
+@contextmanager
+def notifications() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """An Apprise ``json://`` URL served on 127.0.0.1, and the messages it received."""
     received: list[dict[str, Any]] = []
 
     async def hook(request: web.Request) -> web.Response:
@@ -206,7 +210,8 @@ def notice_catcher() -> tuple[web.Application, list[dict[str, Any]]]:
 
     app = web.Application()
     app.router.add_post("/hook", hook)
-    return app, received
+    with serve(app) as served:
+        yield served.url.replace("http://", "json://") + "/hook", received
 
 
 def test_notifications_reach_a_json_webhook_and_name_every_file(cli, sandbox, tmp_path):
@@ -216,9 +221,7 @@ def test_notifications_reach_a_json_webhook_and_name_every_file(cli, sandbox, tm
     bad = activity_rows(2, prefix="T")
     bad[0][5] = "yesterday"
     drop(inbox, "two.csv", bad)
-    app, received = notice_catcher()
-    with serve(app) as hook:
-        url = hook.url.replace("http://", "json://") + "/hook"
+    with notifications() as (url, received):
         result = cli("inbox", inbox, *api_args(sandbox), *NOW, "--notify", url)
         assert result.code == 1, result.err
         assert len(received) == 1
@@ -250,9 +253,7 @@ def test_a_run_that_stopped_sending_is_never_notified_as_all_imported(cli, tmp_p
     inbox = tmp_path / "in"
     inbox.mkdir()
     drop(inbox, "one.csv", activity_rows(30))
-    app, received = notice_catcher()
-    with serve(app) as hook, serve(api_app(never)) as token:
-        url = hook.url.replace("http://", "json://") + "/hook"
+    with notifications() as (url, received), serve(api_app(never)) as token:
         where = ["--api-url", f"http://127.0.0.1:{closed}/activities"]
         where += ["--token-url", f"{token.url}/oauth2/token", "--retry-wait", "0"]
         result = cli("inbox", inbox, *where, *NOW, "--notify", url)
@@ -270,9 +271,7 @@ def test_a_run_that_finds_only_duplicates_is_titled_nothing_new(cli, sandbox, tm
     drop(inbox, "one.csv", activity_rows(3))
     assert cli("inbox", inbox, *api_args(sandbox), *NOW).code == 0
     drop(inbox, "again.csv", activity_rows(3))
-    app, received = notice_catcher()
-    with serve(app) as hook:
-        url = hook.url.replace("http://", "json://") + "/hook"
+    with notifications() as (url, received):
         assert cli("inbox", inbox, *api_args(sandbox), *NOW, "--notify", url).code == 0
     (message,) = received
     assert "nothing new" in message["title"] and message["type"] == "success", message
@@ -481,9 +480,7 @@ def test_refused_credentials_are_logged_and_notified(cli, sandbox, tmp_path, mon
     inbox.mkdir()
     drop(inbox, "one.csv", activity_rows(2))
     log = tmp_path / "log.jsonl"
-    app, received = notice_catcher()
-    with serve(app) as hook:
-        url = hook.url.replace("http://", "json://") + "/hook"
+    with notifications() as (url, received):
         result = cli("inbox", inbox, *api_args(sandbox), *NOW, "--log-file", log, "--notify", url)
     assert result.code == 2
     (line,) = [line for line in log_lines(log) if line["event"] == "run"]
@@ -505,9 +502,7 @@ def test_an_internal_error_is_logged_and_notified(cli, sandbox, tmp_path, monkey
     inbox.mkdir()
     drop(inbox, "one.csv", activity_rows(2))
     log = tmp_path / "log.jsonl"
-    app, received = notice_catcher()
-    with serve(app) as hook:
-        url = hook.url.replace("http://", "json://") + "/hook"
+    with notifications() as (url, received):
         result = cli("inbox", inbox, *api_args(sandbox), *NOW, "--log-file", log, "--notify", url)
     assert result.code == 2 and "internal error: RuntimeError: the history broke" in result.err
     (line,) = log_lines(log)
@@ -551,9 +546,7 @@ def test_a_run_that_finds_the_lock_held_is_logged_and_notified(cli, sandbox, tmp
     inbox.mkdir()
     drop(inbox, "one.csv", activity_rows(2))
     log = tmp_path / "log.jsonl"
-    app, received = notice_catcher()
-    with serve(app) as hook, FileLock(str(inbox / ".cg-import.lock")):
-        url = hook.url.replace("http://", "json://") + "/hook"
+    with notifications() as (url, received), FileLock(str(inbox / ".cg-import.lock")):
         result = cli("inbox", inbox, *api_args(sandbox), *NOW, "--log-file", log, "--notify", url)
     assert result.code == 0 and "another inbox run holds" in result.err
     (line,) = log_lines(log)
@@ -622,9 +615,7 @@ def test_a_log_that_fails_after_a_file_was_imported_is_said_not_called_nothing_d
     inbox.mkdir()
     drop(inbox, "one.csv", activity_rows(3))
     log = tmp_path / "l.jsonl"
-    app, received = notice_catcher()
-    with serve(app) as hook:
-        url = hook.url.replace("http://", "json://") + "/hook"
+    with notifications() as (url, received):
         result = cli("inbox", inbox, *api_args(sandbox), *NOW, "--log-file", log, "--notify", url)
     assert result.code == 0, result.err
     assert "No space left" in result.err
