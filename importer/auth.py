@@ -41,9 +41,16 @@ class TokenSource:
     """Hands out a valid bearer token, fetching a new one shortly before expiry or on 401."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, token_url: str, client_id: str, client_secret: str
+        self,
+        session: aiohttp.ClientSession,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        retry_wait: float = 0.5,
     ) -> None:
         self._session = session
+        self._retry_wait = retry_wait  # the first wait after a failed token request; doubles
         self._url = token_url
         self._client = ClientAuth(client_id, client_secret, "client_secret_post")
         self._token: OAuth2Token | None = None
@@ -141,7 +148,7 @@ class TokenSource:
                         "check CG_CLIENT_ID and CG_CLIENT_SECRET (and --region)"
                     )
                 problem = f"HTTP {status}"
-            await asyncio.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)))
+            await asyncio.sleep(min(8.0, self._retry_wait * 2 ** (attempt - 1)))
         raise AuthError(
             f"cannot get an access token from {self._url} ({problem}); "
             "check the network and --region or --token-url"

@@ -40,7 +40,7 @@ MAX_BUDGET = 100_000
 #: a budget learnt below this many requests a second, and kept this many seconds (a
 #: per-second budget first read as per-minute is found within a second or two), is worth
 #: a word to the analyst
-SLOW_BUDGET, SLOW_KEPT = 1.0, 10.0
+SLOW_BUDGET, SLOW_KEPT = 1.0, 5.0
 
 
 class RateGate:

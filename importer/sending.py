@@ -82,7 +82,11 @@ async def _send_checked(
         trace_configs=departures(settings.rate, settings.auto_rate),
     ) as session:
         tokens = TokenSource(
-            session, settings.token_url, settings.client_id, settings.client_secret
+            session,
+            settings.token_url,
+            settings.client_id,
+            settings.client_secret,
+            retry_wait=settings.retry_wait,  # --retry-wait paces token requests too
         )
         parsed = await _parse_beside_token(table, tokens)
         changes = _changes(settings)

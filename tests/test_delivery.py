@@ -108,7 +108,7 @@ def test_faulty_api_every_row_imported_once(
         rate_limit=300,
         seed=20240501,
     )
-    rows = activity_rows(2000, referenced_every=2)
+    rows = activity_rows(1200, referenced_every=2)  # > 4 s at the API's 300/s: tokens renew
     source = write_csv(tmp_path / "faulty.csv", rows)
     report_path = tmp_path / "faulty-report.csv"
 
@@ -120,7 +120,7 @@ def test_faulty_api_every_row_imported_once(
     seconds = time.monotonic() - started
     stats = box.sandbox.stats
     print(
-        f"\n[faults] {seconds:.1f}s  PUTs sent {stats.puts}, rows resent {stats.puts - 2000}, "
+        f"\n[faults] {seconds:.1f}s  PUTs sent {stats.puts}, rows resent {stats.puts - 1200}, "
         f"duplicates {stats.duplicates}; throttled {stats.throttled}, "
         f"failed_before {stats.failed_before}, failed_after {stats.failed_after}, "
         f"dropped_after {stats.dropped_after}, unauthorised {stats.unauthorised}, "
@@ -129,13 +129,13 @@ def test_faulty_api_every_row_imported_once(
 
     assert result.code == 0, result.output
     report = read_report(report_path)
-    assert_all_imported(report, 2000)
+    assert_all_imported(report, 1200)
     derived = [line["reference"] for line in report if not line["Reference"]]
-    assert len(derived) == 1000 and all(ref.startswith("auto-") for ref in derived)
+    assert len(derived) == 600 and all(ref.startswith("auto-") for ref in derived)
     given = [(line["reference"], line["Reference"]) for line in report if line["Reference"]]
     assert all(sent == original for sent, original in given)
     assert_one_creation_each(box)
-    assert len(box.sandbox.activities) == 2000
+    assert len(box.sandbox.activities) == 1200
     assert set(box.sandbox.activities) == {line["reference"] for line in report}
     # the faults really happened, so the above proves something
     assert stats.throttled > 0
@@ -174,7 +174,7 @@ def test_sigkill_then_resume_sends_only_what_is_missing(
     applied_before = box.sandbox.stats.applied
     puts_before = box.sandbox.stats.puts
 
-    result = cli(*argv, "--resume")
+    result = cli(*argv, "--resume", "--rate", "0")  # the rest at full speed
     stats = box.sandbox.stats
     print(
         f"\n[sigkill] applied before kill {applied_before} (PUTs {puts_before}); "

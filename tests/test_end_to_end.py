@@ -217,7 +217,7 @@ def test_expiring_and_revoked_tokens_are_renewed(cli, make_sandbox, tmp_path):
 
 def test_throttling_and_server_errors_are_retried(cli, make_sandbox, tmp_path):
     box = make_sandbox(rate_limit=20, fail_before=0.2, fail_after=0.1, seed=7)
-    source = write_csv(tmp_path / "in.csv", [HEADER, *activity_rows(120)])
+    source = write_csv(tmp_path / "in.csv", [HEADER, *activity_rows(60)])
     result = cli(
         "run",
         source,
@@ -236,7 +236,7 @@ def test_throttling_and_server_errors_are_retried(cli, make_sandbox, tmp_path):
     assert result.code == 0, result.err
     stats = box.sandbox.stats
     assert stats.throttled > 0 and stats.failed_before > 0 and stats.failed_after > 0
-    assert stats.duplicates == 0 and len(box.sandbox.activities) == 120
+    assert stats.duplicates == 0 and len(box.sandbox.activities) == 60
     lines = read_report(tmp_path / "r.csv")
     assert all(r["status"] == "imported" for r in lines)
     assert any(int(r["attempts"]) > 1 for r in lines)

@@ -203,7 +203,9 @@ def test_a_full_disk_after_rows_were_imported_is_exit_1_with_the_resume_line(
     def small_files() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
 
-    done, _, server = run_file(tmp_path, accept, rows, "--quiet", preexec=small_files)
+    done, _, server = run_file(
+        tmp_path, accept, rows, "--quiet", "--rate", "0", preexec=small_files
+    )
     puts = len(server.puts)
     assert puts == 150
     assert done.returncode == 1, done.stderr
@@ -234,7 +236,7 @@ def test_a_crawling_budget_learnt_by_rate_auto_is_said(tmp_path: Path, make_sand
         "--rate",
         "auto",
         "--stall-limit",
-        "0.2",  # minutes: 12 s, past the 10 s that tell a budget lasts
+        "0.15",  # minutes: 9 s, past the 5 s that tell a budget lasts (rate.SLOW_KEPT)
     )
     assert done.returncode == 1, done.stderr
     assert "the API allows 1 request per 60 s" in done.stderr

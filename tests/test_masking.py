@@ -189,7 +189,7 @@ SECRETS = st.text(min_size=8, max_size=40).filter(lambda secret: "*" not in secr
 AROUND = st.text(max_size=30)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     secret=SECRETS,
     before=AROUND,
@@ -205,7 +205,7 @@ def test_a_random_secret_in_any_encoding_never_shows(secret, before, after, enco
     assert secret not in read(masked)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(secret=SECRETS, before=AROUND, after=AROUND, urlsafe=st.booleans())
 def test_a_random_secret_inside_base64_never_shows(secret, before, after, urlsafe):
     written = b64(before + secret + after, b"-_" if urlsafe else b"+/")
@@ -213,7 +213,7 @@ def test_a_random_secret_inside_base64_never_shows(secret, before, after, urlsaf
     assert not any(secret.encode() in piece for piece in base64_pieces(masked)), masked
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     # a secret with a digit or a capital cannot appear, in any form, in text that has
     # neither of these, nor "%" or "\" to write them with

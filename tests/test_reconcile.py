@@ -131,7 +131,7 @@ def test_a_run_killed_half_way_leaves_the_earlier_report_and_retry_file_whole(
     assert "again-report.retry.xlsx" in earlier and "again-report.summary.xlsx" in earlier
 
     applied = box.sandbox.stats.applied
-    proc = start_run([*map(str, argv), "--rate", "200"], tmp_path)
+    proc = start_run([*map(str, argv), "--rate", "600"], tmp_path)
     try:  # well past the first slices, long before the end
         wait_until(lambda: box.sandbox.stats.applied >= applied + 1_500, proc, timeout=60)
     finally:

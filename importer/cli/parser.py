@@ -190,7 +190,8 @@ def _patience_options(sub: argparse.ArgumentParser) -> None:
         type=float,
         default=0.5,
         metavar="SECONDS",
-        help="first wait before a retry; doubles each time, with jitter (default 0.5)",
+        help="first wait before a retry of a row or of the token request; doubles each "
+        "time, with jitter for rows (default 0.5)",
     )
     sub.add_argument(
         "--timeout",
