@@ -17,6 +17,7 @@ from .dates import check_zone
 from .errors import UsageError
 from .files import REPORT_STEM_MAX, fit_stem
 from .mapping import Mapping
+from .read import ReadOptions
 
 REGIONS = ("eu", "us", "au")
 CREDENTIALS_FILE = Path("~/.config/cg-import/credentials.toml")
@@ -62,6 +63,8 @@ class Settings:
     only_changed: bool = False  # send only rows the history does not hold as they are
     chunk_rows: int = 20_000
     retry_format: str = "xlsx"  # the retry file: a workbook for people, or csv for machines
+    #: what reading may take of memory, where each Excel reader takes over
+    read: ReadOptions = field(default_factory=ReadOptions)
 
 
 def default_report(input_path: Path, now: dt.datetime | None = None) -> Path:

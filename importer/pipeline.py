@@ -74,6 +74,7 @@ def _open(settings: Settings, *, load_aside: bool = False) -> tuple[Table, Colum
         header_row=mapping.header_row,
         find_header=mapping.find_header,
         load_aside=load_aside,
+        options=settings.read,
     )
     plan = plan_columns(table.headers, settings.mapping, settings.input.name)
     table.error_columns = plan.positions  # an Excel error elsewhere is not sent: no matter

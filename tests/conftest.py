@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import subprocess
 import sys
@@ -79,17 +78,11 @@ def sandbox(make_sandbox: Callable[..., RunningSandbox]) -> RunningSandbox:
 
 
 @pytest.fixture(params=list(READER_OPTIONS))
-def excel_options(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ReadOptions:
+def excel_options(request: pytest.FixtureRequest) -> ReadOptions:
     """Run the test once with each Excel reader (``helpers.READER_OPTIONS``): the options to
-    pass to ``open_table``. A workbook calamine must not read (far-apart cells, odd XML)
-    still goes to openpyxl. The pipeline opens the input with no options of its own yet
-    (``Settings`` carries none): its ``open_table`` is given these."""
-    from importer import pipeline
-    from importer.read import open_table
-
-    options = READER_OPTIONS[request.param]
-    monkeypatch.setattr(pipeline, "open_table", functools.partial(open_table, options=options))
-    return options
+    pass to ``open_table``, and which the ``cli`` fixture runs the command with. A workbook
+    calamine must not read (far-apart cells, odd XML) still goes to openpyxl."""
+    return READER_OPTIONS[request.param]
 
 
 @pytest.fixture
@@ -111,11 +104,17 @@ def api_args(box: RunningSandbox) -> list[str]:
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
-    """Run ``cg-import`` in this process through its real ``main(argv)``."""
+def cli(
+    capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
+) -> Callable[..., CliResult]:
+    """Run ``cg-import`` in this process through its real ``main(argv)``; in a test that
+    runs once per Excel reader (``excel_options``), with that reader's options."""
+    chosen = None
+    if "excel_options" in request.fixturenames:
+        chosen = request.getfixturevalue("excel_options")
 
-    def run(*argv: str | Path) -> CliResult:
-        code = main([str(a) for a in argv])
+    def run(*argv: str | Path, read: ReadOptions | None = chosen) -> CliResult:
+        code = main([str(a) for a in argv], read=read)
         captured = capsys.readouterr()
         return CliResult(code, captured.out, captured.err)
 

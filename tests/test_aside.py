@@ -23,7 +23,6 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from importer import pipeline
 from importer.errors import ImporterError, InputError
 from importer.read import ReadOptions, calamine_rows, loading_child, open_table
 from importer.read.calamine_rows import AsideSheet
@@ -230,17 +229,14 @@ def test_a_sheet_the_scan_refuses_is_read_by_openpyxl_and_the_child_ended(tmp_pa
         started[0]._process.is_alive()  # killed and released when the scan said no
 
 
-def test_validate_of_a_large_sheet_reports_what_this_process_would(tmp_path, cli, monkeypatch):
+def test_validate_of_a_large_sheet_reports_what_this_process_would(tmp_path, cli):
     # large enough for the child at the default threshold
     path = write_book(tmp_path / "big.xlsx", 10_000)
     assert _sheet_bytes(path) >= ReadOptions().aside_min_bytes
     reports = {}
     for name, options in [("aside", ReadOptions()), ("here", ReadOptions(aside_min_bytes=1 << 40))]:
-        # the pipeline opens the input with no options of its own yet: it is given these
-        opened = functools.partial(open_table, options=options)
-        monkeypatch.setattr(pipeline, "open_table", opened)
         report = tmp_path / f"{name}.csv"
-        result = cli("validate", path, "--report", report, "--quiet")
+        result = cli("validate", path, "--report", report, "--quiet", read=options)
         assert result.code == 1, result.err
         reports[name] = report.read_bytes()
     assert reports["aside"] == reports["here"]

@@ -56,13 +56,13 @@ def test_never_more_than_rate_starts_in_any_one_second_window():
         await asyncio.gather(*(worker() for _ in range(6)))
         return starts
 
+    # in real time, on a busy machine too (late wake-ups must not add starts); the pace
+    # itself, which a late wake-up may bunch, is checked on a virtual clock below
     starts = sorted(asyncio.run(scenario()))
     assert len(starts) == 60
     for i, start in enumerate(starts):
         in_window = [s for s in starts[i:] if s < start + 1.0]
         assert len(in_window) <= 20
-    # and no burst at the start: after the bucket's two, requests come 1/rate apart
-    assert starts[4] - starts[0] >= 3 / 20 - 0.005
 
 
 def test_retry_after_in_seconds_or_as_an_http_date():
@@ -120,6 +120,25 @@ def virtual(coro: Coroutine[Any, Any, T]) -> T:
         return loop.run_until_complete(coro)
     finally:
         loop.close()
+
+
+def test_no_burst_at_the_start_requests_come_one_over_rate_apart():
+    async def scenario() -> list[float]:
+        loop = asyncio.get_running_loop()
+        gate = RateGate(20)
+        starts: list[float] = []
+
+        async def worker() -> None:
+            for _ in range(5):
+                await gate.wait()
+                starts.append(loop.time())
+
+        await asyncio.gather(*(worker() for _ in range(6)))
+        return starts
+
+    starts = sorted(virtual(scenario()))
+    # after the bucket's two, requests come 1/rate apart
+    assert starts[4] - starts[0] >= 3 / 20 - 0.001
 
 
 class _Api:

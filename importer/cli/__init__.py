@@ -33,6 +33,8 @@ from ..errors import AuthError, ImporterError, SendingStopped, UsageError, inter
 from ..journal import runs_of
 from ..mapping import Mapping, load_mapping
 from ..pipeline import import_file, validate_file
+from ..read import ReadOptions
+from ..summary import RunSummary
 from .exit_codes import EXIT_INTERRUPTED, EXIT_NOT_ALL, EXIT_NOTHING_DONE, EXIT_OK
 from .parser import build_parser
 from .screen import print_summary, progress_bar
@@ -67,8 +69,9 @@ def _init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+def main(argv: Sequence[str] | None = None, *, read: ReadOptions | None = None) -> int:
+    """Run the command line; returns the exit code. ``read``: how the input is read, for a
+    program that embeds the command (the defaults are the measured ones)."""
     words = list(argv) if argv is not None else sys.argv[1:]
     args = build_parser().parse_args(words)
     try:
@@ -77,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "init":
             return _init(args)
         args = _with_config(args, words)
+        args.read = read or ReadOptions()
         if args.command == "inbox":
             return _inbox(args)
         settings = _settings(args)
@@ -108,11 +112,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"cg-import: {_masked(internal_error(err))}", file=sys.stderr)
         return EXIT_NOTHING_DONE
+    return _said(summary, args, _resume_command(words, settings))
+
+
+def _said(summary: RunSummary, args: argparse.Namespace, resume_command: str) -> int:
+    """What a finished run tells the analyst (warnings, the summary, how to finish what is
+    left), and its exit code."""
     for warning in summary.warnings:
         print(f"cg-import: warning: {warning}", file=sys.stderr)
     if not args.quiet:
         print_summary(summary, sys.stdout)
-    resume = "  " + _resume_command(words, settings)
+    resume = "  " + resume_command
     if summary.interrupted:
         print(
             f"cg-import: interrupted; rows not sent yet are marked skipped. Finish with:\n{resume}",
@@ -224,6 +234,7 @@ def _reading_settings(args: argparse.Namespace, input_path: Path, report: Path |
         date_format=mapping.date_format if mapping else (),
         delimiter=mapping.delimiter if mapping else None,
         encoding=mapping.encoding if mapping else None,
+        read=args.read,
     )
 
 
