@@ -4,9 +4,11 @@ Without a mapping file, headers match field names case-insensitively, with space
 hyphens and dots read as underscores (``Happened At`` → ``happened_at``), and every other
 column with a header goes into ``additional_information_object`` under its header. A
 TOML mapping file (see SPEC.md) names the headers, fixed values and extra keys for real
-exports; fields it does not name still match by header. A ``[columns]`` or
-``[additional_information]`` entry may list alternatives (``["Account Name", "AccountId"]``):
-the first header the file has wins, so one profile fits a vendor's several export formats.
+exports; fields it does not name still match by header. A ``[columns]`` entry may list
+several headers (``account = ["Company Name", "Contact ID"]``): in each row the first of
+them that the file has and that is not blank there wins, so one profile fits a vendor's
+several export formats and a column blank on some rows falls back to the next. An
+``[additional_information]`` entry's list names alternatives: the first header the file has.
 """
 
 from __future__ import annotations
@@ -217,16 +219,23 @@ def normalise_header(header: str) -> str:
 class ColumnPlan:
     """Where each API field and additional-information key comes from, for one input."""
 
-    fields: dict[str, int]  # field → column position
+    fields: dict[str, int]  # field → column position (the first of its columns)
     constants: dict[str, str]  # field → fixed value
     extras: tuple[tuple[str, int], ...]  # (key sent, column position)
     blank_values: tuple[str, ...] = ()  # cells (trimmed) that mean blank
     warnings: tuple[str, ...] = ()  # what the run should tell, e.g. headers not found
+    #: field → the columns read, in order, where the first is blank in a row
+    fallbacks: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     @property
     def positions(self) -> frozenset[int]:
         """The columns whose cells are sent (as a field or as additional information)."""
-        return frozenset(self.fields.values()) | {position for _, position in self.extras}
+        fallbacks = {position for more in self.fallbacks.values() for position in more}
+        return (
+            frozenset(self.fields.values())
+            | fallbacks
+            | {position for _, position in self.extras}
+        )
 
     def fields_of(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """Cells → the API fields, trimmed; blank becomes None."""
@@ -234,12 +243,22 @@ class ColumnPlan:
         columns: dict[str, pd.Series] = {}
         for name in FIELDS:
             if name in self.fields:
-                columns[name] = _clean(chunk[self.fields[name]], self.blank_values)
+                columns[name] = self._first_filled(chunk, name)
             elif name in self.constants:
                 columns[name] = pd.Series(self.constants[name], index=index, dtype=object)
             else:
                 columns[name] = pd.Series(None, index=index, dtype=object)
         return pd.DataFrame(columns, index=index)
+
+    def _first_filled(self, chunk: pd.DataFrame, name: str) -> pd.Series:
+        """A field's cells: from its first column, a blank one from the next, and so on."""
+        cells = _clean(chunk[self.fields[name]], self.blank_values)
+        for position in self.fallbacks.get(name, ()):
+            blank = cells.isna()
+            if not blank.any():
+                break
+            cells = cells.where(~blank, _clean(chunk[position], self.blank_values))
+        return cells
 
     def extras_of(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """Cells → the additional information, trimmed; blank becomes None."""
@@ -270,7 +289,7 @@ def plan_columns(headers: list[str], mapping: Mapping | None, input_name: str) -
     """
     mapping = mapping or Mapping()
     row = _HeaderRow(headers, input_name)
-    fields = row.mapped_fields(mapping.columns)
+    fields, fallbacks = row.mapped_fields(mapping.columns)
     fields.update(row.matched_fields(fields, mapping.constants))
     missing = [name for name in REQUIRED if name not in fields and name not in mapping.constants]
     if missing:
@@ -279,7 +298,7 @@ def plan_columns(headers: list[str], mapping: Mapping | None, input_name: str) -
             "headers, or pass --mapping with a [columns] (or [constants]) entry for each: "
             f"'cg-import init {input_name}' proposes one"
         )
-    used = set(fields.values())
+    used = set(fields.values()) | {p for more in fallbacks.values() for p in more}
     warnings: list[str] = []
     if mapping.additional_information is not None:
         extras, absent = row.named_extras(mapping.additional_information)
@@ -292,7 +311,12 @@ def plan_columns(headers: list[str], mapping: Mapping | None, input_name: str) -
     else:
         extras = row.other_extras(used)
     return ColumnPlan(
-        fields, dict(mapping.constants), extras, mapping.blank_values, tuple(warnings)
+        fields,
+        dict(mapping.constants),
+        extras,
+        mapping.blank_values,
+        tuple(warnings),
+        fallbacks,
     )
 
 
@@ -331,19 +355,25 @@ class _HeaderRow:
         """The first of ``choices`` the row has."""
         return next((p for p in map(self.find, choices) if p is not None), None)
 
-    def mapped_fields(self, columns: dict[str, tuple[str, ...]]) -> dict[str, int]:
-        """The mapping's [columns]: each must be found."""
+    def mapped_fields(
+        self, columns: dict[str, tuple[str, ...]]
+    ) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
+        """The mapping's [columns]: each field's first column found, and the further ones
+        found (read where the first is blank); at least one must be found."""
         fields: dict[str, int] = {}
+        fallbacks: dict[str, tuple[int, ...]] = {}
         for name, choices in columns.items():
-            found = self.first_found(choices)
-            if found is None:
+            found = list(dict.fromkeys(p for p in map(self.find, choices) if p is not None))
+            if not found:
                 which = "is not a header" if len(choices) == 1 else "are not headers"
                 raise MappingError(
                     f"the mapping's [columns] {name} names {_listed(choices)}, which {which}; "
                     f"{self.hint}"
                 )
-            fields[name] = found
-        return fields
+            fields[name] = found[0]
+            if found[1:]:
+                fallbacks[name] = tuple(found[1:])
+        return fields, fallbacks
 
     def matched_fields(self, fields: dict[str, int], constants: dict[str, str]) -> dict[str, int]:
         """The fields neither mapped nor constant whose name a header reads as."""

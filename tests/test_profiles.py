@@ -64,8 +64,8 @@ def test_salesforce_extract_reads_the_empty_lookup_as_blank_and_utc_times(cli, s
     assert first["account"] == "0015g00000Q1bLAAAZ"
     assert first["contact"] == "anna.k@brightlane.example"
     assert "000000000000000AAA" not in json.dumps(list(activities.values()))
-    web_case = activities["00001103"]  # ContactEmail blank: no contact sent
-    assert "contact" not in web_case
+    # a web case: ContactEmail blank, the e-mail typed into the web form next in the list
+    assert activities["00001103"]["contact"] == "mchen@harborpine.example"
 
 
 @pytest.mark.usefixtures("api_env")
@@ -117,10 +117,14 @@ def test_columns_stay_strict_and_name_every_alternative(cli, tmp_path):
     assert "'Kunde' or 'Firma'" in result.err and "Traceback" not in result.err
 
 
-def test_first_alternative_present_wins_and_blank_values_are_blank(cli, tmp_path):
-    rows = [["Name", "Company", *HEADER[2:]], *activity_rows(3)]
-    rows[1][0] = "n/a"
-    rows[2][0] = "N/A"  # only the exact text listed is blank
+def test_first_filled_of_the_columns_listed_wins_and_blank_values_are_blank(
+    cli, sandbox, api_env, tmp_path
+):
+    # "Account" is absent; in each row "Name" if filled, else "Company"
+    rows = [["Name", "Company", *HEADER[2:]], *activity_rows(4)]
+    rows[1][0] = "n/a"  # blank by blank_values: Company's name is sent
+    rows[2][0] = "N/A"  # only the exact text listed is blank: sent as it is
+    rows[3][0], rows[3][1] = "", " "  # both blank: nothing can name the customer
     mapping = tmp_path / "m.toml"
     mapping.write_text(
         'blank_values = ["n/a"]\n[columns]\naccount = ["Account", "Name", "Company"]\n',
@@ -130,8 +134,12 @@ def test_first_alternative_present_wins_and_blank_values_are_blank(cli, tmp_path
     result = cli("validate", source, "--mapping", mapping, "--report", tmp_path / "r.csv")
     assert result.code == 1
     lines = read_report(tmp_path / "r.csv")
-    assert [line["status"] for line in lines] == ["invalid", "valid", "valid"]
-    assert lines[0]["errors"] == "account: is required"
+    assert [line["status"] for line in lines] == ["valid", "valid", "invalid", "valid"]
+    assert lines[2]["errors"] == "account: is required"
+    argv = ["--mapping", mapping, "--report", tmp_path / "s.csv", *api_args(sandbox)]
+    assert cli("run", source, *argv, "--rate", "0").code == 1
+    accounts = sorted(activity["account"] for activity in sandbox.sandbox.activities.values())
+    assert accounts == sorted([rows[1][1], "N/A", rows[4][0]])
 
 
 def test_csv_title_block_is_skipped_and_rows_keep_their_numbers(cli, tmp_path):
