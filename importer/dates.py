@@ -14,6 +14,7 @@ Everything is vectorised: per-value Python runs only to word the error of a bad 
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -297,23 +298,53 @@ def reading_of(value: str) -> Reading | None:
     return Reading(order, f"%d{sep}%m{sep}{rest}", f"%m{sep}%d{sep}{rest}")
 
 
-#: forms with month names that exports use; tried on values no numeric reading explains
-_WORDY_FORMATS = (
-    "%b %d, %Y %I:%M %p",
-    "%B %d, %Y %I:%M %p",
-    "%b %d, %Y %H:%M",
-    "%b %d, %Y",
-    "%B %d, %Y",
-    "%d %b %Y %H:%M:%S",
-    "%d %b %Y %H:%M",
-    "%d %b %Y",
-    "%d %B %Y",
-    "%d-%b-%Y %H:%M",
-    "%d-%b-%Y",
-    "%Y/%m/%d %H:%M:%S",
-    "%Y/%m/%d %H:%M",
-    "%Y/%m/%d",
+#: a date written with its month's name, in any of the orders exports use: ``22/Sep/25``
+#: (Jira), ``15 Apr, 2021`` (Zoho), ``Sep 22, 2025``, ``2025-Sep-22``; then a time, maybe
+#: with seconds, a fraction, AM/PM and an offset
+_WORDY_DATE = re.compile(
+    r"^(?:(?P<d1>\d{1,2})(?P<s1>[ /.\-]+)(?P<m1>[A-Za-z]{3,9})\.?(?P<s2>[ ,/.\-]+)"
+    r"(?P<y1>\d{4}|\d{2})"
+    r"|(?P<m2>[A-Za-z]{3,9})\.?(?P<s3>[ /.\-]+)(?P<d2>\d{1,2})(?P<s4>[ ,/.\-]+)(?P<y2>\d{4}|\d{2})"
+    r"|(?P<y3>\d{4})(?P<s5>[ /.\-]+)(?P<m3>[A-Za-z]{3,9})\.?(?P<s6>[ /.\-]+)(?P<d3>\d{1,2}))"
+    r"(?:(?P<t>[ T]+|,\s*)(?P<hour>\d{1,2}):(?P<minute>\d{2})(?P<second>:\d{2})?"
+    r"(?P<frac>[.,]\d{1,6})?(?P<ampm>\s*[AaPp][Mm])?)?"
+    r"(?P<offset>\s*(?:Z|[+-]\d{2}:?\d{2}))?$"
 )
+_MONTHS = {m.lower() for m in calendar.month_abbr[1:] + calendar.month_name[1:]}
+#: year-first dates with slashes, which the ISO-like forms do not read
+_YEAR_FIRST_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d")
+
+
+def wordy_format(value: str) -> str | None:
+    """The strptime format of a date written with its month's name (``22/Sep/25 9:26 AM``
+    → ``%d/%b/%y %I:%M %p``), None for values of another shape."""
+    found = _WORDY_DATE.match(value.strip())
+    if not found:
+        return None
+    parts = found.groupdict()
+    month = parts["m1"] or parts["m2"] or parts["m3"]
+    if month.lower() not in _MONTHS:
+        return None
+    month_code = "%b" if len(month) == 3 else "%B"
+    year = parts["y1"] or parts["y2"] or parts["y3"]
+    year_code = "%Y" if len(year) == 4 else "%y"
+    if parts["m1"]:
+        form = f"%d{parts['s1']}{month_code}{parts['s2']}{year_code}"
+    elif parts["m2"]:
+        form = f"{month_code}{parts['s3']}%d{parts['s4']}{year_code}"
+    else:
+        form = f"%Y{parts['s5']}{month_code}{parts['s6']}%d"
+    form = form.replace(f"{month_code}.", month_code)  # "Sep." reads as "Sep" + "."
+    if parts["hour"] is not None:
+        twelve = parts["ampm"] is not None
+        form += parts["t"] + ("%I" if twelve else "%H") + ":%M"
+        form += ":%S" if parts["second"] else ""
+        form += parts["frac"][0] + "%f" if parts["frac"] else ""
+        if twelve:
+            form += (" " if parts["ampm"][0].isspace() else "") + "%p"
+    if parts["offset"]:
+        form += (" " if parts["offset"][0].isspace() else "") + "%z"
+    return form
 
 
 @dataclass(frozen=True)
@@ -368,10 +399,11 @@ def guess_date_format(values: pd.Series) -> FormatGuess:
     left = rest
     if formats:
         left = rest[parse_timestamps(rest, date_format=formats).problem.notna()]
-    for form in _WORDY_FORMATS:
+    wordy = Counter(form for value in left if (form := wordy_format(value)))
+    for form in [form for form, _ in wordy.most_common()] + list(_YEAR_FIRST_FORMATS):
         if left.empty or question:
             break
-        hit = pd.to_datetime(left, format=form, errors="coerce").notna()
+        hit = parse_timestamps(left, date_format=(form,)).problem.isna().to_numpy()
         if hit.any():
             formats.append(form)
             left = left[~hit]

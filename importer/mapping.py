@@ -232,9 +232,7 @@ class ColumnPlan:
         """The columns whose cells are sent (as a field or as additional information)."""
         fallbacks = {position for more in self.fallbacks.values() for position in more}
         return (
-            frozenset(self.fields.values())
-            | fallbacks
-            | {position for _, position in self.extras}
+            frozenset(self.fields.values()) | fallbacks | {position for _, position in self.extras}
         )
 
     def fields_of(self, chunk: pd.DataFrame) -> pd.DataFrame:
