@@ -136,7 +136,7 @@ def test_title_block_gives_the_header_row(cli, tmp_path):
 
 def test_day_first_is_inferred_and_an_ambiguous_sample_asks(cli, tmp_path):
     rows = [["Account", "Type", "Source", "When"]]
-    rows += [["Acme", "Call", "Phone", f"{d}/0{m}/2024"] for d, m in ((3, 4), (21, 5), (1, 2))]
+    rows += [["Acme", "Call", "Aircall", f"{d}/0{m}/2024"] for d, m in ((3, 4), (21, 5), (1, 2))]
     mapping = tmp_path / "m.toml"
     cli("init", write_csv(tmp_path / "a.csv", rows), "--output", mapping)
     assert tomllib.loads(mapping.read_text(encoding="utf-8"))["date_format"] == "%d/%m/%Y"
@@ -185,7 +185,7 @@ def _loads_and_validates(cli, folder, headers: list[str]) -> None:
     rows = [header]
     # the cells hold the awkward texts too: init quotes the first one as an example
     rows += [
-        ["Acme", "Call", "Phone", f"2024-05-0{i + 1} 10:00", *(f"{h}{i}" for h in headers)]
+        ["Acme", "Call", "Aircall", f"2024-05-0{i + 1} 10:00", *(f"{h}{i}" for h in headers)]
         for i in range(3)
     ]
     source = write_csv(folder / "in.csv", rows)
@@ -215,7 +215,7 @@ def test_awkward_and_repeated_headers_give_a_mapping_that_loads(cli, tmp_path):
 
 def test_jira_watchers_three_times_are_each_listed_once(cli, tmp_path):
     rows = [["Account", "Type", "Source", "Created", "Watchers", "Watchers", "Watchers"]]
-    rows += [["Acme", "Call", "Phone", "2024-05-01 10:00", "ann", "bob", "cy"]]
+    rows += [["Acme", "Call", "Aircall", "2024-05-01 10:00", "ann", "bob", "cy"]]
     mapping = tmp_path / "m.toml"
     result = cli("init", write_csv(tmp_path / "jira.csv", rows), "--output", mapping)
     assert result.code == 0, result.output

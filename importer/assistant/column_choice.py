@@ -15,6 +15,89 @@ from .headers import header_names, unnamed_columns
 from .sampled_values import EMAIL, PHONE, column_values, date_share, looks_like_ids, share_matching
 
 _FUZZY_CUTOFF = 85
+#: ways a ticket reached a helpdesk: a "Source" of these is a channel, not a system
+CHANNELS = frozenset(
+    {
+        "email",
+        "e-mail",
+        "phone",
+        "chat",
+        "portal",
+        "web",
+        "web form",
+        "feedback widget",
+        "outbound email",
+        "twitter",
+        "facebook",
+        "whatsapp",
+        "mobihelp",
+        "forum",
+        "walk-in",
+        "sms",
+        "api",
+        "bot",
+        "messenger",
+        "voice",
+        "mobile",
+        "social",
+        "ecommerce",
+        "widget",
+    }
+)
+#: categories of tickets and issues: a "Type" of these is a category, not a kind of activity
+CATEGORIES = frozenset(
+    {
+        "problem",
+        "question",
+        "feature request",
+        "refund",
+        "bug",
+        "improvement",
+        "story",
+        "epic",
+        "sub-task",
+        "subtask",
+        "request",
+        "complaint",
+        "inquiry",
+        "enquiry",
+        "other",
+        "general",
+        "billing",
+        "technical",
+        "issue",
+        "incident",
+        "new feature",
+    }
+)
+#: kinds of activity, as a column of activity types names them
+KINDS = frozenset(
+    {
+        "ticket",
+        "support ticket",
+        "call",
+        "phone call",
+        "meeting",
+        "invoice",
+        "email",
+        "case",
+        "task",
+        "chat",
+        "visit",
+        "demo",
+        "training",
+        "renewal",
+        "order",
+        "purchase",
+        "conversation",
+        "appointment",
+        "survey",
+        "onboarding session",
+        "service request",
+    }
+)
+#: header words that say a column holds what the field wants, whatever its values' words
+_SAYS = {"source": ("system",), "type": ("activity", "record")}
 _VALUES_SHARE = 0.8  # share of sampled values that must look right for a value-based match
 
 #: names that exports use for each field, besides the profiles' own headers
@@ -53,8 +136,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "customer email",
         "phone",
     ),
-    "type": ("activity type",),
-    "source": ("activity source",),
+    "type": ("activity type", "record type", "activity kind"),
+    "source": ("activity source", "source system", "system", "origin system"),
     "happened_at": (
         "date",
         "created",
@@ -89,8 +172,10 @@ def match_fields(
     headers: list[str],
     sample: pd.DataFrame,
     profiles: dict[str, Mapping],
+    notes: list[str] | None = None,
 ) -> None:
-    """Fill in the fields not yet mapped, stage by stage over the columns still free."""
+    """Fill in the fields not yet mapped, stage by stage over the columns still free
+    (``notes`` gets what was looked at and not taken, and why)."""
     todo = [name for name in FIELDS if name not in fields and name not in constants]
     columns = _FreeColumns(fields, headers, sample, _all_aliases(profiles))
     stages = (columns.by_name, columns.by_usual_name, columns.by_similar_name, columns.by_values)
@@ -100,6 +185,8 @@ def match_fields(
             if choice is not None:
                 fields[name] = choice
                 todo.remove(name)
+    if notes is not None:
+        notes.extend(dict.fromkeys(columns.notes))
     names = header_names(headers)
     for name in todo:
         if name in REQUIRED:
@@ -122,6 +209,7 @@ class _FreeColumns:
         self.sample = sample
         self.aliases = aliases
         self.unnamed = unnamed_columns(headers)
+        self.notes: list[str] = []  # columns looked at and not taken, and why
 
     def free(self) -> list[int]:
         used = {choice.column for choice in self.fields.values()} | self.unnamed
@@ -129,6 +217,8 @@ class _FreeColumns:
 
     def plausible(self, name: str, position: int) -> bool:
         values = column_values(self.sample, position)
+        if name in ("source", "type"):
+            return self.not_taken(name, position) is None
         if name == "contact":
             return (
                 share_matching(values, EMAIL) >= _VALUES_SHARE
@@ -140,11 +230,42 @@ class _FreeColumns:
             return looks_like_ids(values)
         return True
 
+    def not_taken(self, name: str, position: int) -> str | None:
+        """Why a column named like ``source`` or ``type`` is not the source system or the
+        activity type (its values are channels, codes or categories), or None."""
+        values = column_values(self.sample, position).dropna()
+        header = self.headers[position]
+        if values.empty:
+            return None
+        shown = ", ".join(f"'{v}'" for v in values.drop_duplicates().head(3))
+        if share_matching(values, r"^[\d\s.\-]+$") >= 0.5:
+            return f"'{header}' was not taken as {name}: its values are codes ({shown})"
+        if any(word in self.words[position].split() for word in _SAYS[name]):
+            return None
+        words = values.str.lower().str.strip()
+        if name == "source" and float(words.isin(CHANNELS).mean()) >= 0.5:
+            return (
+                f"'{header}' was not taken as the source system: its values are channels ({shown})"
+            )
+        if (
+            name == "type"
+            and float(words.isin(CATEGORIES).mean()) >= 0.5
+            and float(words.isin(KINDS).mean()) < _VALUES_SHARE
+        ):
+            return (
+                f"'{header}' was not taken as the activity type: its values are categories "
+                f"({shown})"
+            )
+        return None
+
     def by_name(self, name: str) -> FieldChoice | None:
         """Exact and normalised names."""
         target = _words(name)
         for position in self.free():
             if normalise_header(self.headers[position]) == name or self.words[position] == target:
+                if name in ("source", "type") and (why := self.not_taken(name, position)):
+                    self.notes.append(why)
+                    continue
                 return FieldChoice(position, "its name")
         return None
 

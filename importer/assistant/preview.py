@@ -59,6 +59,7 @@ def summary_lines(proposal: Proposal, written: Path, check: SampleCheck) -> list
             lines.append(f"  {name:<12} ← '{proposal.header(choice.column)}' (by {choice.how})")
         elif name in proposal.constants:
             lines.append(f"  {name:<12} = '{proposal.constants[name]}' (fixed)")
+    lines += [f"  note: {note}" for note in proposal.notes]
     if proposal.dates.formats:
         lines.append(f"  date_format  {', '.join(proposal.dates.formats)}")
     if proposal.dates.question:

@@ -10,7 +10,7 @@ import pandas as pd
 from schemas.activity import REQUIRED
 
 from ..dates import FormatGuess, guess_date_format
-from ..mapping import Mapping, load_mapping
+from ..mapping import HEADER_SEARCH_ROWS, Mapping, load_mapping
 from ..read import OVERFLOW, PROBLEM, Table, is_blank, open_table, top_rows
 from .column_choice import FieldChoice, match_fields
 from .headers import header_names, unnamed_columns
@@ -18,6 +18,10 @@ from .sampled_values import column_values, is_filled
 
 PROFILES = Path(__file__).resolve().parent.parent.parent / "schemas" / "profiles"
 SAMPLE_ROWS = 1_000
+#: a profile is recognised in a header row that has its reference column and this many of
+#: its entries ([columns] and [additional_information]) and this share of them: exports
+#: leave columns out
+RECOGNISED_ENTRIES, RECOGNISED_SHARE = 3, 0.4
 
 
 @dataclass
@@ -29,6 +33,7 @@ class Proposal:
     sample: pd.DataFrame  # the first rows, blank rows left out, cells only
     sampled_rows: int
     profile: str | None
+    recognised_by: tuple[str, ...]  # the export's headers that recognised the profile
     fields: dict[str, FieldChoice]
     constants: dict[str, str]
     extras: list[tuple[str, int]]  # (key sent, column position)
@@ -36,6 +41,10 @@ class Proposal:
     blank_values: tuple[str, ...] = ()
     timezone_note: str | None = None
     missing: list[str] = field(default_factory=list)  # required fields without a column
+    #: field → why its constant was chosen (given on the command line, …)
+    constant_notes: dict[str, str] = field(default_factory=dict)
+    #: what init saw and did not take, for the analyst (a "Source" of channels, …)
+    notes: list[str] = field(default_factory=list)
 
     def header(self, position: int) -> str:
         """The header as a mapping names it (``"Email #2"`` for a repeated one)."""
@@ -51,7 +60,7 @@ def propose(path: Path, sheet: str | None = None) -> Proposal:
     """Read ``path``'s header and first rows and propose where every field comes from."""
     profiles = load_profiles()
     top = top_rows(path, sheet=sheet)
-    profile_name, header_index = _recognise(top, profiles)
+    profile_name, header_index, recognised_by = _recognise(top, profiles)
     profile = profiles.get(profile_name) if profile_name else None
     table = open_table(path, sheet=sheet, header_row=header_index + 1)
     sample, rows = _sample(table)
@@ -61,7 +70,8 @@ def propose(path: Path, sheet: str | None = None) -> Proposal:
     extras: list[tuple[str, int]] = []
     if profile is not None:
         fields, constants, extras = _from_profile(profile, headers)
-    match_fields(fields, constants, headers, sample, profiles)
+    notes: list[str] = []
+    match_fields(fields, constants, headers, sample, profiles, notes)
     unnamed = unnamed_columns(headers)
     used = {choice.column for choice in fields.values()} | unnamed
     names = header_names(headers)
@@ -87,6 +97,7 @@ def propose(path: Path, sheet: str | None = None) -> Proposal:
         sample=sample,
         sampled_rows=rows,
         profile=profile_name,
+        recognised_by=recognised_by,
         fields=fields,
         constants=constants,
         extras=extras,
@@ -94,31 +105,46 @@ def propose(path: Path, sheet: str | None = None) -> Proposal:
         blank_values=profile.blank_values if profile else (),
         timezone_note=_timezone_note(profile_name),
         missing=[name for name in REQUIRED if name in fields and fields[name].column is None],
+        notes=notes,
     )
     return proposal
 
 
-def _recognise(top: list[list[str]], profiles: dict[str, Mapping]) -> tuple[str | None, int]:
-    """The profile whose headers the file has (the one with most of them), and the header
-    row's index; without one, the row holding the field names, else the fullest row."""
-    best: tuple[int, str, int] | None = None
+def _recognise(
+    top: list[list[str]], profiles: dict[str, Mapping]
+) -> tuple[str | None, int, tuple[str, ...]]:
+    """The profile most of whose headers a top row has (``RECOGNISED_ENTRIES`` and
+    ``RECOGNISED_SHARE`` at least: a profile column the export lacks is no failure), that
+    row's index, and the headers that recognised it; without one, the row holding the field
+    names, else the fullest row."""
+    best: tuple[int, float, str, int, tuple[str, ...]] | None = None
     for name, profile in profiles.items():
-        index = profile.find_header(top)
-        if index is None:
-            continue
-        cells = {cell.strip().lower() for cell in top[index]}
-        extra = profile.additional_information or {}
-        score = sum(any(h.lower() in cells for h in choices) for choices in extra.values())
-        if best is None or score > best[0]:
-            best = (score, name, index)
+        entries = [*profile.columns.values(), *(profile.additional_information or {}).values()]
+        for index, row in enumerate(top[:HEADER_SEARCH_ROWS]):
+            cells = {cell.strip().lower(): cell.strip() for cell in row if cell.strip()}
+            found = [
+                cells[hit]
+                for choices in entries
+                if (hit := next((h.lower() for h in choices if h.lower() in cells), None))
+            ]
+            share = len(found) / len(entries) if entries else 0.0
+            if len(found) < RECOGNISED_ENTRIES or share < RECOGNISED_SHARE:
+                continue
+            # the record's own ID is the header most telling of the system: without it,
+            # "Subject, Status, Priority" could be any export
+            if not any(h.lower() in cells for h in profile.columns.get("reference", ())):
+                continue
+            score = (len(found), share, name, index, tuple(found))
+            if best is None or score[:2] > best[:2]:
+                best = score
     if best is not None:
-        return best[1], best[2]
+        return best[2], best[3], best[4]
     named = Mapping().find_header(top)
     if named is not None:
-        return None, named
+        return None, named, ()
     filled = [sum(bool(cell.strip()) for cell in row) for row in top]
     most = max(filled, default=0)
-    return None, filled.index(most) if most else 0
+    return None, filled.index(most) if most else 0, ()
 
 
 def _sample(table: Table) -> tuple[pd.DataFrame, int]:

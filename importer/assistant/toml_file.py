@@ -40,7 +40,8 @@ def _opening_lines(proposal: Proposal, now: dt.datetime) -> list[str]:
         f"# Mapping for {proposal.input.name}, proposed by cg-import init on "
         f"{now:%Y-%m-%d} from its first {proposal.sampled_rows:,} rows.",
         f"# Recognised as: {proposal.profile.capitalize()} export "
-        f"(schemas/profiles/{proposal.profile}.toml)"
+        f"(schemas/profiles/{proposal.profile}.toml), by its headers "
+        + ", ".join(f"'{header}'" for header in proposal.recognised_by)
         if proposal.profile
         else "# No known export recognised: columns were matched by name and by their values.",
         "# Check every line, then: cg-import validate "
@@ -88,8 +89,23 @@ def _column_lines(proposal: Proposal) -> list[str]:
             )
     if proposal.constants:
         lines += ["", "[constants]  # API field = the same value for every row"]
-        lines += [f"{name} = {_toml(value)}" for name, value in proposal.constants.items()]
+        lines += [
+            f"{name} = {_toml(value)}" + _constant_note(proposal, name)
+            for name, value in proposal.constants.items()
+        ]
     return lines
+
+
+def _constant_note(proposal: Proposal, name: str) -> str:
+    """Why a constant is proposed: the profile recognised, or the analyst's own choice."""
+    why = proposal.constant_notes.get(name)
+    if why:
+        return f"  # {why}"
+    if not proposal.profile:
+        return ""
+    what = {"source": "the system", "type": "the record kind"}.get(name, "the profile's value")
+    found = ", ".join(f"'{header}'" for header in proposal.recognised_by[:4])
+    return f"  # {what}: recognised by the headers {found}"
 
 
 def _additional_lines(proposal: Proposal) -> list[str]:

@@ -1,0 +1,59 @@
+"""init recognises the system from an export's headers, and never takes a channel or a
+category for the source system or the activity type."""
+
+from __future__ import annotations
+
+import tomllib
+
+from .conftest import SAMPLES
+from .helpers import write_csv
+
+
+def test_a_freshdesk_export_lacking_some_profile_columns_is_still_recognised(cli, tmp_path):
+    # the export dialog let the analyst leave out Agent, Group, Priority and the e-mail
+    rows = [
+        ["Ticket ID", "Subject", "Status", "Source", "Type", "Company Name", "Created time"],
+        ["101", "Login", "Open", "Email", "Problem", "Acme", "2024-03-04 10:00:00"],
+        ["102", "Export", "Closed", "Phone", "Question", "", "2024-03-05 11:00:00"],
+    ]
+    source = write_csv(tmp_path / "tickets.csv", rows)
+    result = cli("init", source, "--output", tmp_path / "m.toml")
+    assert "recognised: Freshdesk export" in result.out, result.out
+    text = (tmp_path / "m.toml").read_text(encoding="utf-8")
+    mapping = tomllib.loads(text)
+    assert mapping["constants"] == {"type": "Support Ticket", "source": "Freshdesk"}
+    assert "recognised by the headers 'Ticket ID'" in text
+    assert mapping["additional_information"]["channel"] == "Source"
+
+
+def test_our_own_activity_file_is_no_vendor_export(cli, tmp_path):
+    # Subject, Status, Priority, Source and Type are in many exports: they recognise none
+    result = cli("init", SAMPLES / "activities.csv", "--output", tmp_path / "m.toml")
+    assert "no known export recognised" in result.out
+    mapping = tomllib.loads((tmp_path / "m.toml").read_text(encoding="utf-8"))
+    assert mapping["columns"]["type"] == "Type" and mapping["columns"]["source"] == "Source"
+
+
+def test_channels_and_categories_are_never_taken_for_source_or_type(cli, tmp_path):
+    rows = [
+        ["Ticket", "Subject", "Company", "Source", "Type", "Created"],
+        ["1", "A", "Acme", "Email", "Problem", "2024-01-02 10:00"],
+        ["2", "B", "Beta", "Phone", "Question", "2024-01-03 10:00"],
+        ["3", "C", "Gamma", "Portal", "Incident", "2024-01-04 10:00"],
+    ]
+    source = write_csv(tmp_path / "desk.csv", rows)
+    result = cli("init", source, "--output", tmp_path / "m.toml")
+    assert result.code == 1
+    assert "'Source' was not taken as the source system: its values are channels" in result.out
+    assert "'Type' was not taken as the activity type: its values are categories" in result.out
+    columns = tomllib.loads((tmp_path / "m.toml").read_text(encoding="utf-8"))["columns"]
+    assert columns["source"] == columns["type"] == "CHOOSE A COLUMN"
+
+
+def test_numeric_codes_are_never_taken_for_source(cli, tmp_path):
+    # Freshdesk's API writes the channel as a number: 1 email, 2 portal, 3 phone, 9 widget
+    rows = [["id", "company", "source", "created_at"]]
+    rows += [[str(i), "Acme", code, "2024-01-02T10:00:00Z"] for i, code in enumerate("1239", 1)]
+    source = write_csv(tmp_path / "api.csv", rows)
+    result = cli("init", source, "--output", tmp_path / "m.toml")
+    assert "'source' was not taken as source: its values are codes ('1', '2', '3')" in result.out
