@@ -57,3 +57,57 @@ def test_numeric_codes_are_never_taken_for_source(cli, tmp_path):
     source = write_csv(tmp_path / "api.csv", rows)
     result = cli("init", source, "--output", tmp_path / "m.toml")
     assert "'source' was not taken as source: its values are codes ('1', '2', '3')" in result.out
+
+
+def test_an_unrecognised_export_takes_type_and_source_given_to_init(cli, tmp_path):
+    rows = [
+        ["number", "short_description", "caller_id", "opened_at"],
+        ["INC0010001", "Email down", "Abel Tuter", "2024-03-04 10:00:00"],
+        ["INC0010002", "VPN slow", "", "2024-03-05 11:00:00"],
+    ]
+    source = write_csv(tmp_path / "incident.csv", rows)
+    out = tmp_path / "m.toml"
+    result = cli("init", source, "--output", out, "--type", "Incident", "--source", "ServiceNow")
+    assert result.code == 0, result.out + result.err
+    text = out.read_text(encoding="utf-8")
+    mapping = tomllib.loads(text)
+    assert mapping["constants"] == {"type": "Incident", "source": "ServiceNow"}
+    assert 'type = "Incident"  # given to init' in text
+    # no company column: the person who raised the record names the customer
+    assert mapping["columns"]["account"] == "caller_id"
+    assert "the person who raised it" in result.out
+
+
+def test_an_account_blank_on_some_rows_falls_back_to_another_customer_column(cli, tmp_path):
+    rows = [
+        ["Record Id", "Subject", "Call Start Time", "ACCOUNTID", "Contact Name"],
+        ["zcrm_1", "Intro call", "15 Apr, 2021 23:01:19", "zcrm_900", "Ann Lee"],
+        ["zcrm_2", "Follow up", "16 Apr, 2021 10:11:12", "", "Bob Ray"],
+        ["zcrm_3", "Demo", "17 Apr, 2021 14:00:00", "zcrm_901", ""],
+    ]
+    source = write_csv(tmp_path / "Calls.csv", rows)
+    out = tmp_path / "m.toml"
+    result = cli("init", source, "--output", out, "--type", "Call", "--source", "Zoho CRM")
+    assert result.code == 0, result.out + result.err
+    mapping = tomllib.loads(out.read_text(encoding="utf-8"))
+    assert mapping["columns"]["account"] == ["ACCOUNTID", "Contact Name"]
+    assert "sample of 3 rows validated: 3 valid" in result.out
+
+
+def test_init_asks_nothing_when_stdin_is_no_terminal(tmp_path):
+    # a script or cron: the placeholders are written and init says what to fill in
+    import subprocess
+    import sys
+
+    rows = [["number", "caller_id", "opened_at"], ["INC1", "Abel", "2024-03-04 10:00:00"]]
+    source = write_csv(tmp_path / "incident.csv", rows)
+    done = subprocess.run(
+        [sys.executable, "-m", "importer", "init", str(source), "--output", "m.toml"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "type, source: no column found" in done.stderr

@@ -12,7 +12,15 @@ from schemas.activity import FIELDS, REQUIRED
 
 from ..mapping import Mapping, normalise_header
 from .headers import header_names, unnamed_columns
-from .sampled_values import EMAIL, PHONE, column_values, date_share, looks_like_ids, share_matching
+from .sampled_values import (
+    EMAIL,
+    PHONE,
+    column_values,
+    date_share,
+    is_filled,
+    looks_like_ids,
+    share_matching,
+)
 
 _FUZZY_CUTOFF = 85
 #: ways a ticket reached a helpdesk: a "Source" of these is a channel, not a system
@@ -96,6 +104,36 @@ KINDS = frozenset(
         "service request",
     }
 )
+#: where no column names the customer company: its ID, else the person who raised the record
+_ACCOUNT_IDS = (
+    "account id",
+    "accountid",
+    "company id",
+    "organization id",
+    "organisation id",
+    "org id",
+    "customer id",
+    "client id",
+    "account",
+    "account number",
+    "customer number",
+)
+_ACCOUNT_PEOPLE = (
+    "caller",
+    "caller id",
+    "requester",
+    "requester id",
+    "requester name",
+    "requested by",
+    "requested for",
+    "affected user",
+    "reporter",
+    "contact name",
+    "contact",
+    "customer contact",
+    "contact id",
+    "end user",
+)
 #: header words that say a column holds what the field wants, whatever its values' words
 _SAYS = {"source": ("system",), "type": ("activity", "record")}
 _VALUES_SHARE = 0.8  # share of sampled values that must look right for a value-based match
@@ -164,6 +202,7 @@ class FieldChoice:
     column: int | None  # None: no candidate, a placeholder is written
     how: str
     candidates: tuple[str, ...] = ()  # headers that might do, for a placeholder
+    fallbacks: tuple[int, ...] = ()  # columns read, in order, where ``column`` is blank
 
 
 def match_fields(
@@ -178,13 +217,21 @@ def match_fields(
     (``notes`` gets what was looked at and not taken, and why)."""
     todo = [name for name in FIELDS if name not in fields and name not in constants]
     columns = _FreeColumns(fields, headers, sample, _all_aliases(profiles))
-    stages = (columns.by_name, columns.by_usual_name, columns.by_similar_name, columns.by_values)
+    stages = (
+        columns.by_name,
+        columns.by_usual_name,
+        columns.by_similar_name,
+        columns.by_values,
+        columns.by_second_choice,
+    )
     for stage in stages:
         for name in list(todo):
             choice = stage(name)
             if choice is not None:
                 fields[name] = choice
                 todo.remove(name)
+    if fields.get("account") and fields["account"].column is not None:
+        fields["account"] = columns.with_fallbacks(fields["account"])
     if notes is not None:
         notes.extend(dict.fromkeys(columns.notes))
     names = header_names(headers)
@@ -213,6 +260,7 @@ class _FreeColumns:
 
     def free(self) -> list[int]:
         used = {choice.column for choice in self.fields.values()} | self.unnamed
+        used |= {p for choice in self.fields.values() for p in choice.fallbacks}
         return [p for p in range(len(self.headers)) if p not in used]
 
     def plausible(self, name: str, position: int) -> bool:
@@ -291,6 +339,45 @@ class _FreeColumns:
             return None
         _, position = max(scored, key=lambda pair: (pair[0], -pair[1]))
         return FieldChoice(position, f"a name like '{_words(name)}'")
+
+    def by_second_choice(self, name: str) -> FieldChoice | None:
+        """For ``account`` where no column names the company: its ID, else the person who
+        raised the record (caller, requester, affected user)."""
+        if name != "account":
+            return None
+        for tier, how in (
+            (_ACCOUNT_IDS, "a company ID: no column names the company"),
+            (_ACCOUNT_PEOPLE, "the person who raised it: no column names the company"),
+        ):
+            for position in self.free():
+                if self.words[position] in tier and is_filled(self.sample, position):
+                    return FieldChoice(position, how)
+        return None
+
+    def with_fallbacks(self, choice: FieldChoice) -> FieldChoice:
+        """``choice`` of account, and the free columns of the customer (names, IDs, people)
+        that fill the sampled rows where its column is blank."""
+        assert choice.column is not None
+        blank = column_values(self.sample, choice.column).isna()
+        if not blank.any():
+            return choice
+        tiers = (*self.aliases["account"], *_ACCOUNT_IDS, *_ACCOUNT_PEOPLE)
+        ranked = sorted(
+            (tiers.index(self.words[p]), p) for p in self.free() if self.words[p] in tiers
+        )
+        fallbacks: list[int] = []
+        for _, position in ranked:
+            if not blank.any():
+                break
+            filled = column_values(self.sample, position).notna()
+            if (blank & filled).any():
+                fallbacks.append(position)
+                blank &= ~filled
+        if not fallbacks:
+            return choice
+        shown = " then ".join(f"'{self.headers[p]}'" for p in fallbacks)
+        how = f"{choice.how}; where it is blank, {shown}"
+        return FieldChoice(choice.column, how, choice.candidates, tuple(fallbacks))
 
     def by_values(self, name: str) -> FieldChoice | None:
         """The values themselves."""

@@ -56,7 +56,10 @@ def summary_lines(proposal: Proposal, written: Path, check: SampleCheck) -> list
     for name in FIELDS:
         choice = proposal.fields.get(name)
         if choice is not None and choice.column is not None:
-            lines.append(f"  {name:<12} ← '{proposal.header(choice.column)}' (by {choice.how})")
+            shown = ", else ".join(
+                f"'{proposal.header(p)}'" for p in (choice.column, *choice.fallbacks)
+            )
+            lines.append(f"  {name:<12} ← {shown} (by {choice.how})")
         elif name in proposal.constants:
             lines.append(f"  {name:<12} = '{proposal.constants[name]}' (fixed)")
     lines += [f"  note: {note}" for note in proposal.notes]

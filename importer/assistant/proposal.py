@@ -56,8 +56,9 @@ def load_profiles() -> dict[str, Mapping]:
     return {path.stem: load_mapping(path) for path in sorted(PROFILES.glob("*.toml"))}
 
 
-def propose(path: Path, sheet: str | None = None) -> Proposal:
-    """Read ``path``'s header and first rows and propose where every field comes from."""
+def propose(path: Path, sheet: str | None = None, given: dict[str, str] | None = None) -> Proposal:
+    """Read ``path``'s header and first rows and propose where every field comes from
+    (``given``: constants the analyst named, e.g. ``{"type": "Call"}``: they win)."""
     profiles = load_profiles()
     top = top_rows(path, sheet=sheet)
     profile_name, header_index, recognised_by = _recognise(top, profiles)
@@ -70,6 +71,9 @@ def propose(path: Path, sheet: str | None = None) -> Proposal:
     extras: list[tuple[str, int]] = []
     if profile is not None:
         fields, constants, extras = _from_profile(profile, headers)
+    for name, value in (given or {}).items():
+        fields.pop(name, None)
+        constants[name] = value
     notes: list[str] = []
     match_fields(fields, constants, headers, sample, profiles, notes)
     unnamed = unnamed_columns(headers)
@@ -106,6 +110,7 @@ def propose(path: Path, sheet: str | None = None) -> Proposal:
         timezone_note=_timezone_note(profile_name),
         missing=[name for name in REQUIRED if name in fields and fields[name].column is None],
         notes=notes,
+        constant_notes={name: "given to init" for name in given or {}},
     )
     return proposal
 

@@ -83,10 +83,9 @@ def _column_lines(proposal: Proposal) -> list[str]:
                 f"name one (candidates: {seen}), or set a fixed value in [constants]"
             )
         else:
-            lines.append(
-                f"{name} = {_toml(proposal.header(choice.column))}  # by {choice.how}"
-                + _example(proposal, choice.column)
-            )
+            headers = [proposal.header(p) for p in (choice.column, *choice.fallbacks)]
+            value = _toml(headers[0]) if len(headers) == 1 else _toml_list(headers)
+            lines.append(f"{name} = {value}  # by {choice.how}" + _example(proposal, choice.column))
     if proposal.constants:
         lines += ["", "[constants]  # API field = the same value for every row"]
         lines += [
@@ -191,6 +190,11 @@ def _escaped(found: re.Match[str]) -> str:
 def _toml(text: str) -> str:
     """A TOML basic string; safe in a comment too (it holds no control character)."""
     return '"' + _TOML_ESCAPE.sub(_escaped, text) + '"'
+
+
+def _toml_list(texts: list[str]) -> str:
+    """A TOML list of basic strings: the first of them filled in a row wins."""
+    return "[" + ", ".join(map(_toml, texts)) + "]"
 
 
 def _one_line(line: str) -> str:

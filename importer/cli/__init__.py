@@ -51,7 +51,11 @@ def _init(args: argparse.Namespace) -> int:
         raise UsageError(f"{output} already exists; pass --force to overwrite it, or --output")
     if output.exists() and output.resolve() == args.input.resolve():
         raise UsageError(f"--output {output} is the input file; name another file")
-    proposal = propose(args.input, sheet=args.sheet)
+    given = {name: value for name in ("type", "source") if (value := getattr(args, name))}
+    proposal = propose(args.input, sheet=args.sheet, given=given)
+    asked = _ask(proposal.missing, given)
+    if asked:
+        proposal = propose(args.input, sheet=args.sheet, given=given | asked)
     try:
         output.write_text(render(proposal), encoding="utf-8")
     except OSError as err:
@@ -67,6 +71,31 @@ def _init(args: argparse.Namespace) -> int:
         )
         return EXIT_NOT_ALL
     return EXIT_OK
+
+
+#: what init asks on a terminal for a field no column gives
+_QUESTIONS = {
+    "type": 'The activity type of every row (e.g. "Support Ticket", "Call"):',
+    "source": 'The system these rows come from (e.g. "Freshdesk", "Acme Desk"):',
+}
+
+
+def _ask(missing: list[str], given: dict[str, str]) -> dict[str, str]:
+    """On a terminal, the type and source no column gives, as the analyst answers; never
+    when stdin is not a terminal (a script, a pipe, cron)."""
+    wanted = [name for name in ("type", "source") if name in missing and name not in given]
+    if not wanted or not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return {}
+    import questionary
+
+    answers: dict[str, str] = {}
+    for name in wanted:
+        answer = questionary.text(_QUESTIONS[name]).ask()
+        if answer is None:  # Ctrl-C at the prompt
+            raise KeyboardInterrupt
+        if answer.strip():
+            answers[name] = answer.strip()
+    return answers
 
 
 def main(argv: Sequence[str] | None = None, *, read: ReadOptions | None = None) -> int:

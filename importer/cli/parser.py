@@ -276,6 +276,18 @@ def _init_command(commands: Any) -> None:
         help="where to write the mapping (default mapping.toml)",
     )
     init.add_argument("--force", action="store_true", help="overwrite --output if it exists")
+    init.add_argument(
+        "--type",
+        metavar="TEXT",
+        help='the activity type of every row, e.g. "Support Ticket" (default: recognised '
+        "from the export, else asked on a terminal)",
+    )
+    init.add_argument(
+        "--source",
+        metavar="TEXT",
+        help='the system the rows come from, e.g. "Acme Desk" (default: recognised from '
+        "the export, else asked on a terminal)",
+    )
 
 
 def _rate(text: str) -> float | str:
