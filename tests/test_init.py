@@ -50,7 +50,7 @@ def test_init_proposes_a_mapping_that_validates_every_valid_row(cli, tmp_path, s
         ("salesforce_cases_extract.csv", "Salesforce"),
         ("freshdesk_tickets_export.csv", "Freshdesk"),
         ("zendesk_tickets_export.csv", "Zendesk"),
-        ("hubspot_tickets.csv", "Hubspot"),
+        ("hubspot_tickets.csv", "HubSpot"),
     ],
 )
 def test_init_recognises_known_exports(cli, tmp_path, sample, profile):
@@ -58,7 +58,7 @@ def test_init_recognises_known_exports(cli, tmp_path, sample, profile):
     result = cli("init", SAMPLES / sample, "--output", mapping)
     assert f"recognised: {profile} export" in result.out
     text = mapping.read_text(encoding="utf-8")
-    assert f'source = "{profile.replace("Hubspot", "HubSpot")}"' in text
+    assert f'source = "{profile}"' in text
 
 
 def test_every_input_column_is_listed(cli, tmp_path):

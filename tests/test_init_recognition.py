@@ -61,21 +61,38 @@ def test_numeric_codes_are_never_taken_for_source(cli, tmp_path):
 
 def test_an_unrecognised_export_takes_type_and_source_given_to_init(cli, tmp_path):
     rows = [
-        ["number", "short_description", "caller_id", "opened_at"],
-        ["INC0010001", "Email down", "Abel Tuter", "2024-03-04 10:00:00"],
-        ["INC0010002", "VPN slow", "", "2024-03-05 11:00:00"],
+        ["ref", "summary", "caller", "opened"],
+        ["AC-1", "Email down", "Abel Tuter", "2024-03-04 10:00:00"],
+        ["AC-2", "VPN slow", "Fred Luddy", "2024-03-05 11:00:00"],
     ]
-    source = write_csv(tmp_path / "incident.csv", rows)
+    source = write_csv(tmp_path / "export.csv", rows)
     out = tmp_path / "m.toml"
-    result = cli("init", source, "--output", out, "--type", "Incident", "--source", "ServiceNow")
+    result = cli("init", source, "--output", out, "--type", "Incident", "--source", "Acme Desk")
     assert result.code == 0, result.out + result.err
+    assert "no known export recognised" in result.out
     text = out.read_text(encoding="utf-8")
     mapping = tomllib.loads(text)
-    assert mapping["constants"] == {"type": "Incident", "source": "ServiceNow"}
+    assert mapping["constants"] == {"type": "Incident", "source": "Acme Desk"}
     assert 'type = "Incident"  # given to init' in text
     # no company column: the person who raised the record names the customer
-    assert mapping["columns"]["account"] == "caller_id"
+    assert mapping["columns"]["account"] == "caller"
     assert "the person who raised it" in result.out
+
+
+def test_a_servicenow_incident_list_is_recognised_with_the_caller_as_customer(cli, tmp_path):
+    rows = [
+        ["number", "short_description", "caller_id", "opened_at", "state"],
+        ["INC0010001", "Email down", "Abel Tuter", "2024-03-04 10:00:00", "New"],
+        ["INC0010002", "VPN slow", "Fred Luddy", "2024-03-05 11:00:00", "Closed"],
+    ]
+    source = write_csv(tmp_path / "export.csv", rows)
+    out = tmp_path / "m.toml"
+    result = cli("init", source, "--output", out)
+    assert result.code == 0, result.out + result.err
+    assert "recognised: ServiceNow export: Incident" in result.out
+    mapping = tomllib.loads(out.read_text(encoding="utf-8"))
+    assert mapping["constants"] == {"type": "Incident", "source": "ServiceNow"}
+    assert mapping["columns"]["account"] == "caller_id"
 
 
 def test_an_account_blank_on_some_rows_falls_back_to_another_customer_column(cli, tmp_path):
@@ -99,8 +116,8 @@ def test_init_asks_nothing_when_stdin_is_no_terminal(tmp_path):
     import subprocess
     import sys
 
-    rows = [["number", "caller_id", "opened_at"], ["INC1", "Abel", "2024-03-04 10:00:00"]]
-    source = write_csv(tmp_path / "incident.csv", rows)
+    rows = [["ref", "caller", "opened"], ["AC-1", "Abel", "2024-03-04 10:00:00"]]
+    source = write_csv(tmp_path / "export.csv", rows)
     done = subprocess.run(
         [sys.executable, "-m", "importer", "init", str(source), "--output", "m.toml"],
         cwd=tmp_path,
@@ -111,3 +128,19 @@ def test_init_asks_nothing_when_stdin_is_no_terminal(tmp_path):
     )
     assert done.returncode == 1
     assert "type, source: no column found" in done.stderr
+
+
+def test_the_files_name_gives_the_kind_no_column_gives(cli, tmp_path):
+    # Dynamics 365 writes calls and tasks with the same headers: only the name tells
+    rows = [
+        ["subject", "description", "createdon", "duedate", "accountid", "statecode"],
+        ["Follow up", "x", "11-17-2009", "11-18-2009", "A. Datum Corporation", "open"],
+        ["Check in", "y", "11-20-2009", "11-21-2009", "Contoso", "open"],
+    ]
+    for name, kind in (("phonecall.csv", "Call"), ("task.csv", "Task")):
+        source = write_csv(tmp_path / name, rows)
+        out = tmp_path / f"{name}.toml"
+        assert cli("init", source, "--output", out).code == 0
+        text = out.read_text(encoding="utf-8")
+        assert tomllib.loads(text)["constants"]["type"] == kind
+        assert f"from the file's name ({name})" in text

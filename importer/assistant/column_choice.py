@@ -252,7 +252,7 @@ class _FreeColumns:
     ) -> None:
         self.fields = fields  # the choices so far, filled in as the stages go
         self.headers = headers
-        self.words = [_words(header) for header in headers]
+        self.words = [words_of(header) for header in headers]
         self.sample = sample
         self.aliases = aliases
         self.unnamed = unnamed_columns(headers)
@@ -308,7 +308,7 @@ class _FreeColumns:
 
     def by_name(self, name: str) -> FieldChoice | None:
         """Exact and normalised names."""
-        target = _words(name)
+        target = words_of(name)
         for position in self.free():
             if normalise_header(self.headers[position]) == name or self.words[position] == target:
                 if name in ("source", "type") and (why := self.not_taken(name, position)):
@@ -326,7 +326,7 @@ class _FreeColumns:
 
     def by_similar_name(self, name: str) -> FieldChoice | None:
         """Names close to those (typos, other spellings)."""
-        names = [_words(name), *self.aliases[name]]
+        names = [words_of(name), *self.aliases[name]]
         scored = [
             (found[1], position)
             for position in self.free()
@@ -338,7 +338,7 @@ class _FreeColumns:
         if not scored:
             return None
         _, position = max(scored, key=lambda pair: (pair[0], -pair[1]))
-        return FieldChoice(position, f"a name like '{_words(name)}'")
+        return FieldChoice(position, f"a name like '{words_of(name)}'")
 
     def by_second_choice(self, name: str) -> FieldChoice | None:
         """For ``account`` where no column names the company: its ID, else the person who
@@ -359,9 +359,9 @@ class _FreeColumns:
         that fill the sampled rows where its column is blank."""
         assert choice.column is not None
         blank = column_values(self.sample, choice.column).isna()
-        if not blank.any():
+        if not blank.any() or choice.fallbacks:  # a profile's own fallbacks: it knows
             return choice
-        tiers = (*self.aliases["account"], *_ACCOUNT_IDS, *_ACCOUNT_PEOPLE)
+        tiers = (*_ALIASES["account"], *_ACCOUNT_IDS, *_ACCOUNT_PEOPLE)
         ranked = sorted(
             (tiers.index(self.words[p]), p) for p in self.free() if self.words[p] in tiers
         )
@@ -437,13 +437,17 @@ def _candidates(free: list[int], names: list[str], sample: pd.DataFrame) -> tupl
 
 def _all_aliases(profiles: dict[str, Mapping]) -> dict[str, set[str]]:
     aliases = {name: set(_ALIASES.get(name, ())) for name in FIELDS}
+    # a profile's ID and person columns for the account come last, not by name: where no
+    # company column exists (``by_second_choice``), and after the contact took its own
+    later = {*_ACCOUNT_IDS, *_ACCOUNT_PEOPLE}
     for profile in profiles.values():
         for name, choices in profile.columns.items():
-            aliases[name].update(_words(choice) for choice in choices)
+            words = {words_of(choice) for choice in choices}
+            aliases[name].update(words - later if name == "account" else words)
     return aliases
 
 
-def _words(header: str) -> str:
+def words_of(header: str) -> str:
     """``CreatedDate`` / ``Date/Time Opened`` → ``created date`` / ``date time opened``."""
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", header.strip())
     return " ".join(re.findall(r"[a-z0-9]+", spaced.lower()))

@@ -49,7 +49,7 @@ def summary_lines(proposal: Proposal, written: Path, check: SampleCheck) -> list
     """What ``init`` tells the analyst: where the file is, what to fill in, how rows fare."""
     lines = [f"Wrote {written}"]
     lines.append(
-        f"  recognised: {proposal.profile.capitalize()} export"
+        f"  recognised: {proposal.recognised_as}"
         if proposal.profile
         else "  no known export recognised: columns matched by name and by their values"
     )

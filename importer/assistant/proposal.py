@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,16 +13,66 @@ from schemas.activity import REQUIRED
 from ..dates import FormatGuess, guess_date_format
 from ..mapping import HEADER_SEARCH_ROWS, Mapping, load_mapping
 from ..read import OVERFLOW, PROBLEM, Table, is_blank, open_table, top_rows
-from .column_choice import FieldChoice, match_fields
+from .column_choice import FieldChoice, match_fields, words_of
 from .headers import header_names, unnamed_columns
 from .sampled_values import column_values, is_filled
 
 PROFILES = Path(__file__).resolve().parent.parent.parent / "schemas" / "profiles"
 SAMPLE_ROWS = 1_000
-#: a profile is recognised in a header row that has its reference column and this many of
-#: its entries ([columns] and [additional_information]) and this share of them: exports
-#: leave columns out
+#: a profile is recognised in a header row that has this many of its entries ([columns]
+#: and [additional_information]) by headers telling of the system, and this share of all
+#: its entries: exports leave columns out
 RECOGNISED_ENTRIES, RECOGNISED_SHARE = 3, 0.4
+#: headers that any export may have: they recognise no system ("Subject, Status, Priority")
+_COMMON_HEADERS = frozenset(
+    {
+        "id",
+        "subject",
+        "status",
+        "state",
+        "priority",
+        "type",
+        "source",
+        "agent",
+        "group",
+        "description",
+        "email",
+        "created",
+        "updated",
+        "title",
+        "name",
+        "owner",
+        "category",
+        "number",
+        "summary",
+        "assignee",
+        "account",
+        "contact",
+        "company",
+        "location",
+    }
+)
+#: words of a file's name that say which kind of record it holds ("phonecall.csv")
+_KIND_WORDS = {
+    "phonecall": "Call",
+    "phonecalls": "Call",
+    "call": "Call",
+    "calls": "Call",
+    "task": "Task",
+    "tasks": "Task",
+    "case": "Case",
+    "cases": "Case",
+    "incident": "Incident",
+    "incidents": "Incident",
+    "ticket": "Support Ticket",
+    "tickets": "Support Ticket",
+    "meeting": "Meeting",
+    "meetings": "Meeting",
+    "appointment": "Meeting",
+    "appointments": "Meeting",
+    "event": "Meeting",
+    "events": "Meeting",
+}
 
 
 @dataclass
@@ -45,6 +96,13 @@ class Proposal:
     constant_notes: dict[str, str] = field(default_factory=dict)
     #: what init saw and did not take, for the analyst (a "Source" of channels, …)
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def recognised_as(self) -> str:
+        """``ServiceNow export: Incident (schemas/profiles/servicenow-incident.toml)``."""
+        system = self.constants.get("source") or (self.profile or "").capitalize()
+        kind = f": {self.constants['type']}" if self.constants.get("type") else ""
+        return f"{system} export{kind} (schemas/profiles/{self.profile}.toml)"
 
     def header(self, position: int) -> str:
         """The header as a mapping names it (``"Email #2"`` for a repeated one)."""
@@ -76,6 +134,12 @@ def propose(path: Path, sheet: str | None = None, given: dict[str, str] | None =
         constants[name] = value
     notes: list[str] = []
     match_fields(fields, constants, headers, sample, profiles, notes)
+    kind = None
+    if "type" not in constants and (fields.get("type") or FieldChoice(None, "")).column is None:
+        kind = _kind_of(path)  # no column gives the kind: the file's name may say it
+    if kind:
+        constants["type"] = kind
+        fields.pop("type", None)
     unnamed = unnamed_columns(headers)
     used = {choice.column for choice in fields.values()} | unnamed
     names = header_names(headers)
@@ -110,7 +174,10 @@ def propose(path: Path, sheet: str | None = None, given: dict[str, str] | None =
         timezone_note=_timezone_note(profile_name),
         missing=[name for name in REQUIRED if name in fields and fields[name].column is None],
         notes=notes,
-        constant_notes={name: "given to init" for name in given or {}},
+        constant_notes=(
+            {"type": f"the record kind: from the file's name ({path.name})"} if kind else {}
+        )
+        | {name: "given to init" for name in given or {}},
     )
     return proposal
 
@@ -132,14 +199,11 @@ def _recognise(
                 for choices in entries
                 if (hit := next((h.lower() for h in choices if h.lower() in cells), None))
             ]
+            telling = [h for h in found if words_of(h) not in _COMMON_HEADERS]
             share = len(found) / len(entries) if entries else 0.0
-            if len(found) < RECOGNISED_ENTRIES or share < RECOGNISED_SHARE:
+            if len(telling) < RECOGNISED_ENTRIES or share < RECOGNISED_SHARE:
                 continue
-            # the record's own ID is the header most telling of the system: without it,
-            # "Subject, Status, Priority" could be any export
-            if not any(h.lower() in cells for h in profile.columns.get("reference", ())):
-                continue
-            score = (len(found), share, name, index, tuple(found))
+            score = (len(telling), share, name, index, tuple(telling))
             if best is None or score[:2] > best[:2]:
                 best = score
     if best is not None:
@@ -150,6 +214,12 @@ def _recognise(
     filled = [sum(bool(cell.strip()) for cell in row) for row in top]
     most = max(filled, default=0)
     return None, filled.index(most) if most else 0, ()
+
+
+def _kind_of(path: Path) -> str | None:
+    """The record kind a file's name says (``phonecall.csv``: a call), if it says one."""
+    words = re.findall(r"[a-z]+", path.stem.lower())
+    return next((_KIND_WORDS[word] for word in reversed(words) if word in _KIND_WORDS), None)
 
 
 def _sample(table: Table) -> tuple[pd.DataFrame, int]:
@@ -168,18 +238,19 @@ def _from_profile(
     for position, header in enumerate(headers):
         lowered.setdefault(header.lower(), position)
 
-    def first(choices: tuple[str, ...]) -> int | None:
-        return next((lowered[h.lower()] for h in choices if h.lower() in lowered), None)
+    def present(choices: tuple[str, ...]) -> list[int]:
+        return list(dict.fromkeys(lowered[h.lower()] for h in choices if h.lower() in lowered))
 
     fields = {
-        name: FieldChoice(first(choices), "the profile")
+        name: FieldChoice(found[0], "the profile", fallbacks=tuple(found[1:]))
         for name, choices in profile.columns.items()
-        if first(choices) is not None
+        if (found := present(choices))
     }
+    taken = {p for choice in fields.values() for p in (choice.column, *choice.fallbacks)}
     extras = [
-        (key, found)
+        (key, found[0])
         for key, choices in (profile.additional_information or {}).items()
-        if (found := first(choices)) is not None
+        if (found := present(choices)) and found[0] not in taken
     ]
     return fields, dict(profile.constants), extras
 

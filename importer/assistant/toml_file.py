@@ -39,8 +39,7 @@ def _opening_lines(proposal: Proposal, now: dt.datetime) -> list[str]:
     return [
         f"# Mapping for {proposal.input.name}, proposed by cg-import init on "
         f"{now:%Y-%m-%d} from its first {proposal.sampled_rows:,} rows.",
-        f"# Recognised as: {proposal.profile.capitalize()} export "
-        f"(schemas/profiles/{proposal.profile}.toml), by its headers "
+        f"# Recognised as: {proposal.recognised_as}, by its headers "
         + ", ".join(f"'{header}'" for header in proposal.recognised_by)
         if proposal.profile
         else "# No known export recognised: columns were matched by name and by their values.",
