@@ -144,3 +144,31 @@ def test_the_files_name_gives_the_kind_no_column_gives(cli, tmp_path):
         text = out.read_text(encoding="utf-8")
         assert tomllib.loads(text)["constants"]["type"] == kind
         assert f"from the file's name ({name})" in text
+
+
+def test_init_shows_the_first_rows_as_sent_and_proposes_the_markers_of_nothing(cli, tmp_path):
+    rows = [
+        ["Ticket", "Company", "Type", "Source", "Created", "Agent"],
+        ["T-1", "Acme", "Call", "Aircall", "2024-03-04 10:00:00", "N/A"],
+        ["T-2", "?", "Call", "Aircall", "2024-03-05 11:00:00", "ann"],
+        ["T-3", "Beta", "Call", "Aircall", "2024-03-06 12:00:00", "bob"],
+    ]
+    source = write_csv(tmp_path / "desk.csv", rows)
+    out = tmp_path / "m.toml"
+    result = cli("init", source, "--output", out)
+    assert tomllib.loads(out.read_text(encoding="utf-8"))["blank_values"] == ["?", "N/A"]
+    assert "sample of 3 rows validated: 1 invalid, 2 valid (67% valid)" in result.out
+    table = result.out.split("as they would be sent (happened_at in UTC):\n")[1].splitlines()
+    assert table[0].split() == ["reference", "account", "type", "source", "happened_at"]
+    assert table[1].split() == ["T-1", "Acme", "Call", "Aircall", "2024-03-04", "10:00:00"]
+
+
+def test_no_id_column_gives_derived_references_and_says_what_that_means(cli, tmp_path):
+    rows = [["Company", "Created", "Note"], ["Acme", "2024-03-04 10:00", "x"]]
+    source = write_csv(tmp_path / "notes.csv", rows)
+    out = tmp_path / "m.toml"
+    result = cli("init", source, "--output", out, "--type", "Note", "--source", "Excel")
+    assert "reference: no ID column: derived from each row's content" in result.out
+    text = out.read_text(encoding="utf-8")
+    assert "a row edited later in the export is sent as a new activity" in text
+    assert "reference" not in tomllib.loads(text)["columns"]

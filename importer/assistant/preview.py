@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from schemas.activity import FIELDS
 
@@ -12,7 +14,7 @@ from ..errors import MappingError
 from ..mapping import load_mapping, plan_columns
 from ..validate import Validator
 from .proposal import SAMPLE_ROWS, Proposal
-from .toml_file import PLACEHOLDER, quoted_arg
+from .toml_file import DERIVED, PLACEHOLDER, quoted_arg
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class SampleCheck:
     counts: dict[str, int]
     problems: tuple[str, ...]  # the first ones, as 'row N: field: message'
     refused: str | None  # why the mapping cannot be used yet (a placeholder, …)
+    first_sent: tuple[dict[str, Any], ...] = ()  # the first bodies as they would be sent
 
 
 def check_sample(proposal: Proposal, mapping_path: Path, zone: str = "UTC") -> SampleCheck:
@@ -36,13 +39,39 @@ def check_sample(proposal: Proposal, mapping_path: Path, zone: str = "UTC") -> S
     chunk = next(table.chunks(SAMPLE_ROWS), None)
     if chunk is None:
         return SampleCheck({}, (), None)
-    result = Validator(plan, zone, mapping.date_format, payloads=False).check(chunk)
+    result = Validator(plan, zone, mapping.date_format, payloads=True).check(chunk)
     counts = Counter(result.outcomes["status"])
     problems = tuple(
         f"row {issue.source_row}: {issue.field}: {issue.message}"
         for issue in list(result.row_issues())[:5]
     )
-    return SampleCheck(dict(counts), problems, None)
+    first = tuple(body for _, _, body in islice(result.payloads(), FIRST_SHOWN))
+    return SampleCheck(dict(counts), problems, None, first)
+
+
+#: rows shown as they would be sent, and the fields shown of them
+FIRST_SHOWN = 3
+_SHOWN_FIELDS = ("reference", "account", "type", "source", "happened_at")
+
+
+def first_rows_lines(bodies: tuple[dict[str, Any], ...]) -> list[str]:
+    """The first bodies as a small table: what the API would receive (happened_at in UTC)."""
+    if not bodies:
+        return []
+    cells = [[_cut(str(body.get(name, ""))) for name in _SHOWN_FIELDS] for body in bodies]
+    widths = [
+        max(len(name), *(len(row[i]) for row in cells)) for i, name in enumerate(_SHOWN_FIELDS)
+    ]
+
+    def line(values: list[str] | tuple[str, ...]) -> str:
+        return "    " + "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
+
+    heading = ["  the first rows as they would be sent (happened_at in UTC):", line(_SHOWN_FIELDS)]
+    return heading + [line(row) for row in cells]
+
+
+def _cut(text: str, most: int = 28) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
 
 
 def summary_lines(proposal: Proposal, written: Path, check: SampleCheck) -> list[str]:
@@ -63,6 +92,11 @@ def summary_lines(proposal: Proposal, written: Path, check: SampleCheck) -> list
         elif name in proposal.constants:
             lines.append(f"  {name:<12} = '{proposal.constants[name]}' (fixed)")
     lines += [f"  note: {note}" for note in proposal.notes]
+    if "reference" not in proposal.fields:
+        lines.append(f"  reference: no ID column: derived from each row's content ({DERIVED})")
+    if proposal.blank_values:
+        shown = ", ".join(f"'{v}'" for v in proposal.blank_values)
+        lines.append(f"  blank_values {shown} (cells that mean nothing here)")
     if proposal.dates.formats:
         lines.append(f"  date_format  {', '.join(proposal.dates.formats)}")
     if proposal.dates.question:
@@ -79,7 +113,10 @@ def summary_lines(proposal: Proposal, written: Path, check: SampleCheck) -> list
         lines.append(f"  sample not validated: {check.refused}")
     elif check.counts:
         counts = ", ".join(f"{n} {status}" for status, n in sorted(check.counts.items()))
-        lines.append(f"  sample of {sum(check.counts.values())} rows validated: {counts}")
+        total = sum(check.counts.values())
+        share = check.counts.get("valid", 0) / total if total else 0.0
+        lines.append(f"  sample of {total} rows validated: {counts} ({share:.0%} valid)")
         lines += [f"    {problem}" for problem in check.problems]
+        lines += first_rows_lines(check.first_sent)
     lines.append(f"Next: cg-import validate {quoted_arg(str(proposal.input))} --mapping {written}")
     return lines

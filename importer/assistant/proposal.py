@@ -170,7 +170,7 @@ def propose(path: Path, sheet: str | None = None, given: dict[str, str] | None =
         constants=constants,
         extras=extras,
         dates=dates,
-        blank_values=profile.blank_values if profile else (),
+        blank_values=_blank_values(sample, profile.blank_values if profile else ()),
         timezone_note=_timezone_note(profile_name),
         missing=[name for name in REQUIRED if name in fields and fields[name].column is None],
         notes=notes,
@@ -214,6 +214,16 @@ def _recognise(
     filled = [sum(bool(cell.strip()) for cell in row) for row in top]
     most = max(filled, default=0)
     return None, filled.index(most) if most else 0, ()
+
+
+#: texts exports write for "nothing here": proposed as blank_values where the sample has them
+NULL_MARKERS = ("?", "-", "--", "N/A", "n/a", "NA", "NULL", "null", "None", "(blank)", "#N/A")
+
+
+def _blank_values(sample: pd.DataFrame, known: tuple[str, ...]) -> tuple[str, ...]:
+    """The profile's blank values, and the markers of nothing the sampled cells hold."""
+    cells = {str(cell).strip() for column in sample.columns for cell in sample[column].dropna()}
+    return tuple(dict.fromkeys([*known, *(m for m in NULL_MARKERS if m in cells)]))
 
 
 def _kind_of(path: Path) -> str | None:

@@ -16,6 +16,8 @@ from .sampled_values import column_values, is_filled
 
 #: written for a required field without any candidate column: validate refuses it by name
 PLACEHOLDER = "CHOOSE A COLUMN"
+#: what a derived reference means for the analyst
+DERIVED = "a row edited later in the export is sent as a new activity"
 
 
 def render(proposal: Proposal, now: dt.datetime | None = None) -> str:
@@ -71,6 +73,11 @@ def _reading_lines(proposal: Proposal) -> list[str]:
 def _column_lines(proposal: Proposal) -> list[str]:
     """The [columns] table (a placeholder for a required field without one), then [constants]."""
     lines = ["[columns]  # API field = input header"]
+    if "reference" not in proposal.fields:
+        lines.append(
+            "# reference: no column is the record's own ID, so each row's reference is derived "
+            f"from its content (auto-…): {DERIVED}; name an ID column here if there is one"
+        )
     for name in FIELDS:
         choice = proposal.fields.get(name)
         if choice is None:
