@@ -31,7 +31,7 @@ def notify(urls: list[str], summary: InboxSummary) -> str | None:
             + (f"; report {result.report}" if result.report else "")
             + (f"; {result.note}" if result.note else "")
         )
-    title, bad_news = _headline(summary)
+    title, kind = headline(summary)
     with warnings.catch_warnings():
         # apprise loads its plugins on first use; one imports the deprecated imghdr
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -39,30 +39,39 @@ def notify(urls: list[str], summary: InboxSummary) -> str | None:
 
         sender = apprise.Apprise()
         bad = [url for url in urls if not sender.add(url)]
-        kind = (
-            apprise.NotifyType.FAILURE
-            if bad_news
-            else apprise.NotifyType.WARNING
-            if summary.locked
-            else apprise.NotifyType.SUCCESS
-        )
         delivered = bool(sender) and sender.notify(
-            body="\n".join(lines), title=title, notify_type=kind
+            body="\n".join(lines), title=title, notify_type=apprise.NotifyType(kind)
         )
     if bad:
         return f"not an Apprise URL: {', '.join(_shown(url) for url in bad)}"
     return None if delivered else "the notification could not be delivered"
 
 
-def _headline(summary: InboxSummary) -> tuple[str, bool]:
-    """The notification's title by what the run did, and whether someone must act."""
+#: the four outcomes a title starts with: what an on-call person has to do about the run
+IMPORTED, NOTHING_NEW, NEEDS_YOU, NOT_STARTED = (
+    "imported",
+    "nothing new",
+    "some rows need you",
+    "failed to start",
+)
+
+
+def headline(summary: InboxSummary) -> tuple[str, str]:
+    """The title (``cg-import: <outcome> — <detail>``) and the Apprise type of the message.
+
+    The outcome follows the exit code: 2 (or another run holding the folder) failed to
+    start; 1 or 130, rows wait or failed; 0, imported, unless no row was: files already
+    imported (duplicates, or every row unchanged) are nothing new.
+    """
     folder = summary.folder.name
+    files = len(summary.files)
     waiting = sum(f.outcome == "processing" for f in summary.files)
     failed = len(summary.failed)
+    imported = sum(f.counts.get("imported", 0) for f in summary.files)
     if summary.error:
-        return f"cg-import: the run on {folder} stopped with an error", True
+        return _title(NOT_STARTED, f"the run on {folder} stopped with an error"), "failure"
     if summary.locked:
-        return f"cg-import: {folder} is still held by another run", False
+        return _title(NOT_STARTED, f"{folder} is still held by another run"), "warning"
     if summary.interrupted or summary.stopped or waiting:
         why = (
             "was interrupted"
@@ -71,15 +80,17 @@ def _headline(summary: InboxSummary) -> tuple[str, bool]:
             if summary.stopped
             else "did not finish them"
         )
-        return (
-            f"cg-import: {waiting} file(s) from {folder} wait in processing/: the run {why}",
-            True,
-        )
+        detail = f"{waiting} file(s) from {folder} wait in processing/: the run {why}"
+        return _title(NEEDS_YOU, detail), "failure"
     if failed:
-        return f"cg-import: {len(summary.files)} file(s) from {folder}, {failed} failed", True
-    if all(f.outcome == "duplicates" for f in summary.files):
-        return f"cg-import: {len(summary.files)} file(s) from {folder}, nothing new", False
-    return f"cg-import: {len(summary.files)} file(s) from {folder}, all imported", False
+        return _title(NEEDS_YOU, f"{files} file(s) from {folder}, {failed} failed"), "failure"
+    if not imported:
+        return _title(NOTHING_NEW, f"{files} file(s) from {folder}, imported before"), "success"
+    return _title(IMPORTED, f"{imported:,} rows from {files} file(s) in {folder}"), "success"
+
+
+def _title(outcome: str, detail: str) -> str:
+    return f"cg-import: {outcome} \N{EM DASH} {detail}"
 
 
 def _shown(url: str) -> str:
