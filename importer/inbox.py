@@ -299,6 +299,8 @@ async def _import_one(
         counts=dict(run.counts),
         requests=run.requests,
         seconds=time.monotonic() - started,
+        retry_file=run.retry_file,
+        problems=run.problems,
     )
     return _file_done(result, run, options, history, sha256, summary)
 

@@ -22,6 +22,9 @@ class FileResult:
     requests: int = 0
     seconds: float = 0.0
     note: str | None = None
+    retry_file: Path | None = None
+    #: the most frequent kinds of error, as the run's summary lists them (problems.top)
+    problems: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import warnings
 
-from .inbox_summary import InboxSummary
+from .inbox_summary import FileResult, InboxSummary
+
+#: how many kinds of error a file's lines name (the report lists them all)
+_KINDS_SHOWN = 3
+_TIMES = " \N{MULTIPLICATION SIGN} "
 
 
 def notify(urls: list[str], summary: InboxSummary) -> str | None:
@@ -23,14 +27,7 @@ def notify(urls: list[str], summary: InboxSummary) -> str | None:
         lines.append(f"The log is incomplete: {summary.log_problem}")
     if summary.locked:
         lines.append(f"another inbox run still holds {summary.folder} (its lock): nothing done")
-    for result in summary.files:
-        counts = ", ".join(f"{status} {count:,}" for status, count in sorted(result.counts.items()))
-        lines.append(
-            f"{result.file} → {result.outcome}/"
-            + (f" ({counts})" if counts else "")
-            + (f"; report {result.report}" if result.report else "")
-            + (f"; {result.note}" if result.note else "")
-        )
+    lines += [line for result in summary.files for line in file_lines(result)]
     title, kind = headline(summary)
     with warnings.catch_warnings():
         # apprise loads its plugins on first use; one imports the deprecated imghdr
@@ -45,6 +42,28 @@ def notify(urls: list[str], summary: InboxSummary) -> str | None:
     if bad:
         return f"not an Apprise URL: {', '.join(_shown(url) for url in bad)}"
     return None if delivered else "the notification could not be delivered"
+
+
+def file_lines(result: FileResult) -> list[str]:
+    """One file: where it went and its counts; what to fix first (the most frequent kinds
+    of error, values shown as …); the report and retry file by name, then where they are
+    (the name is what one looks for in a mail; the folder is on the server)."""
+    counts = ", ".join(f"{status} {count:,}" for status, count in sorted(result.counts.items()))
+    lines = [f"{result.file} → {result.outcome}/" + (f" ({counts})" if counts else "")]
+    if result.problems:
+        kinds = [f"{k['count']:,}{_TIMES}{k['field']}: {k['message']}" for k in result.problems]
+        more = len(kinds) - _KINDS_SHOWN
+        lines += [f"  {kind}" for kind in kinds[:_KINDS_SHOWN]]  # a message may hold "; "
+        if more > 0:
+            lines.append(f"  and {more} more kind(s) of error: see the report")
+    if result.report:
+        names = f"report: {result.report.name}"
+        if result.retry_file:
+            names += f", retry file: {result.retry_file.name}"
+        lines.append(f"  {names} (in {result.report.parent})")
+    if result.note:
+        lines.append(f"  {result.note}")
+    return lines
 
 
 #: the four outcomes a title starts with: what an on-call person has to do about the run
