@@ -37,7 +37,7 @@ from .files import NAME_MAX, REPORT_STEM_MAX, fit_stem, refuse_link
 from .history import History
 from .inbox_summary import FileResult, InboxSummary
 from .journal import journal_input, journal_path, runs_of
-from .notify import notify
+from .notify import Delivery, Target, notify
 from .pipeline import import_file
 from .summary import RunSummary
 
@@ -167,20 +167,25 @@ async def run_inbox(
     return summary
 
 
-def end_run(summary: InboxSummary, log_file: Path | None, urls: list[str]) -> list[str]:
-    """The run's JSON log line and its notification, however the run ended; returns
-    warnings (a log or notification that failed must not hide why the run ended)."""
+def end_run(summary: InboxSummary, log_file: Path | None, chosen: list[Target]) -> list[str]:
+    """The run's notification, then its JSON log line (which says what became of each
+    notification), however the run ended; returns warnings (a log or notification that
+    failed must not hide why the run ended, nor change its exit code)."""
     warnings_: list[str] = [summary.log_problem] if summary.log_problem else []
+    deliveries: list[Delivery] = []
     try:
-        _log(log_file, summary.as_json())
-    except ReportError as err:
-        said = [summary.error or "", summary.log_problem or ""]
-        if not any(s.startswith(f"cannot write the log {log_file}") for s in said):
-            warnings_.append(str(err))  # (not the same problem twice)
-    problem = notify(urls, summary)
-    if problem:
-        warnings_.append(problem)
-    return warnings_
+        deliveries = notify(chosen, summary)
+    except Exception as err:  # a defect in telling must not cost the run its log line
+        warnings_.append(f"the notification failed: {internal_error(err)}")
+    finally:
+        summary.notifications = [delivery.as_json() for delivery in deliveries]
+        try:
+            _log(log_file, summary.as_json())
+        except ReportError as err:
+            said = [summary.error or "", summary.log_problem or ""]
+            if not any(s.startswith(f"cannot write the log {log_file}") for s in said):
+                warnings_.append(str(err))  # (not the same problem twice)
+    return warnings_ + [d.problem() for d in deliveries if not d.delivered]
 
 
 def _prepare(options: InboxOptions) -> None:

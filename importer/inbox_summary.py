@@ -54,6 +54,8 @@ class InboxSummary:
     error: str | None = None  # what ended the run early (credentials refused, a bug…)
     log_problem: str | None = None  # the log could not be written after a file was handled
     config: Path | None = None  # the config file the run read
+    #: what became of the notification to each target (notify.Delivery.as_json)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -86,6 +88,7 @@ class InboxSummary:
             "error": self.error,
             "exit": self.exit_code,
             "config": str(self.config) if self.config else None,
+            "notifications": self.notifications,
         }
 
 

@@ -1,25 +1,89 @@
 """The notification of an inbox run: its title and body composed from what the run did,
-and delivered through Apprise to every target."""
+and delivered through Apprise to every target, each named as a service (never with what
+its URL may hold of a token or password) with why it could not be told, if it could not."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import re
 import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
 
 from .inbox_summary import FileResult, InboxSummary
 
 #: how many kinds of error a file's lines name (the report lists them all)
 _KINDS_SHOWN = 3
 _TIMES = " \N{MULTIPLICATION SIGN} "
+#: where a target came from when the command line named it
+COMMAND_LINE = "--notify"
 
 
-def notify(urls: list[str], summary: InboxSummary) -> str | None:
-    """Tell every Apprise URL what the run did; returns why delivery failed, if it did.
+@dataclass(frozen=True)
+class Target:
+    """One Apprise URL to tell, and where it was named (the config file, or ``--notify``)."""
+
+    url: str
+    origin: str
+
+
+def targets(
+    from_config: list[str], from_command_line: list[str], config: Path | None
+) -> list[Target]:
+    """The config file's targets and the command line's together, each once (the first
+    naming wins): a ``--notify`` for tonight's test must not silence the team's channel."""
+    found: dict[str, Target] = {}
+    for urls, origin in ((from_config, f"config file {config}"), (from_command_line, COMMAND_LINE)):
+        for url in urls:
+            found.setdefault(url, Target(url, origin))
+    return list(found.values())
+
+
+def targets_line(chosen: list[Target]) -> str:
+    """Where the run's notifications go and who named them, without a token in sight."""
+    origins = dict.fromkeys(target.origin for target in chosen)  # in order: the file's first
+    return "notifications go to " + "; ".join(
+        ", ".join(service(t.url) for t in chosen if t.origin == origin) + f" ({origin})"
+        for origin in origins
+    )
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What became of the notification to one target."""
+
+    service: str  # e.g. "JSON json://127.0.0.1:8080": what it is, never its token
+    origin: str
+    delivered: bool
+    cause: str | None = None  # e.g. "connection refused", "HTTP 500"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "from": self.origin,
+            "delivered": self.delivered,
+            "cause": self.cause,
+        }
+
+    def problem(self) -> str:
+        return (
+            f"the notification could not be delivered to {self.service} ({self.origin}): "
+            f"{self.cause}"
+        )
+
+
+def notify(chosen: list[Target], summary: InboxSummary) -> list[Delivery]:
+    """Tell every target what the run did, one at a time, so that each failure is named.
 
     A run that handled no file says nothing, unless it ended early (an error) or found
     another run still holding the folder: both need someone to look.
     """
-    if not urls or not (summary.files or summary.error or summary.locked):
-        return None
+    if not chosen or not (summary.files or summary.error or summary.locked):
+        return []
     lines = []
     if summary.error:
         lines.append(f"The run stopped: {summary.error}")
@@ -29,19 +93,61 @@ def notify(urls: list[str], summary: InboxSummary) -> str | None:
         lines.append(f"another inbox run still holds {summary.folder} (its lock): nothing done")
     lines += [line for result in summary.files for line in file_lines(result)]
     title, kind = headline(summary)
-    with warnings.catch_warnings():
-        # apprise loads its plugins on first use; one imports the deprecated imghdr
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import apprise
+    return [_deliver(target, title, "\n".join(lines), kind) for target in chosen]
 
+
+def _deliver(target: Target, title: str, body: str, kind: str) -> Delivery:
+    """One target told, and the cause read from what Apprise logged if it was not."""
+    with _apprise() as apprise:
         sender = apprise.Apprise()
-        bad = [url for url in urls if not sender.add(url)]
-        delivered = bool(sender) and sender.notify(
-            body="\n".join(lines), title=title, notify_type=apprise.NotifyType(kind)
-        )
-    if bad:
-        return f"not an Apprise URL: {', '.join(_shown(url) for url in bad)}"
-    return None if delivered else "the notification could not be delivered"
+        if not sender.add(target.url):
+            return Delivery(service(target.url), target.origin, False, "not an Apprise URL")
+        with apprise.LogCapture(level=logging.DEBUG, fmt="%(message)s") as said:
+            told = sender.notify(body=body, title=title, notify_type=apprise.NotifyType(kind))
+        delivered = bool(told)
+    cause = None if delivered else _cause(said.getvalue(), target.url)
+    return Delivery(service(target.url), target.origin, delivered, cause)
+
+
+def service(url: str) -> str:
+    """What a target is, for people: Apprise's name for the service, its scheme and host
+    (``JSON json://hooks.example.com``); never a user, password, path or query, and not
+    the host either when Apprise counts it as a secret (Slack's and Discord's tokens)."""
+    scheme = url.partition("://")[0]
+    with _apprise() as apprise:
+        sender = apprise.Apprise()
+        if not sender.add(url):
+            return f"{scheme}://…"
+        plugin = sender[0]
+    shown = urlsplit(plugin.url(privacy=True)).netloc.rpartition("@")[2]
+    host = shown if plugin.host and shown.split(":")[0] == plugin.host else "…"
+    return f"{plugin.service_name} {scheme}://{host}"
+
+
+#: causes read from what Apprise logged, most telling first
+_CAUSES = (
+    (re.compile(r"\berror=(\d{3})\b"), "HTTP {}"),
+    (re.compile(r"Connection refused|\[Errno 111\]"), "connection refused"),
+    (re.compile(r"Failed to resolve|Name or service not known|getaddrinfo"), "host name not found"),
+    (re.compile(r"(?i)timed out|timeout"), "timed out"),
+    (re.compile(r"(?i)certificate|SSLError"), "TLS refused (certificate)"),
+)
+
+
+def _cause(said: str, url: str) -> str:
+    """Why a target was not told, in a few words: an HTTP status, a refused connection…;
+    else Apprise's last line, with every part of the URL (a token may be any) as ``…``."""
+    for pattern, cause in _CAUSES:
+        found = pattern.search(said)
+        if found:
+            return cause.format(*found.groups())
+    last = next((line for line in reversed(said.splitlines()) if line.strip()), "")
+    parts = urlsplit(url)
+    secrets = [parts.username, parts.password, parts.hostname, *parts.path.split("/")]
+    secrets += [*re.split(r"[&=]", parts.query), parts.fragment]
+    for secret in sorted({s for s in secrets if s and len(s) > 2}, key=len, reverse=True):
+        last = last.replace(secret, "…").replace(quote(secret, safe=""), "…")
+    return last[:160] or "unknown (Apprise said nothing)"
 
 
 def file_lines(result: FileResult) -> list[str]:
@@ -112,7 +218,12 @@ def _title(outcome: str, detail: str) -> str:
     return f"cg-import: {outcome} \N{EM DASH} {detail}"
 
 
-def _shown(url: str) -> str:
-    """A URL without what may be a password or token (everything after the scheme)."""
-    scheme, _, _ = url.partition("://")
-    return f"{scheme}://…"
+@contextlib.contextmanager
+def _apprise() -> Iterator[Any]:
+    """The apprise module, with its deprecation warnings silenced while it is used: it
+    loads its plugins on first use (an ``add``), and one imports the deprecated imghdr."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import apprise
+
+        yield apprise

@@ -194,9 +194,10 @@ def test_config_and_command_line_targets_combine_and_are_named_once_masked(
     said = [line for line in result.err.splitlines() if "notif" in line]
     assert len(said) == 1, result.err
     (line,) = said
-    for hook in (first, second):
-        assert f"127.0.0.1:{hook.port} (config file {config})" in line, line
-    assert f"127.0.0.1:{flagged.port} (--notify)" in line, line
+    assert line.endswith(
+        f"JSON json://127.0.0.1:{first.port}, JSON json://127.0.0.1:{second.port} "
+        f"(config file {config}); JSON json://127.0.0.1:{flagged.port} (--notify)"
+    ), line
     assert TOKEN not in result.output and TOKEN not in log.read_text()
     (run,) = run_lines(log)
     assert [(n["from"], n["delivered"]) for n in run["notifications"]] == [
@@ -222,7 +223,7 @@ def test_a_refused_notification_names_the_service_and_cause_and_keeps_the_exit_c
         )
     assert result.code == 1, result.err
     assert len(hook.messages) == 1  # it was tried
-    warning = next(line for line in result.err.splitlines() if "not delivered" in line)
+    warning = next(line for line in result.err.splitlines() if "not be delivered" in line)
     assert f"json://127.0.0.1:{hook.port}" in warning and "HTTP 500" in warning, warning
     assert TOKEN not in result.output and TOKEN not in log.read_text()
     (run,) = run_lines(log)
@@ -240,7 +241,7 @@ def test_an_unreachable_notification_says_connection_refused_and_the_run_stays_a
     closed = f"json://user:{TOKEN}@127.0.0.1:9/hook/{TOKEN}"
     result = cli("inbox", inbox, *api_args(sandbox), *NOW, "--notify", closed, "--log-file", log)
     assert result.code == 0, result.err
-    warning = next(line for line in result.err.splitlines() if "not delivered" in line)
+    warning = next(line for line in result.err.splitlines() if "not be delivered" in line)
     assert "json://127.0.0.1:9" in warning and "connection refused" in warning, warning
     assert TOKEN not in result.output and TOKEN not in log.read_text()
     (run,) = run_lines(log)
