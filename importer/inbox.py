@@ -148,7 +148,10 @@ async def run_inbox(
         history = History(options.history, template.api_url, template.client_id)
         try:
             pending = [(path, True) for path in _settled(folder / "processing", 0.0)]
-            pending += [(path, False) for path in _settled(folder, options.settle)]
+            settled = _settled(folder, options.settle)
+            pending += [(path, False) for path in settled]
+            # files still being written: said (log, notification), left for the next run
+            summary.waiting = [p.name for p in _settled(folder, 0.0) if p not in settled]
             for path, left_over in pending:
                 result = await _one_file(template, options, history, path, left_over, summary)
                 summary.files.append(result)

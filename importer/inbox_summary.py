@@ -54,6 +54,8 @@ class InboxSummary:
     error: str | None = None  # what ended the run early (credentials refused, a bug…)
     log_problem: str | None = None  # the log could not be written after a file was handled
     config: Path | None = None  # the config file the run read
+    #: files of the drop folder modified less than ``settle`` seconds ago: left for later
+    waiting: list[str] = field(default_factory=list)
     #: what became of the notification to each target (notify.Delivery.as_json)
     notifications: list[dict[str, Any]] = field(default_factory=list)
 
@@ -80,6 +82,8 @@ class InboxSummary:
             "files": len(self.files),
             **{name: outcomes.count(name) for name in ("done", "failed", "duplicates")},
             "left_in_processing": outcomes.count("processing"),
+            "waiting": len(self.waiting),  # still being written: the next run takes them
+            "waiting_files": self.waiting,
             "requests": sum(f.requests for f in self.files),
             "seconds": round(time.monotonic() - self.started, 2),
             "interrupted": self.interrupted,

@@ -79,10 +79,11 @@ class Delivery:
 def notify(chosen: list[Target], summary: InboxSummary) -> list[Delivery]:
     """Tell every target what the run did, one at a time, so that each failure is named.
 
-    A run that handled no file says nothing, unless it ended early (an error) or found
-    another run still holding the folder: both need someone to look.
+    A run that handled no file says nothing, unless it ended early (an error), found
+    another run still holding the folder (both need someone to look), or found files still
+    being written (a nightly job takes them only the next night).
     """
-    if not chosen or not (summary.files or summary.error or summary.locked):
+    if not chosen or not (summary.files or summary.error or summary.locked or summary.waiting):
         return []
     lines = []
     if summary.error:
@@ -92,6 +93,13 @@ def notify(chosen: list[Target], summary: InboxSummary) -> list[Delivery]:
     if summary.locked:
         lines.append(f"another inbox run still holds {summary.folder} (its lock): nothing done")
     lines += [line for result in summary.files for line in file_lines(result)]
+    if summary.waiting:
+        count = len(summary.waiting)
+        lines.append(
+            ("" if summary.files else "nothing new yet: ")
+            + f"{count} file{'s' if count > 1 else ''} still being written, left for the "
+            + f"next run: {', '.join(summary.waiting)}"
+        )
     title, kind = headline(summary)
     return [_deliver(target, title, "\n".join(lines), kind) for target in chosen]
 
@@ -209,6 +217,9 @@ def headline(summary: InboxSummary) -> tuple[str, str]:
         return _title(NEEDS_YOU, detail), "failure"
     if failed:
         return _title(NEEDS_YOU, f"{files} file(s) from {folder}, {failed} failed"), "failure"
+    if not files:  # only files still being written
+        detail = f"{len(summary.waiting)} file(s) in {folder} still being written"
+        return _title(NOTHING_NEW, detail), "info"
     if not imported:
         return _title(NOTHING_NEW, f"{files} file(s) from {folder}, imported before"), "success"
     return _title(IMPORTED, f"{imported:,} rows from {files} file(s) in {folder}"), "success"

@@ -265,3 +265,6 @@ def test_a_file_still_being_written_is_logged_and_notified_as_waiting(
     assert outcome_of(message) == "nothing new"
     assert "nothing new yet: 1 file still being written" in message["message"]
     assert "fresh.csv" in message["message"] and sandbox.sandbox.stats.puts == 0
+    # and a person at the terminal is told too
+    result = cli("inbox", inbox, *api_args(sandbox), "--settle", "600")
+    assert result.code == 0 and "still being written: fresh.csv" in result.out, result.output

@@ -306,7 +306,11 @@ def _inbox(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     elif not args.quiet:
-        print(f"{len(summary.files)} file(s) handled in {args.folder}")
+        waiting = summary.waiting
+        print(
+            f"{len(summary.files)} file(s) handled in {args.folder}"
+            + (f"; still being written: {', '.join(waiting)} (next run)" if waiting else "")
+        )
     return summary.exit_code
 
 
