@@ -127,8 +127,12 @@ def service(url: str) -> str:
         if not sender.add(url):
             return f"{scheme}://…"
         plugin = sender[0]
-    shown = urlsplit(plugin.url(privacy=True)).netloc.rpartition("@")[2]
-    host = shown if plugin.host and shown.split(":")[0] == plugin.host else "…"
+    try:
+        private = urlsplit(plugin.url(privacy=True))
+        same = bool(plugin.host) and private.hostname == str(plugin.host).strip("[]").lower()
+    except ValueError:  # a URL Apprise rebuilt that does not parse again: show no host
+        same = False
+    host = private.netloc.rpartition("@")[2] if same else "…"
     return f"{plugin.service_name} {scheme}://{host}"
 
 
