@@ -110,7 +110,7 @@ def _deliver(target: Target, title: str, body: str, kind: str) -> Delivery:
         sender = apprise.Apprise()
         if not sender.add(target.url):
             return Delivery(service(target.url), target.origin, False, "not an Apprise URL")
-        with apprise.LogCapture(level=logging.DEBUG, fmt="%(message)s") as said:
+        with apprise.LogCapture(level=logging.DEBUG, fmt=_RECORD) as said:
             told = sender.notify(body=body, title=title, notify_type=apprise.NotifyType(kind))
         delivered = bool(told)
     cause = None if delivered else _cause(said.getvalue(), target.url)
@@ -146,14 +146,29 @@ _CAUSES = (
 )
 
 
+#: one captured log record: a separator no message holds, its level, its message
+_RECORD = "\x1e%(levelname)s %(message)s"
+
+
 def _cause(said: str, url: str) -> str:
     """Why a target was not told, in a few words: an HTTP status, a refused connection…;
-    else Apprise's last line, with every part of the URL (a token may be any) as ``…``."""
+    else Apprise's last warning, with every part of the URL (a token may be any) as ``…``.
+
+    Only warnings, errors and the socket's exception are read: Apprise's debug records
+    also hold the payload, whose text (a note saying "timed out") must not be the cause.
+    """
+    records = [record.partition(" ") for record in said.split("\x1e") if record]
+    telling = [
+        message
+        for level, _, message in records
+        if level in ("WARNING", "ERROR", "CRITICAL") or message.startswith("Socket Exception")
+    ]
     for pattern, cause in _CAUSES:
-        found = pattern.search(said)
+        found = next(filter(None, map(pattern.search, telling)), None)
         if found:
             return cause.format(*found.groups())
-    last = next((line for line in reversed(said.splitlines()) if line.strip()), "")
+    warned = [m for level, _, m in records if level in ("WARNING", "ERROR", "CRITICAL")]
+    last = " ".join(warned[-1].split()) if warned else ""
     parts = urlsplit(url)
     secrets = [parts.username, parts.password, parts.hostname, *parts.path.split("/")]
     secrets += [*re.split(r"[&=]", parts.query), parts.fragment]
