@@ -19,9 +19,8 @@ import hashlib
 import json
 import os
 import time
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,9 @@ from .errors import (
 )
 from .files import NAME_MAX, REPORT_STEM_MAX, fit_stem, refuse_link
 from .history import History
+from .inbox_summary import FileResult, InboxSummary
 from .journal import journal_input, journal_path, runs_of
+from .notify import Delivery, Target, notify
 from .pipeline import import_file
 from .summary import RunSummary
 
@@ -113,82 +114,6 @@ class InboxOptions:
     log_file: Path | None = None
 
 
-@dataclass
-class FileResult:
-    """What happened to one dropped file."""
-
-    file: str
-    outcome: str  # done | failed | duplicates | processing (left for the next run)
-    moved_to: Path
-    report: Path | None = None
-    counts: dict[str, int] = field(default_factory=dict)
-    requests: int = 0
-    seconds: float = 0.0
-    note: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "event": "file",
-            "time": _now(),
-            "file": self.file,
-            "outcome": self.outcome,
-            "moved_to": str(self.moved_to),
-            "counts": self.counts,
-            "requests": self.requests,
-            "seconds": round(self.seconds, 2),
-            "report": str(self.report) if self.report else None,
-            "note": self.note,
-        }
-
-
-@dataclass
-class InboxSummary:
-    """What one inbox run did, for the log, the notification and the exit code."""
-
-    folder: Path
-    files: list[FileResult] = field(default_factory=list)
-    started: float = field(default_factory=time.monotonic)
-    locked: bool = False  # another run held the folder: nothing was done
-    interrupted: bool = False
-    stopped: str | None = None  # the API stopped answering: the file waits in processing/
-    error: str | None = None  # what ended the run early (credentials refused, a bug…)
-    log_problem: str | None = None  # the log could not be written after a file was handled
-    config: Path | None = None  # the config file the run read
-
-    @property
-    def exit_code(self) -> int:
-        """The scheduler's contract: 2 nothing could be done, 130 interrupted, 1 a file
-        failed or waits, 0 all imported (or nothing to do, or another run holds the folder)."""
-        if self.error is not None:
-            return 2
-        if self.interrupted:
-            return 130
-        return 1 if self.failed or self.stopped else 0
-
-    @property
-    def failed(self) -> list[FileResult]:
-        return [f for f in self.files if f.outcome == "failed"]
-
-    def as_json(self) -> dict[str, Any]:
-        outcomes = [f.outcome for f in self.files]
-        return {
-            "event": "run",
-            "time": _now(),
-            "folder": str(self.folder),
-            "files": len(self.files),
-            **{name: outcomes.count(name) for name in ("done", "failed", "duplicates")},
-            "left_in_processing": outcomes.count("processing"),
-            "requests": sum(f.requests for f in self.files),
-            "seconds": round(time.monotonic() - self.started, 2),
-            "interrupted": self.interrupted,
-            "stopped": self.stopped,
-            "locked": self.locked,
-            "error": self.error,
-            "exit": self.exit_code,
-            "config": str(self.config) if self.config else None,
-        }
-
-
 async def run_inbox(
     template: Settings,
     options: InboxOptions,
@@ -223,7 +148,10 @@ async def run_inbox(
         history = History(options.history, template.api_url, template.client_id)
         try:
             pending = [(path, True) for path in _settled(folder / "processing", 0.0)]
-            pending += [(path, False) for path in _settled(folder, options.settle)]
+            settled = _settled(folder, options.settle)
+            pending += [(path, False) for path in settled]
+            # files still being written: said (log, notification), left for the next run
+            summary.waiting = [p.name for p in _settled(folder, 0.0) if p not in settled]
             for path, left_over in pending:
                 result = await _one_file(template, options, history, path, left_over, summary)
                 summary.files.append(result)
@@ -242,20 +170,25 @@ async def run_inbox(
     return summary
 
 
-def end_run(summary: InboxSummary, log_file: Path | None, urls: list[str]) -> list[str]:
-    """The run's JSON log line and its notification, however the run ended; returns
-    warnings (a log or notification that failed must not hide why the run ended)."""
+def end_run(summary: InboxSummary, log_file: Path | None, chosen: list[Target]) -> list[str]:
+    """The run's notification, then its JSON log line (which says what became of each
+    notification), however the run ended; returns warnings (a log or notification that
+    failed must not hide why the run ended, nor change its exit code)."""
     warnings_: list[str] = [summary.log_problem] if summary.log_problem else []
+    deliveries: list[Delivery] = []
     try:
-        _log(log_file, summary.as_json())
-    except ReportError as err:
-        said = [summary.error or "", summary.log_problem or ""]
-        if not any(s.startswith(f"cannot write the log {log_file}") for s in said):
-            warnings_.append(str(err))  # (not the same problem twice)
-    problem = notify(urls, summary)
-    if problem:
-        warnings_.append(problem)
-    return warnings_
+        deliveries = notify(chosen, summary)
+    except Exception as err:  # a defect in telling must not cost the run its log line
+        warnings_.append(f"the notification failed: {internal_error(err)}")
+    finally:
+        summary.notifications = [delivery.as_json() for delivery in deliveries]
+        try:
+            _log(log_file, summary.as_json())
+        except ReportError as err:
+            said = [summary.error or "", summary.log_problem or ""]
+            if not any(s.startswith(f"cannot write the log {log_file}") for s in said):
+                warnings_.append(str(err))  # (not the same problem twice)
+    return warnings_ + [d.problem() for d in deliveries if not d.delivered]
 
 
 def _prepare(options: InboxOptions) -> None:
@@ -374,6 +307,8 @@ async def _import_one(
         counts=dict(run.counts),
         requests=run.requests,
         seconds=time.monotonic() - started,
+        retry_file=run.retry_file,
+        problems=run.problems,
     )
     return _file_done(result, run, options, history, sha256, summary)
 
@@ -509,87 +444,3 @@ def _log(log_file: Path | None, line: dict[str, Any]) -> None:
             handle.write(json.dumps(line, ensure_ascii=False) + "\n")
     except OSError as err:
         raise ReportError(f"cannot write the log {log_file} ({err.strerror})") from None
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def notify(urls: list[str], summary: InboxSummary) -> str | None:
-    """Tell every Apprise URL what the run did; returns why delivery failed, if it did.
-
-    A run that handled no file says nothing, unless it ended early (an error) or found
-    another run still holding the folder: both need someone to look.
-    """
-    if not urls or not (summary.files or summary.error or summary.locked):
-        return None
-    lines = []
-    if summary.error:
-        lines.append(f"The run stopped: {summary.error}")
-    if summary.log_problem:
-        lines.append(f"The log is incomplete: {summary.log_problem}")
-    if summary.locked:
-        lines.append(f"another inbox run still holds {summary.folder} (its lock): nothing done")
-    for result in summary.files:
-        counts = ", ".join(f"{status} {count:,}" for status, count in sorted(result.counts.items()))
-        lines.append(
-            f"{result.file} → {result.outcome}/"
-            + (f" ({counts})" if counts else "")
-            + (f"; report {result.report}" if result.report else "")
-            + (f"; {result.note}" if result.note else "")
-        )
-    title, bad_news = _headline(summary)
-    with warnings.catch_warnings():
-        # apprise loads its plugins on first use; one imports the deprecated imghdr
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import apprise
-
-        sender = apprise.Apprise()
-        bad = [url for url in urls if not sender.add(url)]
-        kind = (
-            apprise.NotifyType.FAILURE
-            if bad_news
-            else apprise.NotifyType.WARNING
-            if summary.locked
-            else apprise.NotifyType.SUCCESS
-        )
-        delivered = bool(sender) and sender.notify(
-            body="\n".join(lines), title=title, notify_type=kind
-        )
-    if bad:
-        return f"not an Apprise URL: {', '.join(_shown(url) for url in bad)}"
-    return None if delivered else "the notification could not be delivered"
-
-
-def _headline(summary: InboxSummary) -> tuple[str, bool]:
-    """The notification's title by what the run did, and whether someone must act."""
-    folder = summary.folder.name
-    waiting = sum(f.outcome == "processing" for f in summary.files)
-    failed = len(summary.failed)
-    if summary.error:
-        return f"cg-import: the run on {folder} stopped with an error", True
-    if summary.locked:
-        return f"cg-import: {folder} is still held by another run", False
-    if summary.interrupted or summary.stopped or waiting:
-        why = (
-            "was interrupted"
-            if summary.interrupted
-            else f"stopped sending ({summary.stopped})"
-            if summary.stopped
-            else "did not finish them"
-        )
-        return (
-            f"cg-import: {waiting} file(s) from {folder} wait in processing/: the run {why}",
-            True,
-        )
-    if failed:
-        return f"cg-import: {len(summary.files)} file(s) from {folder}, {failed} failed", True
-    if all(f.outcome == "duplicates" for f in summary.files):
-        return f"cg-import: {len(summary.files)} file(s) from {folder}, nothing new", False
-    return f"cg-import: {len(summary.files)} file(s) from {folder}, all imported", False
-
-
-def _shown(url: str) -> str:
-    """A URL without what may be a password or token (everything after the scheme)."""
-    scheme, _, _ = url.partition("://")
-    return f"{scheme}://…"

@@ -191,6 +191,9 @@ def _with_config(args: argparse.Namespace, words: list[str]) -> argparse.Namespa
     """
     path, config = load_config(args.config)
     args.config_file = path
+    # the file's notification targets are kept apart: notify.targets adds the command
+    # line's to them (never one list replacing the other) and says where each came from
+    args.notify_config = list(config.get("notify", []))
     if path is None:
         return args
     if not args.quiet and not config.get("quiet"):
@@ -201,8 +204,8 @@ def _with_config(args: argparse.Namespace, words: list[str]) -> argparse.Namespa
     if not known:
         return args
     with_config = build_parser({args.command: known}).parse_args(words)
-    if args.__dict__.get("notify"):
-        with_config.notify = args.notify  # a list on the command line replaces the file's
+    with_config.notify = args.__dict__.get("notify")  # the command line's own, see above
+    with_config.notify_config = args.notify_config
     with_config.config_file = path
     return with_config
 
@@ -302,11 +305,15 @@ def _inbox(args: argparse.Namespace) -> int:
     scheduled job's stderr.
     """
     from ..inbox import InboxSummary, end_run
+    from ..notify import targets, targets_line
 
     if args.folder is None:
         raise UsageError(
             "name the inbox folder: cg-import inbox DIR (or inbox = … in the config file)"
         )
+    chosen = targets(args.notify_config, args.notify or [], args.config_file)
+    if chosen and not args.quiet:
+        print(f"cg-import: {targets_line(chosen)}", file=sys.stderr)
     summary = InboxSummary(args.folder, config=args.config_file)
     try:
         _inbox_run(args, summary)
@@ -320,7 +327,7 @@ def _inbox(args: argparse.Namespace) -> int:
         summary.error = _masked(internal_error(err))
         raise
     finally:
-        for problem in end_run(summary, args.log_file, args.notify or []):
+        for problem in end_run(summary, args.log_file, chosen):
             print(f"cg-import: warning: {problem}", file=sys.stderr)
     if summary.locked:
         print(
@@ -328,7 +335,11 @@ def _inbox(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     elif not args.quiet:
-        print(f"{len(summary.files)} file(s) handled in {args.folder}")
+        waiting = summary.waiting
+        print(
+            f"{len(summary.files)} file(s) handled in {args.folder}"
+            + (f"; still being written: {', '.join(waiting)} (next run)" if waiting else "")
+        )
     return summary.exit_code
 
 
