@@ -140,25 +140,8 @@ def propose(path: Path, sheet: str | None = None, given: dict[str, str] | None =
     if kind:
         constants["type"] = kind
         fields.pop("type", None)
-    unnamed = unnamed_columns(headers)
-    used = {choice.column for choice in fields.values()} | unnamed
-    names = header_names(headers)
-    if profile is None:
-        extras = [
-            (names[position], position)
-            for position in range(len(headers))
-            if position not in used and is_filled(sample, position)
-        ]
-    else:
-        extras = [(key, position) for key, position in extras if position not in unnamed]
-    happened = fields.get("happened_at")
-    dates = (
-        guess_date_format(column_values(sample, happened.column))
-        if happened is not None and happened.column is not None
-        else FormatGuess((), None, (), None)
-    )
-    if profile is not None and profile.date_format and not dates.question:
-        dates = _with_profile_formats(dates, profile.date_format)
+    extras = _extras(profile is not None, extras, fields, headers, sample)
+    dates = _dates(profile, fields.get("happened_at"), sample)
     proposal = Proposal(
         input=path,
         table=table,
@@ -180,6 +163,39 @@ def propose(path: Path, sheet: str | None = None, given: dict[str, str] | None =
         | {name: "given to init" for name in given or {}},
     )
     return proposal
+
+
+def _extras(
+    profiled: bool,
+    extras: list[tuple[str, int]],
+    fields: dict[str, FieldChoice],
+    headers: list[str],
+    sample: pd.DataFrame,
+) -> list[tuple[str, int]]:
+    """The additional information: a profile's (those a mapping can name), else every
+    other column filled in the sample, under its header."""
+    unnamed = unnamed_columns(headers)
+    if profiled:
+        return [(key, position) for key, position in extras if position not in unnamed]
+    used = {p for choice in fields.values() for p in (choice.column, *choice.fallbacks)}
+    names = header_names(headers)
+    return [
+        (names[position], position)
+        for position in range(len(headers))
+        if position not in used | unnamed and is_filled(sample, position)
+    ]
+
+
+def _dates(
+    profile: Mapping | None, happened: FieldChoice | None, sample: pd.DataFrame
+) -> FormatGuess:
+    """How happened_at is written: guessed from the sample, after a profile's own forms."""
+    if happened is None or happened.column is None:
+        return FormatGuess((), None, (), None)
+    dates = guess_date_format(column_values(sample, happened.column))
+    if profile is not None and profile.date_format and not dates.question:
+        dates = _with_profile_formats(dates, profile.date_format)
+    return dates
 
 
 def _recognise(
