@@ -99,6 +99,7 @@ def validate_file(settings: Settings, progress: Progress | None = None) -> RunSu
             retry=False,
             cell_columns=cell_columns(plan),
             sheet=table.sheet,
+            source_name=settings.input.name,
         )
         progress.start(table.estimated_rows, "rows checked")
         try:
