@@ -53,9 +53,7 @@ def may_need_marks(joined: str) -> bool:
 def excel_problem(text: str) -> str | None:
     """Why an .xlsx cell cannot hold ``text`` exactly (None if it can)."""
     if len(text) > EXCEL_MAX_CHARS:
-        return (
-            f"is {len(text):,} characters long, more than an Excel cell holds ({EXCEL_MAX_CHARS:,})"
-        )
+        return f"is {len(text):,} characters long; an Excel cell holds at most {EXCEL_MAX_CHARS:,}"
     found = control_character(text)
     if found:
         return f"holds a control character (U+{ord(found):04X}) that Excel cannot store"

@@ -201,6 +201,16 @@ class Journal:
         finally:
             self._db.close()
 
+    def discard(self) -> None:
+        """Close and remove the journal and SQLite's files beside it: for a journal this
+        run created and then stopped before sending, which nothing can resume."""
+        self._pending.clear()
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+        for path in (self.path, *_companions(self.path)):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
 
 def _companions(path: Path) -> list[Path]:
     """The files SQLite keeps beside a database while it writes it."""

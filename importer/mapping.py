@@ -25,6 +25,7 @@ from schemas.activity import FIELDS, REQUIRED
 
 from .errors import MappingError
 from .excel_text import strip
+from .trace import trace_columns
 
 _SETTINGS = ("sheet", "delimiter", "encoding", "timezone")
 _LISTS = ("date_format", "blank_values")
@@ -306,8 +307,8 @@ def plan_columns(headers: list[str], mapping: Mapping | None, input_name: str) -
                 f"{', '.join(absent)}: not sent; add them to the export, or remove them "
                 "from the mapping to silence this"
             )
-    else:
-        extras = row.other_extras(used)
+    else:  # a retry file's trace is the program's own, never sent (trace.py)
+        extras = row.other_extras(used | set(trace_columns(headers) or ()))
     return ColumnPlan(
         fields,
         dict(mapping.constants),

@@ -99,6 +99,7 @@ def validate_file(settings: Settings, progress: Progress | None = None) -> RunSu
             retry=False,
             cell_columns=cell_columns(plan),
             sheet=table.sheet,
+            source_name=settings.input.name,
         )
         progress.start(table.estimated_rows, "rows checked")
         try:
@@ -164,6 +165,10 @@ async def _import(settings: Settings, progress: Progress, summary: RunSummary) -
                 # e.g. the credentials were revoked mid-run: keep and report what was done
                 stopped.append(stop.cause)
                 summary.stopped = str(stop.cause)
+            except BaseException:
+                if not (settings.resume or summary.requests):
+                    journal.discard()  # stopped before sending (credentials refused…): no
+                raise  # journal is left for a run that nothing can resume
             summary.finished = dt.datetime.now(dt.UTC)
             with _after(stopped):
                 superseded = journal.supersede()

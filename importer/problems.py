@@ -17,13 +17,20 @@ from .outcome import PROBLEMS, split_errors
 TOP_ERRORS = 20
 #: what differs between errors of one kind: quoted values and numbers (not HTTP statuses)
 _QUOTED = re.compile(r"'[^'\n]*'")
-_NUMBER = re.compile(r"(?<!HTTP )(?<![\w+])\d+(?:[.,:]\d+)*")
+#: ...but a number a limit is written with ("at most 100", "greater than 100", "--max-wait
+#: 300") is the rule, the same for every row: it stays, so that the kind names its limit
+_LIMIT = r"(?:at (?:most|least)|(?:more|greater|less|fewer|longer) than|up to|--[a-z][a-z-]*) "
+_NUMBER = re.compile(rf"(?P<limit>{_LIMIT})?(?<!HTTP )(?<![\w+])\d+(?:[.,:]\d+)*")
 
 
 def error_kind(message: str) -> str:
     """A message with its offending values (quoted texts, numbers) as ``…``: errors that
-    differ only in the value are one kind of error."""
-    return _NUMBER.sub("…", _QUOTED.sub("'…'", message))
+    differ only in the value are one kind of error. Limits are no values: they stay."""
+    return _NUMBER.sub(_value_hidden, _QUOTED.sub("'…'", message))
+
+
+def _value_hidden(found: re.Match[str]) -> str:
+    return found.group() if found.group("limit") else "…"
 
 
 class ProblemTally:

@@ -101,6 +101,7 @@ class Reconciler:
                 retry_format=self.settings.retry_format,
                 cell_columns=cell_columns(self.plan),
                 sheet=self.table.sheet,
+                source_name=self.settings.input.name,
             )
         return self._writer
 

@@ -28,6 +28,7 @@ from .excel_text import formula_safe, may_need_marks
 from .files import create_new, partial_path
 from .outcome import NOTHING_LEFT, OUTCOME_COLUMNS
 from .problems import ProblemTally
+from .trace import retry_headers, traced
 
 if TYPE_CHECKING:
     from .mapping import ColumnPlan
@@ -171,7 +172,9 @@ class ReportWriter:
 
     ``cell_columns`` (field → column position, from the mapping's plan) says which cell to
     mark in a retry workbook for each error's field; ``sheet`` names its sheet (the input's
-    own, so that a mapping naming it still reads the retry file).
+    own, so that a mapping naming it still reads the retry file). Rows to resend carry
+    their trace (``trace.py``): their row in the input named ``source_name``, or in the
+    first file if the input is itself a retry file.
     """
 
     def __init__(
@@ -184,9 +187,12 @@ class ReportWriter:
         retry_format: str = "xlsx",
         cell_columns: dict[str, int] | None = None,
         sheet: str | None = None,
+        source_name: str = "",
     ) -> None:
         self.report = report
         self.headers = headers
+        self._source_name = source_name
+        self._retry_headers = retry_headers(headers)
         self.problems = ProblemTally()
         self.counts: Counter[str] = Counter()
         self._book: Any = None  # workbook.ReportBook of an .xlsx report
@@ -194,7 +200,9 @@ class ReportWriter:
         if report.suffix.lower() == ".xlsx":
             from .workbook import ReportBook
 
-            self._book = ReportBook(report, headers, report_headers(headers), cell_columns)
+            self._book = ReportBook(
+                report, self._retry_headers, report_headers(headers), cell_columns
+            )
         else:
             self._main = TableWriter(report, [*OUTCOME_COLUMNS, *report_headers(headers)])
         self._retry_path = retry_path(report, retry_format)
@@ -242,7 +250,10 @@ class ReportWriter:
         )
         if not again.any():
             return
-        kept = [column[again] for column in original]
+        numbers = outcomes.index.to_numpy()[again]
+        kept = traced(
+            [column[again] for column in original], self.headers, numbers, self._source_name
+        )
         if self._book is not None:
             self._book.write_retry(kept, errors[again])
         if not self._retry_wanted:
@@ -257,10 +268,10 @@ class ReportWriter:
 
     def _open_retry(self) -> Any:
         if self._retry_path.suffix == ".csv":
-            return TableWriter(self._retry_path, self.headers, self._delimiter)
+            return TableWriter(self._retry_path, self._retry_headers, self._delimiter)
         from .workbook import RetryBook
 
-        return RetryBook(self._retry_path, self.headers, self._cell_columns, self._sheet)
+        return RetryBook(self._retry_path, self._retry_headers, self._cell_columns, self._sheet)
 
     @property
     def retry_file(self) -> Path | None:

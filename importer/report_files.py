@@ -12,7 +12,6 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from .errors import ReportError, UsageError
 from .files import NAME_MAX, partial_path, refuse_link
@@ -103,21 +102,53 @@ def _same_file(path: Path, source: Path) -> bool:
         return False  # one of them does not exist (yet): it cannot be the other
 
 
-def lock_report(report: Path) -> Any:
+def lock_report(report: Path) -> ReportLock:
     """Hold the report's lock, or refuse at once: two runs would destroy each other's journal."""
-    from filelock import FileLock, Timeout
+    return ReportLock(report)
 
-    refuse_link(lock_path(report), "the lock")
-    lock = FileLock(str(lock_path(report)), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise UsageError(
-            f"another cg-import run is writing {report} (it holds the lock "
-            f"{lock_path(report).name}); wait for it to finish or choose another --report"
-        ) from None
-    except OSError as err:
-        raise ReportError(
-            f"cannot create the lock {lock_path(report)} ({err.strerror}); choose another --report"
-        ) from None
-    return lock
+
+class ReportLock:
+    """The report's lock, ``<report>.lock``: held while a run writes the report and its
+    companions, and removed when the run ends, however it ends (``release``).
+
+    Removing a lock file is safe only as done here: by its holder, while it still holds
+    it, and only the file it locked. A run that opened the file just before that and takes
+    the lock just after finds a file with no name left (filelock checks the link count
+    after locking) and is refused as if the holder still ran, which a moment before it did;
+    the next run creates the file afresh. A run killed with ``kill -9`` leaves the file,
+    unheld: the next run takes it, and removes it when it ends.
+    """
+
+    def __init__(self, report: Path) -> None:
+        from filelock import FileLock, Timeout
+
+        self.path = lock_path(report)
+        refuse_link(self.path, "the lock")
+        self._lock = FileLock(str(self.path), timeout=0)
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise UsageError(
+                f"another cg-import run is writing {report} (it holds the lock "
+                f"{self.path.name}); wait for it to finish or choose another --report"
+            ) from None
+        except OSError as err:
+            raise ReportError(
+                f"cannot create the lock {self.path} ({err.strerror}); choose another --report"
+            ) from None
+        try:  # the file locked, to remove only that one (nobody else removes a held lock)
+            self._held: os.stat_result | None = os.lstat(self.path)
+        except OSError:
+            self._held = None
+
+    def release(self) -> None:
+        """Remove the lock file, then let the lock go (idempotent)."""
+        if not self._lock.is_locked:
+            return
+        try:
+            if self._held is not None and os.path.samestat(os.lstat(self.path), self._held):
+                os.unlink(self.path)  # on Windows, filelock removes it after the release
+        except OSError:
+            pass  # gone already, or held open elsewhere: an unheld file locks nobody out
+        finally:
+            self._lock.release()

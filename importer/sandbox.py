@@ -32,7 +32,7 @@ import secrets
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
@@ -354,7 +354,11 @@ async def start(config: SandboxConfig | None = None, port: int = 0) -> RunningSa
     runner = web.AppRunner(sandbox.app(), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
+    try:
+        await site.start()
+    except BaseException:  # e.g. the port is taken: nothing is left half set up
+        await runner.cleanup()
+        raise
     server = site._server
     sockets = getattr(server, "sockets", None) or []
     bound = sockets[0].getsockname()[1] if sockets else port
@@ -387,8 +391,11 @@ def serve_in_thread(config: SandboxConfig | None = None, port: int = 0) -> Itera
         loop.close()
 
 
-async def serve_forever(config: SandboxConfig, port: int) -> None:
-    """Serve until cancelled (``cg-import sandbox``)."""
+async def serve_forever(
+    config: SandboxConfig, port: int, listening: Callable[[RunningSandbox], None]
+) -> None:
+    """Serve until cancelled (``cg-import sandbox``); ``listening`` is told once the port is
+    held, so that nothing is announced for a port that could not be had."""
     running = await start(config, port)
     # The sandbox is also a measuring instrument (arrivals per second): a full garbage
     # collection pause (~50 ms once thousands of activities are stored) bunches the
@@ -397,6 +404,7 @@ async def serve_forever(config: SandboxConfig, port: int) -> None:
     gc.freeze()
     gc.set_threshold(10_000, 50, 1_000)
     try:
+        listening(running)
         await asyncio.Event().wait()
     finally:
         await running.close()

@@ -20,7 +20,7 @@ from .config import Settings
 from .errors import SendingStopped, as_error
 from .history import Changes, History, Sendable
 from .journal import Journal
-from .outcome import Outcome, Status
+from .outcome import SENT, Outcome, Status
 from .progress import Progress
 from .read import Table
 from .reconcile import Reconciler
@@ -178,6 +178,7 @@ class _Sending:
         """A sent row's final outcome, wherever it is kept."""
         self.changes.sent(result)
         self.summary.imported_here += result.status == Status.IMPORTED
+        self.summary.sent_here += result.status in SENT
         self.journal.record(result)
         self.stream.done(result.source_row)
         self.progress.advance(1)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from .outcome import GOT_IN, SENT, Status
+from .outcome import GOT_IN, Status
 
 
 @dataclass
@@ -32,6 +32,7 @@ class RunSummary:
     stopped: str | None = None  # why the run stopped sending by itself (no answers, …)
     requests: int = 0
     imported_here: int = 0  # rows this run imported (a resume's earlier ones not counted)
+    sent_here: int = 0  # rows this run sent to a final answer (imported, rejected, failed)
     send_seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)  # e.g. mapped columns the file lacks
     #: the most frequent kinds of error: message, field, count, first rows, example
@@ -49,8 +50,9 @@ class RunSummary:
 
     @property
     def rows_per_second(self) -> float:
-        sent = sum(self.counts[s] for s in SENT)
-        return sent / self.send_seconds if self.send_seconds > 0 else 0.0
+        """The speed of this run's sending: the rows it sent (after ``--resume``, not those
+        of the earlier run that the counts hold too) over the time it sent."""
+        return self.sent_here / self.send_seconds if self.send_seconds > 0 else 0.0
 
     def count(self, statuses: pd.Series) -> None:
         """Count the report lines of these ``statuses`` in."""

@@ -55,6 +55,8 @@ def test_mixed_sample_every_row_gets_its_status(cli, sandbox, tmp_path, sample):
         "Subject",
         "Agent",
         "Priority",
+        "original_row",  # where each row was in this file, for a retry file's report
+        "original_file",
     ]
     assert [r[0] for r in retry[1:]] == [
         "ACT-10901",

@@ -368,7 +368,7 @@ def test_an_input_status_column_is_shown_as_status_input(cli, sandbox, tmp_path,
     assert [line["status"] for line in lines] == ["imported", "rejected"]
     assert [line["status (input)"] for line in lines] == ["closed", "closed"]
     # the retry file keeps the original header: it still imports as it did
-    assert read_retry(report)[0][-2:] == ["status", "errors"]
+    assert read_retry(report)[0][-4:] == ["status", "errors", "original_row", "original_file"]
 
 
 # --- the summary beside a CSV report, summary.json and the terminal -----------------------

@@ -432,7 +432,7 @@ async def _run(
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from ..sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SandboxConfig, serve_forever
+    from ..sandbox import SandboxConfig, serve_forever
 
     config = SandboxConfig(
         token_lifetime=args.token_lifetime,
@@ -446,26 +446,32 @@ def _sandbox(args: argparse.Namespace) -> int:
         revoke_every=args.revoke_every,
         seed=args.seed,
     )
-    base = f"http://127.0.0.1:{args.port}"
-    print(
-        f"Sandbox API on {base}  (Ctrl-C to stop)\n"
-        f"  demo credentials: CG_CLIENT_ID={DEMO_CLIENT_ID} CG_CLIENT_SECRET={DEMO_CLIENT_SECRET}\n"
-        f"  import into it:   cg-import run FILE --api-url {base}/activities "
-        f"--token-url {base}/oauth2/token",
-        flush=True,
-    )
     try:
-        asyncio.run(serve_forever(config, args.port))
-    except OSError as err:
+        asyncio.run(serve_forever(config, args.port, _announce))
+    except OSError as err:  # raised before anything was announced
         print(
-            f"cg-import: error: cannot listen on port {args.port} ({err.strerror}); "
-            "choose another --port",
+            f"cg-import: error: cannot listen on 127.0.0.1 port {args.port} "
+            f"({err.strerror or err}); choose another --port",
             file=sys.stderr,
         )
         return EXIT_NOTHING_DONE
     except KeyboardInterrupt:
         pass
     return EXIT_OK
+
+
+def _announce(running: Any) -> None:
+    """The sandbox listens (its port is held): where it is, and how to import into it."""
+    from ..sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+
+    base = running.base_url
+    print(
+        f"Sandbox API on {base}  (Ctrl-C to stop)\n"
+        f"  demo credentials: CG_CLIENT_ID={DEMO_CLIENT_ID} CG_CLIENT_SECRET={DEMO_CLIENT_SECRET}\n"
+        f"  import into it:   cg-import run FILE --api-url {running.api_url} "
+        f"--token-url {running.token_url}",
+        flush=True,
+    )
 
 
 def _resume_command(argv: Sequence[str], settings: Settings) -> str:

@@ -300,9 +300,22 @@ def _rate(text: str) -> float | str:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number nor auto") from None
 
 
+def _port(text: str) -> int:
+    """A TCP port number (0 lets the system choose a free one)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535)")
+    return port
+
+
 def _sandbox_command(commands: Any) -> None:
     box = commands.add_parser("sandbox", help="serve a local stand-in of the API for trying things")
-    box.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
+    box.add_argument(
+        "--port", type=_port, default=8080, help="port on 127.0.0.1 (default 8080; 0: any free one)"
+    )
     box.add_argument(
         "--rate-limit",
         type=int,
