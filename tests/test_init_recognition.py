@@ -172,3 +172,18 @@ def test_no_id_column_gives_derived_references_and_says_what_that_means(cli, tmp
     text = out.read_text(encoding="utf-8")
     assert "a row edited later in the export is sent as a new activity" in text
     assert "reference" not in tomllib.loads(text)["columns"]
+
+
+def test_init_on_a_retry_file_never_takes_its_trace_for_a_field(cli, tmp_path):
+    # original_row is unique and original_file the same on every row: neither is sent
+    rows = [
+        ["Company", "Created", "Note", "original_row", "original_file"],
+        ["Acme", "2024-03-04 10:00", "call back", "7", "march.csv"],
+        ["Beta", "2024-03-05 10:00", "call back", "9", "march.csv"],
+    ]
+    source = write_csv(tmp_path / "march-report.retry.csv", rows)
+    out = tmp_path / "m.toml"
+    cli("init", source, "--output", out, "--type", "Note", "--source", "Excel")
+    mapping = tomllib.loads(out.read_text(encoding="utf-8"))
+    assert "original_row" not in str(mapping["columns"])
+    assert set(mapping["additional_information"]) == {"Note"}
