@@ -19,7 +19,9 @@ What is checked, in README.md and every page of docs/ (the MkDocs site):
   suite. Anything else fails the test: mark only blocks it can run.
 - **Every other shell-like block** (``sh``, ``bash``, ``cron``, ``ini`` for systemd units,
   ``bat``): each ``cg-import`` command in it is checked by the parser
-  (``build_parser().parse_args``): its command and options exist.
+  (``build_parser().parse_args``): its command and options exist. So is each
+  ``cg-import COMMAND …`` in the prose's code spans, its placeholders (``INPUT``, ``…``)
+  filled in.
 - Every ``toml`` block loads as a mapping file or as a config file.
 - The reference tables match the code: the options of each command (``commands.md``),
   the config keys and their defaults (``config.md``), the exit codes, the profiles, and
@@ -311,6 +313,25 @@ def test_every_command_shown_is_one_the_parser_takes(where, words):
             build_parser().parse_args(words)
         except SystemExit:
             pytest.fail(f"{where}: cg-import {' '.join(words)}: {err.getvalue()}")
+
+
+_PLACEHOLDERS = {"INPUT": "x.csv", "FILE": "x.csv", "…": "x.csv", "[options]": "", "[DIR]": ""}
+
+
+def _inline_commands() -> list[tuple[str, list[str]]]:
+    """``cg-import COMMAND …`` in the pages' prose, with its placeholders filled in."""
+    found = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for span in re.findall(r"`cg-import ((?:" + "|".join(COMMANDS) + r") [^`]+)`", text):
+            words = [_PLACEHOLDERS.get(word, word) for word in shlex.split(span)]
+            found.append((f"{page.name}: {span}", [word for word in words if word]))
+    return found
+
+
+@pytest.mark.parametrize(("where", "words"), _inline_commands(), ids=str)
+def test_every_command_in_the_prose_is_one_the_parser_takes(where, words):
+    test_every_command_shown_is_one_the_parser_takes(where, words)
 
 
 def test_the_cron_line_exports_what_it_reads():
