@@ -137,6 +137,8 @@ _ACCOUNT_PEOPLE = (
 #: header words that say a column holds what the field wants, whatever its values' words
 _SAYS = {"source": ("system",), "type": ("activity", "record")}
 _VALUES_SHARE = 0.8  # share of sampled values that must look right for a value-based match
+#: an ID column by name stays the reference with at most this share of blanks and repeats
+_GAPS_SHARE = 0.1
 
 #: names that exports use for each field, besides the profiles' own headers
 _ALIASES: dict[str, tuple[str, ...]] = {
@@ -318,11 +320,34 @@ class _FreeColumns:
         return None
 
     def by_usual_name(self, name: str) -> FieldChoice | None:
-        """The profiles' headers and common names for the field."""
+        """The profiles' headers and common names for the field (a reference by its name
+        stays one though the sample holds a few blanks or repeats: init says what then)."""
         for position in self.free():
-            if self.words[position] in self.aliases[name] and self.plausible(name, position):
+            if self.words[position] not in self.aliases[name]:
+                continue
+            if self.plausible(name, position):
                 return FieldChoice(position, "a usual name for it")
+            if name == "reference" and (gaps := self.gaps(position)):
+                return FieldChoice(position, f"a usual name for it; {gaps}")
         return None
+
+    def gaps(self, position: int) -> str | None:
+        """For an ID column by name: its blanks and repeats in the sample and what they mean,
+        if they are few (at most ``_GAPS_SHARE`` of the rows) and the rest look like IDs."""
+        values = column_values(self.sample, position)
+        present = values.dropna()
+        blank = len(values) - len(present)
+        repeated = int(present.duplicated().sum())
+        if not len(present) or (blank + repeated) > _GAPS_SHARE * len(values):
+            return None
+        if not looks_like_ids(present.drop_duplicates()):
+            return None
+        said = []
+        if blank:
+            said.append(f"{blank:,} blank (its reference is derived from the row's content)")
+        if repeated:
+            said.append(f"{repeated:,} repeated (the same activity, updated: the later row wins)")
+        return f"in {len(values):,} sampled rows " + " and ".join(said)
 
     def by_similar_name(self, name: str) -> FieldChoice | None:
         """Names close to those (typos, other spellings)."""
