@@ -19,7 +19,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -79,6 +79,8 @@ def parse_timestamps(
     present = values.notna()
     todo = values[present].astype(str)
     formats = (date_format,) if isinstance(date_format, str) else tuple(date_format or ())
+    # a time given with an offset, as the DST message asks, in the mapping's own format
+    formats += tuple(f"{form} %z" for form in formats if "%z" not in form and "%H" in form)
     if formats:
         sixty = _sixty(todo)
         invalid = todo[sixty]
@@ -87,7 +89,7 @@ def parse_timestamps(
             if todo.empty:
                 break
             aware, naive, todo = _by_format(todo, one_format)
-            _store(sent, problem, aware, naive, zone)
+            _store(sent, problem, aware, naive, zone, formats)
         todo = pd.concat([todo, invalid]) if not invalid.empty else todo
     if not todo.empty:
         # the common case first, at C speed: exactly the sent form (also Excel date cells)
@@ -166,7 +168,12 @@ def _offset_minutes(offsets: pd.Series) -> pd.Series:
 
 
 def _store(
-    utc: pd.Series, problem: pd.Series, aware: pd.Series, naive: pd.Series, zone: str
+    utc: pd.Series,
+    problem: pd.Series,
+    aware: pd.Series,
+    naive: pd.Series,
+    zone: str,
+    formats: tuple[str, ...] = (),
 ) -> None:
     if not aware.empty:
         utc[aware.index] = _seconds(aware.dt.tz_convert("UTC").dt.tz_localize(None))
@@ -179,30 +186,101 @@ def _store(
     good = local.notna()
     utc[local[good].index] = _seconds(local[good].dt.tz_convert("UTC").dt.tz_localize(None))
     for row, stamp in naive[~good].items():
-        problem[row] = _why_not_local(stamp.to_pydatetime(), zone)
+        problem[row] = _why_not_local(stamp.to_pydatetime(), zone, formats)
 
 
 def _seconds(stamps: pd.Series) -> pd.Series:
     return stamps.dt.floor("s").astype(_UNIT)
 
 
-def _why_not_local(stamp: datetime, zone: str) -> str:
+def _why_not_local(stamp: datetime, zone: str, formats: tuple[str, ...] = ()) -> str:
+    """Why a local time cannot be placed in ``zone``, and the fix written the way the file
+    writes its times (``26/03/2023 02:29 +01:00``), which the run then reads."""
     tz = ZoneInfo(zone)
     shown = stamp.strftime("%Y-%m-%d %H:%M")
     first = stamp.replace(tzinfo=tz, fold=0)
     second = stamp.replace(tzinfo=tz, fold=1)
-    if first.utcoffset() != second.utcoffset():
-        roundtrip = first.astimezone(ZoneInfo("UTC")).astimezone(tz).replace(tzinfo=None)
-        if roundtrip != stamp:
-            return (
-                f"{shown} does not exist in {zone} (clocks jump forward at that hour); "
-                "give the time with an offset such as +01:00"
-            )
+    if first.utcoffset() == second.utcoffset():
+        return f"{shown} cannot be placed in {zone}"
+    own = next((form for form in formats if "%z" not in form), "%Y-%m-%d %H:%M:%S")
+    roundtrip = first.astimezone(ZoneInfo("UTC")).astimezone(tz).replace(tzinfo=None)
+    if roundtrip != stamp:
+        offset = _offset_text(first.utcoffset())  # the clocks' offset before the jump
         return (
-            f"{shown} happens twice in {zone} (clocks go back at that hour); "
-            "give the time with an offset such as +01:00"
+            f"{shown} does not exist in {zone} (clocks jump forward at that hour); "
+            f"give the time with its offset, e.g. '{stamp.strftime(own)} {offset}'"
         )
-    return f"{shown} cannot be placed in {zone}"
+    earlier, later = _offset_text(first.utcoffset()), _offset_text(second.utcoffset())
+    return (
+        f"{shown} happens twice in {zone} (clocks go back at that hour); give the time with "
+        f"its offset: '{stamp.strftime(own)} {earlier}' (the first) or "
+        f"'{stamp.strftime(own)} {later}' (the second)"
+    )
+
+
+def _offset_text(offset: timedelta | None) -> str:
+    minutes = int((offset or timedelta()).total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+_MONTH_NAMES = tuple(calendar.month_name)[1:]  # the C locale's: January, February, …
+
+
+def impossible(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> str | None:
+    """What is impossible in a date and time ("February has no 31st"), or None."""
+    if not 1 <= month <= 12:
+        return f"there is no month {month}"
+    if day < 1:
+        return f"there is no day {day}"
+    last = calendar.monthrange(year, month)[1]
+    if day > last:
+        name = _MONTH_NAMES[month - 1]
+        if month == 2 and day == 29:
+            return f"February {year} has no 29th: {year} is no leap year"
+        return f"{name} has no {day}{_ordinal(day)}"
+    if hour > 23:
+        return f"hour {hour} does not exist (0 to 23)"
+    if minute > 59:
+        return f"minute {minute} does not exist (0 to 59)"
+    if second > 59:
+        return f"second {second} does not exist (0 to 59)"
+    return None
+
+
+def _ordinal(number: int) -> str:
+    if 10 <= number % 100 <= 20:
+        return "th"
+    return {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+
+
+def _impossible_in(value: str, reading: Reading | None, formats: tuple[str, ...]) -> str | None:
+    """What is impossible in a value written the way a format of the file reads, or None."""
+    text = value.strip()
+    iso = re.match(_ISO, text)
+    found = _NUMERIC_DATE.match(text)
+    if iso:
+        parts = iso.groupdict()
+        year, month, day = int(parts["year"]), int(parts["month"]), int(parts["day"])
+    elif found and reading is not None:
+        form = next((f for f in formats if f in (reading.day_first, reading.month_first)), None)
+        if form is None and (formats or reading.order == "either"):
+            return None  # another form, or either order: the other messages say what to do
+        if form is None and reading.format is not None:
+            return None  # readable one way: "is day-first: set date_format"
+        day_first = form == reading.day_first
+        a, b = int(found["a"]), int(found["b"])
+        day, month = (a, b) if day_first else (b, a)
+        year = int(found["year"]) + (2000 if len(found["year"]) == 2 else 0)
+        parts = found.groupdict()
+    else:
+        return None
+    clock = [int(parts[k].lstrip(":")) if parts.get(k) else 0 for k in ("hour", "minute", "second")]
+    if found and parts.get("ampm") and clock[0] > 12:
+        return f"hour {clock[0]} does not exist on a 12-hour clock (1 to 12)"
+    return impossible(year, month, day, *clock)
 
 
 def _why_unreadable_all(values: pd.Series, formats: tuple[str, ...]) -> list[str]:
@@ -226,6 +304,9 @@ def _why_unreadable_all(values: pd.Series, formats: tuple[str, ...]) -> list[str
 
 def _why_unreadable(value: str, formats: tuple[str, ...], reading: Reading | None) -> str:
     shown = value if len(value) <= 40 else value[:37] + "..."
+    wrong = _impossible_in(value, reading, formats)
+    if wrong:
+        return f"'{shown}' is no real date and time: {wrong}; fix the cell"
     if formats:
         named = " nor ".join(f"'{f}'" for f in formats)
         hint = (
