@@ -270,6 +270,8 @@ class _FreeColumns:
         if name in ("source", "type"):
             return self.not_taken(name, position) is None
         if name == "contact":
+            if _one_address(values):
+                return False  # one address on every row: the help desk's own inbox
             return (
                 share_matching(values, EMAIL) >= _VALUES_SHARE
                 or share_matching(values, PHONE) >= 0.95
@@ -424,6 +426,8 @@ def _by_values(name: str, free: list[int], words: list[str], sample: pd.DataFram
         values = column_values(sample, position)
         header = words[position]
         if name == "contact":
+            if _one_address(values):
+                continue  # one address on every row: the help desk's own inbox, no customer
             share = share_matching(values, EMAIL)
             bonus = _has(header, "contact", "requester", "customer", "email", "supplied")
             bonus -= _has(header, "agent", "owner", "assignee", "user", "created by")
@@ -441,6 +445,13 @@ def _by_values(name: str, free: list[int], words: list[str], sample: pd.DataFram
     if not scored:
         return None
     return -max(scored)[1]
+
+
+def _one_address(values: pd.Series) -> bool:
+    """Whether the e-mails of a column are one address on every row (of three or more)."""
+    emails = values.dropna()
+    emails = emails[emails.str.match(EMAIL)]
+    return len(emails) > 2 and emails.nunique() == 1
 
 
 def _has(header: str, *parts: str) -> float:

@@ -14,6 +14,7 @@ from ..errors import MappingError
 from ..mapping import load_mapping, plan_columns
 from ..validate import Validator
 from .proposal import SAMPLE_ROWS, Proposal
+from .sampled_values import column_values
 from .toml_file import DERIVED, PLACEHOLDER, quoted_arg
 
 
@@ -74,6 +75,35 @@ def _cut(text: str, most: int = 28) -> str:
     return text if len(text) <= most else text[: most - 1] + "…"
 
 
+#: an offset or zone letter at the end of a timestamp
+_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2}|UTC|GMT)$"
+
+
+def _sample_notes(proposal: Proposal, written: Path) -> list[str]:
+    """What the sample says that the analyst must know: rows sharing a reference, and the
+    time zone assumed for times that carry none."""
+    notes = []
+    reference = proposal.fields.get("reference")
+    if reference is not None and reference.column is not None:
+        values = column_values(proposal.sample, reference.column).dropna()
+        distinct = values.nunique()
+        if 0 < distinct < len(values):
+            notes.append(
+                f"  note: {len(values):,} sampled rows hold {distinct:,} distinct references: "
+                "the rows of one reference update one activity and the last row's values "
+                "stay; the run counts rows, not activities"
+            )
+    happened = proposal.fields.get("happened_at")
+    if happened is not None and happened.column is not None:
+        values = column_values(proposal.sample, happened.column).dropna().astype(str)
+        if len(values) and not values.str.strip().str.contains(_OFFSET).all():
+            notes.append(
+                "  timezone     UTC assumed: the times carry no offset; if they are local, "
+                f"set timezone in {written} to {proposal.timezone_note or 'their zone'}"
+            )
+    return notes
+
+
 def summary_lines(proposal: Proposal, written: Path, check: SampleCheck) -> list[str]:
     """What ``init`` tells the analyst: where the file is, what to fill in, how rows fare."""
     lines = [f"Wrote {written}"]
@@ -92,6 +122,7 @@ def summary_lines(proposal: Proposal, written: Path, check: SampleCheck) -> list
         elif name in proposal.constants:
             lines.append(f"  {name:<12} = '{proposal.constants[name]}' (fixed)")
     lines += [f"  note: {note}" for note in proposal.notes]
+    lines += _sample_notes(proposal, written)
     if "reference" not in proposal.fields:
         lines.append(f"  reference: no ID column: derived from each row's content ({DERIVED})")
     if proposal.blank_values:
@@ -118,5 +149,10 @@ def summary_lines(proposal: Proposal, written: Path, check: SampleCheck) -> list
         lines.append(f"  sample of {total} rows validated: {counts} ({share:.0%} valid)")
         lines += [f"    {problem}" for problem in check.problems]
         lines += first_rows_lines(check.first_sent)
-    lines.append(f"Next: cg-import validate {quoted_arg(str(proposal.input))} --mapping {written}")
+    if proposal.missing:
+        lines.append(f"Next: fill in {', '.join(proposal.missing)} in {written}, then validate")
+    else:
+        lines.append(
+            f"Next: cg-import validate {quoted_arg(str(proposal.input))} --mapping {written}"
+        )
     return lines

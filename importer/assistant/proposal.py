@@ -193,7 +193,9 @@ def _dates(
     if happened is None or happened.column is None:
         return FormatGuess((), None, (), None)
     dates = guess_date_format(column_values(sample, happened.column))
-    if profile is not None and profile.date_format and not dates.question:
+    # the profile's forms (a re-saved export's) only where the sample is not ISO-like:
+    # a comment "how happened_at is written" must be true of this file
+    if profile is not None and profile.date_format and dates.formats and not dates.question:
         dates = _with_profile_formats(dates, profile.date_format)
     return dates
 

@@ -65,8 +65,11 @@ def _init(args: argparse.Namespace) -> int:
     for line in summary_lines(proposal, output, check_sample(proposal, output)):
         print(line)
     if proposal.missing:
+        hint = [f"--{name}" for name in ("type", "source") if name in proposal.missing]
+        again = f", or run init again with {' and '.join(hint)}" if hint else ""
         print(
-            f"cg-import: {', '.join(proposal.missing)}: no column found; fill in {output}",
+            f"cg-import: error: {', '.join(proposal.missing)}: no column found; fill in "
+            f"{output}{again}",
             file=sys.stderr,
         )
         return EXIT_NOT_ALL
