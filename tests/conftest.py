@@ -1,14 +1,13 @@
-"""Shared fixtures: a real sandbox API on 127.0.0.1 and ways to run the real CLI."""
+"""The fixtures every test folder shares: a real sandbox API on 127.0.0.1, hand-written APIs,
+the demo credentials, each Excel reader, and the real CLI run in this process.
+
+Everything else the tests share (paths, running the CLI as a separate process, files to feed
+it, reading what it wrote) is in ``helpers.py``; the hand-written APIs in ``servers.py``."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 
 # pandera imports hypothesis at a schema's first validation; under pytest's assertion
@@ -16,6 +15,7 @@ from pathlib import Path
 # in a test's stack ("SystemError: AST constructor recursion depth mismatch"): once, here
 import pandera.backends.pandas.builtin_checks  # noqa: F401
 import pytest
+from aiohttp import web
 
 from importer.cli import main
 from importer.read import ReadOptions
@@ -27,26 +27,8 @@ from importer.sandbox import (
     serve_in_thread,
 )
 
-from .helpers import READER_OPTIONS
-
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "samples"
-PROFILES = ROOT / "schemas" / "profiles"
-DATA = Path(__file__).resolve().parent / "data"
-SHARED_DATA = ROOT.parent / "shared" / "data"
-
-
-@dataclass
-class CliResult:
-    """Exit code and everything the program printed."""
-
-    code: int
-    out: str
-    err: str
-
-    @property
-    def output(self) -> str:
-        return self.out + self.err
+from .helpers import READER_OPTIONS, CliResult
+from .servers import Served, serve
 
 
 @pytest.fixture(autouse=True)
@@ -98,11 +80,6 @@ def api_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CG_CLIENT_SECRET", DEMO_CLIENT_SECRET)
 
 
-def api_args(box: RunningSandbox) -> list[str]:
-    """The flags that point ``run`` at a sandbox."""
-    return ["--api-url", box.api_url, "--token-url", box.token_url]
-
-
 @pytest.fixture
 def cli(
     capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
@@ -121,57 +98,8 @@ def cli(
     return run
 
 
-def run_subprocess(
-    *argv: str | Path,
-    env: dict[str, str] | None = None,
-    cwd: Path | None = None,
-    timeout: float = 120,
-) -> CliResult:
-    """Run ``python -m importer`` as a separate process, as a scheduler would."""
-    full_env = {**os.environ, **(env or {})}
-    done = subprocess.run(
-        [sys.executable, "-m", "importer", *[str(a) for a in argv]],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=cwd,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-    return CliResult(done.returncode, done.stdout, done.stderr)
-
-
-def subprocess_env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "CG_CLIENT_ID": DEMO_CLIENT_ID,
-        "CG_CLIENT_SECRET": DEMO_CLIENT_SECRET,
-        "PYTHONUNBUFFERED": "1",
-    }
-
-
-def start_run(argv: list[str], tmp_path: Path) -> subprocess.Popen[str]:
-    """``python -m importer run …`` as a separate process, as a scheduler starts it."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "importer", *argv],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=subprocess_env(),
-        cwd=tmp_path,
-    )
-
-
-def wait_until(condition: Callable[[], bool], proc: subprocess.Popen[str], timeout: float) -> None:
-    """Poll ``condition`` until true; fail if the process ends first or time runs out."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"the run ended (exit {proc.returncode}) too early:\n{out}\n{err}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            proc.communicate()
-            pytest.fail("the run made no progress in time")
-        time.sleep(0.01)
+@pytest.fixture
+def serve_app() -> Iterator[Callable[[web.Application], Served]]:
+    """Serve aiohttp apps (``servers.py``) for the duration of a test."""
+    with ExitStack() as stack:
+        yield lambda app: stack.enter_context(serve(app))

@@ -18,6 +18,8 @@ from aiohttp import web
 from importer.sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 TOKEN = "hostile-token-Q7vX2mK9pL4wZ8"
+#: the client secret tests set where a server would echo it
+SECRET = "hostile-secret-N3bR6tY1uJ5c"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -140,3 +142,31 @@ def imported(body: dict[str, Any], activity_id: int | str) -> web.Response:
             }
         }
     )
+
+
+def healthy_put() -> Handler:
+    """PUT /activities as the real API answers it: 200 with ``data.id`` (for ``TOKEN`` only)."""
+    ids = iter(range(5000, 10**9))
+
+    async def put(request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return web.json_response({"message": "Unauthenticated."}, status=401)
+        return imported(await request.json(), next(ids))
+
+    return put
+
+
+#: a body that is not the UTF-8 its Content-Type says
+NOT_UTF8 = b"\xff\xfe\xfa bad gateway"
+
+
+def bad_gateway() -> Handler:
+    """Any endpoint answering 502 with a body that is not UTF-8 (``NOT_UTF8``)."""
+
+    async def answer(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(
+            status=502, body=NOT_UTF8, headers={"Content-Type": "text/plain; charset=utf-8"}
+        )
+
+    return answer

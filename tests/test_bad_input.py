@@ -8,8 +8,7 @@ import pytest
 
 from importer.cli import build_parser
 
-from .conftest import SAMPLES, api_args
-from .helpers import HEADER, activity_rows, read_report, write_csv
+from .helpers import HEADER, SAMPLES, activity_rows, api_args, read_report, write_csv
 
 
 def _one_line(err: str) -> str:

@@ -32,8 +32,19 @@ from importer.read import open_table
 from importer.sandbox import RunningSandbox
 from importer.validate import ChunkResult, Validator
 
-from .conftest import CliResult, api_args, start_run, subprocess_env, wait_until
-from .helpers import HEADER, activity_rows, all_gone, children_of, read_report, write_csv
+from .helpers import (
+    HEADER,
+    CliResult,
+    activity_rows,
+    all_gone,
+    api_args,
+    children_of,
+    read_report,
+    start_run,
+    subprocess_env,
+    wait_until,
+    write_csv,
+)
 
 FAST = ["--quiet", "--rate", "0", "--concurrency", "16", "--retry-wait", "0.01"]
 FIRST, CHUNK_ROWS = 40, 300  # slices: many of them from a few thousand rows

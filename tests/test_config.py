@@ -10,8 +10,7 @@ import pytest
 from importer import cli as cli_module
 from importer.sandbox import RunningSandbox
 
-from .conftest import api_args
-from .helpers import HEADER, activity_rows, write_csv
+from .helpers import HEADER, activity_rows, api_args, write_csv
 
 pytestmark = pytest.mark.usefixtures("api_env", "in_tmp_path")
 

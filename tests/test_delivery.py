@@ -17,7 +17,7 @@ from pathlib import Path
 
 from importer.sandbox import RunningSandbox
 
-from .conftest import CliResult, api_args, start_run, wait_until
+from .helpers import CliResult, api_args, start_run, wait_until
 
 HEADER = ["Reference", "Account", "Contact", "Type", "Source", "Happened At", "Subject"]
 REPORT_COLUMNS = [

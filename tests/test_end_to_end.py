@@ -9,8 +9,18 @@ import pytest
 
 from importer.sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
-from .conftest import PROFILES, SAMPLES, api_args, run_subprocess
-from .helpers import HEADER, activity_rows, read_report, read_retry, read_rows, write_csv
+from .helpers import (
+    HEADER,
+    PROFILES,
+    SAMPLES,
+    activity_rows,
+    api_args,
+    read_report,
+    read_retry,
+    read_rows,
+    run_subprocess,
+    write_csv,
+)
 
 pytestmark = pytest.mark.usefixtures("api_env")
 
@@ -395,7 +405,7 @@ def test_run_sandbox_and_python_m_work_as_the_readme_says(tmp_path):
 
 
 def test_shared_support_export_validates(cli, tmp_path):
-    from .conftest import SHARED_DATA
+    from .helpers import SHARED_DATA
 
     source = SHARED_DATA / "customer_support_tickets.csv"
     if not source.exists():

@@ -26,8 +26,7 @@ from aiohttp import web
 
 from importer.sandbox import DEMO_CLIENT_SECRET
 
-from .conftest import start_run, subprocess_env
-from .helpers import HEADER, activity_rows, read_report, write_csv
+from .helpers import HEADER, activity_rows, read_report, start_run, subprocess_env, write_csv
 from .servers import TOKEN, Handler, Served, api_app, imported, serve
 
 pytestmark = pytest.mark.timeout(90)

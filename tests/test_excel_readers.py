@@ -722,7 +722,7 @@ def test_sheet_names_with_markup_and_accents_read_the_same_both_ways(tmp_path, n
 
 
 def test_the_samples_read_the_same_both_ways():
-    from .conftest import SAMPLES
+    from .helpers import SAMPLES
 
     for name in ("activities.xlsx", "activities_titled.xlsx"):
         assert_same(SAMPLES / name)

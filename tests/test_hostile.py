@@ -35,8 +35,18 @@ from aiohttp import web
 from importer.inbox import default_reports
 from importer.sandbox import DEMO_CLIENT_ID, RunningSandbox
 
-from .conftest import CliResult, api_args, run_subprocess, start_run, wait_until
-from .helpers import HEADER, activity_rows, read_report, read_retry, write_csv
+from .helpers import (
+    HEADER,
+    CliResult,
+    activity_rows,
+    api_args,
+    read_report,
+    read_retry,
+    run_subprocess,
+    start_run,
+    wait_until,
+    write_csv,
+)
 from .servers import TOKEN, Handler, Served, api_app, imported, serve, token_endpoint
 
 pytestmark = pytest.mark.usefixtures("api_env")

@@ -23,8 +23,15 @@ import pytest
 from importer.errors import InputError
 from importer.read import open_table
 
-from .conftest import api_args, run_subprocess
-from .helpers import HEADER, activity_rows, read_by, read_report, write_csv
+from .helpers import (
+    HEADER,
+    activity_rows,
+    api_args,
+    read_by,
+    read_report,
+    run_subprocess,
+    write_csv,
+)
 
 
 def _one_line(err: str) -> str:

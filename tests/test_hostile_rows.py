@@ -19,8 +19,16 @@ from hypothesis import strategies as st
 from importer.excel_text import formula_safe, unmark
 from importer.validate import derive_references
 
-from .conftest import api_args
-from .helpers import HEADER, activity_rows, read_by, read_report, read_retry, read_rows, write_csv
+from .helpers import (
+    HEADER,
+    activity_rows,
+    api_args,
+    read_by,
+    read_report,
+    read_retry,
+    read_rows,
+    write_csv,
+)
 from .servers import api_app, imported, serve
 
 pytestmark = pytest.mark.usefixtures("api_env")

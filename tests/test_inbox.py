@@ -18,8 +18,15 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from .conftest import api_args, run_subprocess
-from .helpers import HEADER, activity_rows, read_report, read_retry, write_csv
+from .helpers import (
+    HEADER,
+    activity_rows,
+    api_args,
+    read_report,
+    read_retry,
+    run_subprocess,
+    write_csv,
+)
 from .servers import serve
 
 pytestmark = pytest.mark.usefixtures("api_env")

@@ -12,8 +12,17 @@ import pytest
 
 from importer.dates import parse_timestamps
 
-from .conftest import PROFILES, SAMPLES, api_args
-from .helpers import HEADER, activity_rows, read_by, read_report, read_rows, write_csv
+from .helpers import (
+    HEADER,
+    PROFILES,
+    SAMPLES,
+    activity_rows,
+    api_args,
+    read_by,
+    read_report,
+    read_rows,
+    write_csv,
+)
 
 #: (profile, sample, rows expected invalid → a word of their error)
 REAL_EXPORTS = [

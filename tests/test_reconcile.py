@@ -18,8 +18,17 @@ import pytest
 from importer import read
 from importer.sandbox import RunningSandbox
 
-from .conftest import CliResult, api_args, start_run, wait_until
-from .helpers import HEADER, activity_rows, read_report, read_retry, write_csv
+from .helpers import (
+    HEADER,
+    CliResult,
+    activity_rows,
+    api_args,
+    read_report,
+    read_retry,
+    start_run,
+    wait_until,
+    write_csv,
+)
 
 FAST = ["--retry-wait", "0.01", "--quiet", "--rate", "0", "--concurrency", "16"]
 

@@ -17,8 +17,17 @@ from aiohttp import web
 from importer.config import default_report
 from importer.problems import ProblemTally, error_kind
 
-from .conftest import SAMPLES, api_args
-from .helpers import HEADER, activity_rows, read_by, read_report, read_retry, read_rows, write_csv
+from .helpers import (
+    HEADER,
+    SAMPLES,
+    activity_rows,
+    api_args,
+    read_by,
+    read_report,
+    read_retry,
+    read_rows,
+    write_csv,
+)
 from .servers import api_app, imported, serve
 
 pytestmark = pytest.mark.usefixtures("api_env")
