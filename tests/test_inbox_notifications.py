@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from .conftest import api_args
-from .helpers import HEADER, activity_rows, write_csv
+from .helpers import HEADER, activity_rows, api_args, write_csv
 from .servers import serve
 
 pytestmark = pytest.mark.usefixtures("api_env")

@@ -19,8 +19,16 @@ import pytest
 from importer.report_files import lock_report
 from importer.sandbox import RunningSandbox
 
-from .conftest import CliResult, api_args, start_run, wait_until
-from .helpers import HEADER, activity_rows, read_report, write_csv
+from .helpers import (
+    HEADER,
+    CliResult,
+    activity_rows,
+    api_args,
+    read_report,
+    start_run,
+    wait_until,
+    write_csv,
+)
 
 FAST = ["--quiet", "--rate", "0", "--retry-wait", "0.01"]
 
