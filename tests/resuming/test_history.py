@@ -20,7 +20,7 @@ from importer.mapping import plan_columns
 from importer.validate import ChunkResult, Validator
 from schemas.activity import FIELDS
 
-from .helpers import HEADER
+from ..helpers import HEADER
 
 API = "https://imports.api.eu.customergauge.com/activities"
 ROW = ["R-1", "Acme", "ann@acme.example", "Call", "Excel", "2024-03-05 14:22:10", "Hello"]
@@ -330,8 +330,8 @@ def test_a_send_that_failed_though_applied_is_sent_again_next_time(cli, api_env,
     API would keep the edited values for ever."""
     from aiohttp import web
 
-    from .helpers import activity_rows, write_csv
-    from .servers import api_app, imported, serve
+    from ..helpers import activity_rows, write_csv
+    from ..servers import api_app, imported, serve
 
     held: dict[str, dict[str, object]] = {}
     mode = {"answer": "ok"}
@@ -360,7 +360,7 @@ def test_a_send_that_failed_though_applied_is_sent_again_next_time(cli, api_env,
         mode["answer"] = "ok"
         again = cli("run", old, "--report", tmp_path / "r3.csv", *args)
     assert again.code == 0, again.err
-    from .helpers import read_report
+    from ..helpers import read_report
 
     assert {line["status"] for line in read_report(tmp_path / "r3.csv")} == {"imported"}
     assert not any("(edited)" in str(b["additional_information_object"]) for b in held.values())

@@ -684,7 +684,7 @@ def test_retry_after_pauses_every_worker_and_a_shorter_one_does_not_cut_it_short
 def test_the_gate_pauses_what_it_is_told_and_says_so_max_wait_is_the_callers_bound():
     # the gate obeys the Retry-After it is handed and returns it: it is answers.py that refuses
     # one above --max-wait (default 300 s) and stops the run instead of calling too_many
-    # (tests/test_hostile.py: a Retry-After of a day fails the rows within seconds)
+    # (sending/test_stopping.py: a Retry-After of a day fails the rows within seconds)
     from importer.answers import SendOptions, _retry_after
 
     day = _retry_after("86400")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from importer.mapping import load_mapping
 
-from .helpers import SAMPLES, api_args, read_report, write_csv
+from ..helpers import SAMPLES, api_args, read_report, write_csv
 
 #: sample → rows ``validate`` finds invalid with the proposed mapping (the file's own faults)
 EXPORTS = {

@@ -29,7 +29,7 @@ from importer.read.calamine_rows import AsideSheet
 from importer.read.cells import one_object_per_text
 from importer.read.loading_child import Aside
 
-from .helpers import HEADER, activity_rows, all_gone, children_of, read_report
+from ..helpers import HEADER, activity_rows, all_gone, children_of, read_report
 
 pytestmark = pytest.mark.skipif(
     not loading_child.AVAILABLE, reason="the child is forked on Linux only"

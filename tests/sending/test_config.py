@@ -10,7 +10,7 @@ import pytest
 from importer import cli as cli_module
 from importer.sandbox import RunningSandbox
 
-from .helpers import HEADER, activity_rows, api_args, write_csv
+from ..helpers import HEADER, activity_rows, api_args, write_csv
 
 pytestmark = pytest.mark.usefixtures("api_env", "in_tmp_path")
 

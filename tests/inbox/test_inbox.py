@@ -18,16 +18,17 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from .helpers import (
+from ..helpers import (
     HEADER,
     activity_rows,
     api_args,
+    closed_port,
     read_report,
     read_retry,
     run_subprocess,
     write_csv,
 )
-from .servers import serve
+from ..servers import serve
 
 pytestmark = pytest.mark.usefixtures("api_env")
 
@@ -247,16 +248,12 @@ def test_notifications_reach_a_json_webhook_and_name_every_file(cli, sandbox, tm
 def test_a_run_that_stopped_sending_is_never_notified_as_all_imported(cli, tmp_path):
     """The API is down while its token URL answers: the file waits in processing/, and
     the notification says so as a failure, not "all imported" / success."""
-    import socket
-
-    from .servers import api_app
+    from ..servers import api_app
 
     async def never(request: web.Request) -> web.Response:  # pragma: no cover - not reached
         raise AssertionError("the API is down")
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = probe.getsockname()[1]
+    closed = closed_port()
     inbox = tmp_path / "in"
     inbox.mkdir()
     drop(inbox, "one.csv", activity_rows(30))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import ROOT
+from ..helpers import ROOT
 
 
 def _tool(name: str) -> list[str]:

@@ -34,7 +34,7 @@ def test_validate_report_of_the_sample_matches_the_golden_file(tmp_path):
     """Byte for byte: columns, quoting, BOM, CRLF, formula guard, error wording."""
     from importer.cli import main
 
-    from .helpers import DATA, SAMPLES
+    from ..helpers import DATA, SAMPLES
 
     report = tmp_path / "report.csv"
     assert main(["validate", str(SAMPLES / "activities.csv"), "--report", str(report),

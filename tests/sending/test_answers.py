@@ -3,8 +3,8 @@
 The sender only moves bytes and follows the decision; every rule of the delivery semantics
 that reads an answer (status, Retry-After, Location, data.id, the masked body, the attempt
 counters and the breaker) is pinned here without a server, a clock or a sleep. The same
-rules under real faults are pinned end to end in test_delivery.py, test_rate.py and
-test_hostile.py.
+rules under real faults are pinned end to end beside this file: test_delivery.py,
+test_odd_answers.py, test_tokens.py and test_stopping.py.
 """
 
 from __future__ import annotations

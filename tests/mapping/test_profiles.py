@@ -12,7 +12,7 @@ import pytest
 
 from importer.dates import parse_timestamps
 
-from .helpers import (
+from ..helpers import (
     HEADER,
     PROFILES,
     SAMPLES,

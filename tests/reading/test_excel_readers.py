@@ -27,7 +27,7 @@ from openpyxl.chart import BarChart
 from importer.errors import InputError
 from importer.read import PROBLEM, ReadOptions, Table, calamine_rows, open_table, top_rows
 
-from .helpers import HEADER, READER_OPTIONS, activity_rows, read_report
+from ..helpers import HEADER, READER_OPTIONS, activity_rows, read_report
 
 #: a budget every test workbook fits: calamine reads it unless the scan says otherwise
 ANY_SIZE = ReadOptions(calamine_max_bytes=1 << 40)
@@ -722,7 +722,7 @@ def test_sheet_names_with_markup_and_accents_read_the_same_both_ways(tmp_path, n
 
 
 def test_the_samples_read_the_same_both_ways():
-    from .helpers import SAMPLES
+    from ..helpers import SAMPLES
 
     for name in ("activities.xlsx", "activities_titled.xlsx"):
         assert_same(SAMPLES / name)

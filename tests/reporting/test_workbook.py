@@ -17,7 +17,8 @@ from aiohttp import web
 from importer.config import default_report
 from importer.problems import ProblemTally, error_kind
 
-from .helpers import (
+from ..helpers import (
+    FAST,
     HEADER,
     SAMPLES,
     activity_rows,
@@ -28,11 +29,10 @@ from .helpers import (
     read_rows,
     write_csv,
 )
-from .servers import api_app, imported, serve
+from ..servers import api_app, imported, serve
 
 pytestmark = pytest.mark.usefixtures("api_env")
 
-FAST = ["--rate", "0", "--retry-wait", "0", "--quiet"]
 GREEN, AMBER, RED, GREY = "FFC6EFCE", "FFFFEB9C", "FFFFC7CE", "FFE7E6E6"
 #: values that must come back exactly, whatever a spreadsheet would make of them
 ROUND_TRIP = [

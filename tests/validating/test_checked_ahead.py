@@ -32,7 +32,8 @@ from importer.read import open_table
 from importer.sandbox import RunningSandbox
 from importer.validate import ChunkResult, Validator
 
-from .helpers import (
+from ..helpers import (
+    FAST_WIDE,
     HEADER,
     CliResult,
     activity_rows,
@@ -46,7 +47,6 @@ from .helpers import (
     write_csv,
 )
 
-FAST = ["--quiet", "--rate", "0", "--concurrency", "16", "--retry-wait", "0.01"]
 FIRST, CHUNK_ROWS = 40, 300  # slices: many of them from a few thousand rows
 
 
@@ -217,7 +217,7 @@ def test_a_large_csv_reports_every_row_as_a_small_one_would(
         monkeypatch.setattr(checking, "SECOND_PROCESS_BYTES", threshold)
         box = make_sandbox()
         report = tmp_path / f"report-{threshold}.csv"
-        result = cli("run", source, "--report", report, *api_args(box), *FAST)
+        result = cli("run", source, "--report", report, *api_args(box), *FAST_WIDE)
         assert result.code == 1, result.output  # invalid rows
         reports.append(read_report(report))
         imported = {r["reference"] for r in reports[-1] if r["status"] == "imported"}
@@ -238,7 +238,7 @@ def test_no_child_outlives_its_run(
     box = make_sandbox(latency=0.02)  # slow answers: the run is still sending when stopped
     source = large_csv(tmp_path / "large.csv", 12_000, pad=0)
     report = tmp_path / "report.csv"
-    argv = ["run", str(source), "--report", str(report), *api_args(box), *FAST]
+    argv = ["run", str(source), "--report", str(report), *api_args(box), *FAST_WIDE]
     proc = start_run(argv, tmp_path)  # its environment holds the sandbox's credentials
     try:
         wait_until(lambda: bool(children_of(proc.pid)), proc, timeout=60)
@@ -269,7 +269,9 @@ def test_a_checking_child_killed_mid_run_ends_the_run_with_its_report(
     box = make_sandbox(latency=0.02)
     source = large_csv(tmp_path / "large.csv", 12_000, pad=0)
     report = tmp_path / "report.csv"
-    proc = start_run(["run", str(source), "--report", str(report), *api_args(box), *FAST], tmp_path)
+    proc = start_run(
+        ["run", str(source), "--report", str(report), *api_args(box), *FAST_WIDE], tmp_path
+    )
     try:
         wait_until(lambda: bool(children_of(proc.pid)), proc, timeout=60)
         children = children_of(proc.pid)
@@ -303,7 +305,7 @@ def _stopped_child_run(
         f"import sys; from importer import checked_ahead; checked_ahead.SILENCE = {silence}; "
         "from importer.cli import main; sys.exit(main(sys.argv[1:]))"
     )
-    argv = ["run", str(source), "--report", str(report), *api_args(box), *FAST]
+    argv = ["run", str(source), "--report", str(report), *api_args(box), *FAST_WIDE]
     proc = subprocess.Popen(
         [sys.executable, "-c", patched, *argv],
         stdin=subprocess.DEVNULL,
@@ -424,7 +426,7 @@ def test_a_large_csv_resumes_and_keeps_its_history_through_the_child(
     report = tmp_path / "report.csv"
     base = ["run", source, "--report", report, *api_args(box), "--history", history]
 
-    proc = start_run([str(a) for a in [*base, *FAST]], tmp_path)
+    proc = start_run([str(a) for a in [*base, *FAST_WIDE]], tmp_path)
     try:
         wait_until(lambda: box.sandbox.stats.applied >= 500, proc, timeout=60)
         proc.send_signal(signal.SIGINT)
@@ -437,7 +439,7 @@ def test_a_large_csv_resumes_and_keeps_its_history_through_the_child(
     applied = box.sandbox.stats.applied
     assert applied < 3_000
 
-    resumed = cli(*base, *FAST, "--resume")
+    resumed = cli(*base, *FAST_WIDE, "--resume")
     assert resumed.code == 0, resumed.output
     assert {line["status"] for line in read_report(report)} == {"imported"}
     assert len(box.sandbox.activities) == 3_000 and box.sandbox.stats.duplicates == 0
@@ -446,7 +448,7 @@ def test_a_large_csv_resumes_and_keeps_its_history_through_the_child(
     rows[2_321][6] = "Subject edited since"
     write_csv(source, [HEADER, *rows])
     again = tmp_path / "again.csv"
-    changed = cli(*base[:3], again, *base[4:], *FAST, "--only-changed")
+    changed = cli(*base[:3], again, *base[4:], *FAST_WIDE, "--only-changed")
     assert changed.code == 0, changed.output
     lines = read_report(again)
     assert [line["source_row"] for line in lines if line["status"] == "imported"] == ["2323"]

@@ -1,8 +1,9 @@
 """The one way the importer forks (``importer/child.py``): the child dies with its parent and
 leaves the stopping to it; no wait for the child lasts for ever.
 
-The checking child (``test_checked_ahead.py``) and the loading child (``test_aside.py``) are
-tested through their own behaviour; here, what both rely on and cannot show themselves.
+The checking child (``validating/test_checked_ahead.py``) and the loading child
+(``reading/test_aside.py``) are tested through their own behaviour; here, what both rely on
+and cannot show themselves.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 
 from importer.child import Child, ChildLost, End
 
-from .helpers import gone
+from ..helpers import gone
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="prctl and /proc: Linux")
 

@@ -18,7 +18,8 @@ import pytest
 from importer import read
 from importer.sandbox import RunningSandbox
 
-from .helpers import (
+from ..helpers import (
+    FAST_WIDE,
     HEADER,
     CliResult,
     activity_rows,
@@ -29,8 +30,6 @@ from .helpers import (
     wait_until,
     write_csv,
 )
-
-FAST = ["--retry-wait", "0.01", "--quiet", "--rate", "0", "--concurrency", "16"]
 
 
 @pytest.fixture
@@ -75,7 +74,7 @@ def test_run_writes_every_row_in_order_reading_the_input_once(
     source = write_csv(tmp_path / "mixed.csv", [HEADER, *rows])
     report = tmp_path / "mixed-report.csv"
 
-    result = cli("run", source, "--report", report, *api_args(box), *FAST)
+    result = cli("run", source, "--report", report, *api_args(box), *FAST_WIDE)
 
     assert result.code == 1, result.output  # the invalid rows
     assert reads["mixed.csv"] == 1, "the input was read again to write the report"
@@ -111,7 +110,7 @@ def test_a_row_superseded_within_the_run_has_its_report_written_again(
     source = write_csv(tmp_path / "later.csv", [HEADER, *rows])
     report = tmp_path / "later-report.csv"
 
-    result = cli("run", source, "--report", report, *api_args(box), *FAST)
+    result = cli("run", source, "--report", report, *api_args(box), *FAST_WIDE)
 
     assert result.code == 1, result.output  # a row skipped is a row not imported
     assert reads["later.csv"] == 2  # once to send, once to write the report again
