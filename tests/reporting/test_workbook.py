@@ -454,3 +454,22 @@ def test_the_summary_workbook_never_overwrites_the_input(cli, tmp_path):
     result = cli("validate", source, "--report", tmp_path / "r.csv")
     assert result.code == 2 and "would destroy the input" in result.err
     assert source.read_bytes() == before
+
+
+def test_xlsx_report_refuses_cells_it_cannot_hold_exactly(cli, tmp_path):
+    rows = [HEADER, *activity_rows(3)]
+    rows[1][6] = "bell\x07inside"
+    rows[2][6] = "x" * 40_000
+    source = write_csv(tmp_path / "in.csv", rows)
+    result = cli("validate", source, "--report", tmp_path / "r.xlsx")
+    assert result.code == 1
+    book = openpyxl.load_workbook(tmp_path / "r.xlsx", read_only=True)
+    lines = list(book.worksheets[0].iter_rows(values_only=True))
+    header = lines[0]
+    status, errors = header.index("status"), header.index("errors")
+    assert [line[status] for line in lines[1:]] == ["invalid", "invalid", "valid"]
+    assert "control character (U+0007)" in lines[1][errors] and "Subject" in lines[1][errors]
+    assert "40,000 characters" in lines[2][errors]
+    # the same file with a CSV report: every value fits, nothing is changed
+    assert cli("validate", source, "--report", tmp_path / "r.csv").code == 0
+    assert read_report(tmp_path / "r.csv")[0]["Subject"] == "bell\x07inside"
