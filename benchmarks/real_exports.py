@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from importer.cli import main  # noqa: E402
-from tests.answer_key import DATA_ALLOW, EXPECTED, KNOWN_MISSES, REAL, choices  # noqa: E402
+from tests.init.answer_key import DATA_ALLOW, EXPECTED, KNOWN_MISSES, REAL, choices  # noqa: E402
 
 
 class _Result:

@@ -2,7 +2,7 @@
 
 ``decide`` reads one answer to one attempt and says what it means for the row (imported,
 rejected, failed, or what to do before the next attempt) and for the run (halt); the
-``Sender`` (send.py) acts on it. Its cases are tabled in tests/test_answers.py.
+``Sender`` (send.py) acts on it. Its cases are tabled in tests/sending/test_answers.py.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def decide(
 ) -> Decision:
     """What ``answer`` to the attempt after ``tries`` means, with nothing else to go on:
     ``unanswered``, requests in a row across workers without an answer (this one counted);
-    ``now``, to read a Retry-After date. The cases are tabled in tests/test_answers.py."""
+    ``now``, to read a Retry-After date. The cases are tabled in tests/sending/test_answers.py."""
     status = answer.status
     tries = tries._replace(attempts=tries.attempts + 1)
     if status is None:

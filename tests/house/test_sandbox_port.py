@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 
-from .helpers import run_subprocess
+from ..helpers import run_subprocess
 
 
 def test_a_busy_port_is_refused_before_the_banner():

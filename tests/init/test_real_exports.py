@@ -12,8 +12,8 @@ import pytest
 
 from importer.mapping import load_mapping
 
+from ..helpers import read_report
 from .answer_key import DATA_ALLOW, EXPECTED, KNOWN_MISSES, REAL, choices
-from .helpers import read_report
 
 
 def proposed(cli: Any, tmp_path: Path, name: str) -> tuple[Any, Path, dict[str, Any]]:

@@ -55,7 +55,8 @@ from importer.errors import MappingError, UsageError
 from importer.mapping import load_mapping
 from importer.sandbox import SandboxConfig, serve_in_thread
 
-ROOT = Path(__file__).resolve().parents[1]
+from ..helpers import ROOT
+
 DOCS = ROOT / "docs"
 PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 RUN_MARK = "<!-- docs-test: run -->"

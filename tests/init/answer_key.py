@@ -1,6 +1,6 @@
 """The answer key of the real exports in tests/data/real/ (expected.toml, written by hand
 from reading each file; sources in SOURCES.md) and how init's choices are judged against
-it: by tests/test_real_exports.py and by benchmarks/real_exports.py, which prints the table."""
+it: by tests/init/test_real_exports.py and by benchmarks/real_exports.py, which prints the table."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-REAL = Path(__file__).parent / "data" / "real"
+REAL = Path(__file__).resolve().parents[1] / "data" / "real"
 EXPECTED: dict[str, dict[str, Any]] = tomllib.loads(
     (REAL / "expected.toml").read_text(encoding="utf-8")
 )["files"]

@@ -14,7 +14,7 @@ import pytest
 
 from importer.sandbox import RunningSandbox
 
-from .helpers import HEADER, CliResult, activity_rows, api_args, read_report, read_retry, write_csv
+from ..helpers import HEADER, CliResult, activity_rows, api_args, read_report, read_retry, write_csv
 
 FAST = ["--quiet", "--rate", "0", "--retry-wait", "0.01"]
 TRACE = ["original_row", "original_file"]

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from .helpers import HEADER, activity_rows, api_args, write_csv
-from .servers import serve
+from ..helpers import HEADER, activity_rows, api_args, write_csv
+from ..servers import serve
 
 pytestmark = pytest.mark.usefixtures("api_env")
 

@@ -16,7 +16,7 @@ import pytest
 from importer.problems import error_kind
 from importer.sandbox import RunningSandbox
 
-from .helpers import HEADER, CliResult, activity_rows, api_args, read_report, write_csv
+from ..helpers import HEADER, CliResult, activity_rows, api_args, read_report, write_csv
 
 
 def _summary(report: Path) -> dict:

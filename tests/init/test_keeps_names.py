@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tomllib
 
-from .helpers import write_csv
+from ..helpers import write_csv
 
 
 def test_a_ticket_id_with_a_blank_and_a_repeat_stays_the_reference(cli, tmp_path):

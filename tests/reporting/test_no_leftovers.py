@@ -19,7 +19,7 @@ import pytest
 from importer.report_files import lock_report
 from importer.sandbox import RunningSandbox
 
-from .helpers import (
+from ..helpers import (
     HEADER,
     CliResult,
     activity_rows,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tomllib
 
-from .helpers import SAMPLES, write_csv
+from ..helpers import SAMPLES, write_csv
 
 
 def test_a_freshdesk_export_lacking_some_profile_columns_is_still_recognised(cli, tmp_path):
