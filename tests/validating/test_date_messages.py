@@ -8,7 +8,7 @@ import pytest
 
 from importer.dates import parse_timestamps
 
-from .helpers import HEADER, activity_rows, read_report, write_csv
+from ..helpers import HEADER, activity_rows, read_report, write_csv
 
 
 @pytest.mark.parametrize(

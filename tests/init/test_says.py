@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import tomllib
 
+from ..helpers import write_csv
 from .answer_key import REAL
-from .helpers import write_csv
 
 
 def test_rows_sharing_references_are_counted_as_activities(cli, tmp_path):

@@ -12,7 +12,7 @@ import tomllib
 
 import pytest
 
-from .helpers import write_csv
+from ..helpers import write_csv
 
 
 def _read_until(fd: int, wanted: str, deadline: float) -> str:
