@@ -208,7 +208,9 @@ def _text_table(name: str, key: str, value: object) -> dict[str, str] | None:
             raise MappingError(
                 f'mapping file {name}: [{key}] {k} must be text in quotes, e.g. {k} = "{v}"'
             )
-    return dict(value)
+        if not v.strip():
+            raise MappingError(f"mapping file {name}: [{key}] {k} is blank; give its text")
+    return {k: v.strip() for k, v in value.items()}
 
 
 def normalise_header(header: str) -> str:

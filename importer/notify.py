@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from .errors import UsageError
 from .inbox_summary import FileResult, InboxSummary
 
 #: how many kinds of error a file's lines name (the report lists them all)
@@ -39,8 +40,19 @@ def targets(
     found: dict[str, Target] = {}
     for urls, origin in ((from_config, f"config file {config}"), (from_command_line, COMMAND_LINE)):
         for url in urls:
+            if _ats(url) > 1:  # Apprise would take the password's tail for the host
+                raise UsageError(
+                    f"a notification URL ({url.partition('://')[0]}://…, {origin}) holds '@' "
+                    "in its user name or password: write that '@' as %40"
+                )
             found.setdefault(url, Target(url, origin))
     return list(found.values())
+
+
+def _ats(url: str) -> int:
+    """How many '@' the URL's authority holds (one: user@host; more: an unencoded '@')."""
+    authority = url.partition("://")[2].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    return authority.count("@")
 
 
 def targets_line(chosen: list[Target]) -> str:
@@ -122,6 +134,8 @@ def service(url: str) -> str:
     (``JSON json://hooks.example.com``); never a user, password, path or query, and not
     the host either when Apprise counts it as a secret (Slack's and Discord's tokens)."""
     scheme = url.partition("://")[0]
+    if _ats(url) > 1:
+        return f"{scheme}://…"
     with _apprise() as apprise:
         sender = apprise.Apprise()
         if not sender.add(url):

@@ -8,7 +8,10 @@ is sent exactly as the first time, with the same derived reference. A retry file
 retry file copies them as they are, so it still points at the very first file; a row
 added by hand (no ``original_row``) is traced to the file it was added to.
 
-A file is taken to carry the trace when it has both headers, once each.
+A file is taken to carry the trace when it has both headers, once each. An export that
+has a column of its own headed ``original_row`` or ``original_file`` gets the trace under
+``cg-import original_row`` and ``cg-import original_file`` instead, so that its own
+column is still sent, under its own name.
 """
 
 from __future__ import annotations
@@ -19,22 +22,32 @@ ORIGINAL_ROW = "original_row"
 ORIGINAL_FILE = "original_file"
 #: the headers a retry file ends with, in this order
 TRACE_HEADERS = (ORIGINAL_ROW, ORIGINAL_FILE)
+#: the same, where the export has a column of its own under one of those names
+OWN_TRACE_HEADERS = (f"cg-import {ORIGINAL_ROW}", f"cg-import {ORIGINAL_FILE}")
 
 
 def trace_columns(headers: list[str]) -> tuple[int, int] | None:
-    """The positions of ``original_row`` and ``original_file`` if the input carries both."""
-    found = []
-    for name in TRACE_HEADERS:
-        places = [position for position, header in enumerate(headers) if header == name]
-        if len(places) != 1:
-            return None
-        found.append(places[0])
-    return found[0], found[1]
+    """The positions of the trace's two columns if the input carries them (its own name
+    for them first, then the plain one)."""
+    for names in (OWN_TRACE_HEADERS, TRACE_HEADERS):
+        found = []
+        for name in names:
+            places = [position for position, header in enumerate(headers) if header == name]
+            if len(places) != 1:
+                break
+            found.append(places[0])
+        else:
+            return found[0], found[1]
+    return None
 
 
 def retry_headers(headers: list[str]) -> list[str]:
-    """A retry file's headers: the input's, and the trace unless the input carries it."""
-    return headers if trace_columns(headers) else [*headers, *TRACE_HEADERS]
+    """A retry file's headers: the input's, and the trace unless the input carries it
+    (under its own names where the export has a column called like it)."""
+    if trace_columns(headers):
+        return headers
+    taken = set(headers) & set(TRACE_HEADERS)
+    return [*headers, *(OWN_TRACE_HEADERS if taken else TRACE_HEADERS)]
 
 
 def traced(

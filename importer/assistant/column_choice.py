@@ -288,7 +288,7 @@ class _FreeColumns:
         values = column_values(self.sample, position).dropna()
         header = self.headers[position]
         if values.empty:
-            return None
+            return f"'{header}' was not taken as {name}: it is blank in the sample"
         shown = ", ".join(f"'{v}'" for v in values.drop_duplicates().head(3))
         if share_matching(values, r"^[\d\s.\-]+$") >= 0.5:
             return f"'{header}' was not taken as {name}: its values are codes ({shown})"
@@ -331,6 +331,8 @@ class _FreeColumns:
                 return FieldChoice(position, "a usual name for it")
             if name == "reference" and (gaps := self.gaps(position)):
                 return FieldChoice(position, f"a usual name for it; {gaps}")
+            if name == "reference" and _one_id(column_values(self.sample, position)):
+                return FieldChoice(position, "a usual name for it (one sampled row)")
         return None
 
     def gaps(self, position: int) -> str | None:
@@ -445,6 +447,14 @@ def _by_values(name: str, free: list[int], words: list[str], sample: pd.DataFram
     if not scored:
         return None
     return -max(scored)[1]
+
+
+def _one_id(values: pd.Series) -> bool:
+    """A sample of one row whose value could be an ID: one word of at most 128 characters."""
+    present = values.dropna()
+    return (
+        len(values) == 1 and len(present) == 1 and bool(present.str.fullmatch(r"\S{1,128}").all())
+    )
 
 
 def _one_address(values: pd.Series) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -106,7 +107,12 @@ class Proposal:
 
     def header(self, position: int) -> str:
         """The header as a mapping names it (``"Email #2"`` for a repeated one)."""
-        return header_names(self.table.headers)[position]
+        return self.names[position]
+
+    @cached_property
+    def names(self) -> list[str]:
+        """Every column as a mapping names it (worked out once: a sheet may be 16,384 wide)."""
+        return header_names(self.table.headers)
 
 
 def load_profiles() -> dict[str, Mapping]:
@@ -229,9 +235,13 @@ def _recognise(
     named = Mapping().find_header(top)
     if named is not None:
         return None, named, ()
+    # the first row nearly as full as the fullest: a header may leave one cell blank (the
+    # index column pandas writes, a last column without a name) where its data rows do not
     filled = [sum(bool(cell.strip()) for cell in row) for row in top]
     most = max(filled, default=0)
-    return None, filled.index(most) if most else 0, ()
+    if not most:
+        return None, 0, ()
+    return None, next(i for i, n in enumerate(filled) if n >= max(1, most - 1)), ()
 
 
 #: texts exports write for "nothing here": proposed as blank_values where the sample has them

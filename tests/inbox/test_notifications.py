@@ -267,3 +267,20 @@ def test_a_file_still_being_written_is_logged_and_notified_as_waiting(
     # and a person at the terminal is told too
     result = cli("inbox", inbox, *api_args(sandbox), "--settle", "600")
     assert result.code == 0 and "still being written: fresh.csv" in result.out, result.output
+
+
+@pytest.mark.usefixtures("api_env")
+def test_an_at_sign_in_a_notification_password_is_refused_never_shown_or_looked_up(
+    cli, sandbox, inbox, tmp_path
+):
+    # Apprise would take the password's tail ("Secr3tXYZ") for the host, show it and ask
+    # DNS for it: the run refuses the URL before anything is touched
+    drop(inbox, "one.csv", activity_rows(2))
+    log = tmp_path / "inbox.log"
+    url = "json://ops:Sup3r@Secr3tXYZ@127.0.0.1:9/hook"
+    result = cli("inbox", inbox, *api_args(sandbox), *NOW, "--log-file", log, "--notify", url)
+    assert result.code == 2
+    assert "write that '@' as %40" in result.err
+    assert "Secr3t" not in result.out + result.err and "Sup3r" not in result.err
+    assert not log.exists() or "Secr3t" not in log.read_text(encoding="utf-8")
+    assert (inbox / "one.csv").exists()  # nothing moved

@@ -186,3 +186,43 @@ def test_init_on_a_retry_file_never_takes_its_trace_for_a_field(cli, tmp_path):
     mapping = tomllib.loads(out.read_text(encoding="utf-8"))
     assert "original_row" not in str(mapping["columns"])
     assert set(mapping["additional_information"]) == {"Note"}
+
+
+def test_a_header_with_a_blank_first_cell_is_still_the_header(cli, tmp_path):
+    # the index column pandas writes has no header: the header row has one cell fewer
+    rows = [["", "Ticket ID", "Customer", "Created", "Email"]]
+    rows += [[str(i), f"T{i}", "Acme", "2024-03-04 09:15", f"p{i}@x.example"] for i in range(3)]
+    out = tmp_path / "m.toml"
+    result = cli("init", write_csv(tmp_path / "a.csv", rows), "--output", out, "--type", "T")
+    mapping = tomllib.loads(out.read_text(encoding="utf-8"))
+    assert "header_row" not in mapping, result.out
+    assert mapping["columns"]["reference"] == "Ticket ID"
+
+
+def test_blank_type_and_source_columns_are_not_taken(cli, tmp_path):
+    rows = [["Id", "Customer", "Date", "Source", "Type"]]
+    rows += [[str(i), "Acme", f"2024-03-0{i + 1}", "", ""] for i in range(3)]
+    out = tmp_path / "m.toml"
+    result = cli("init", write_csv(tmp_path / "a.csv", rows), "--output", out)
+    assert result.code == 1
+    assert "'Type' was not taken as type: it is blank in the sample" in result.out
+    columns = tomllib.loads(out.read_text(encoding="utf-8"))["columns"]
+    assert columns["type"] == columns["source"] == "CHOOSE A COLUMN"
+
+
+def test_a_one_row_export_keeps_its_id_column(cli, tmp_path):
+    rows = [["Ticket ID", "Company", "Created"], ["1", "Acme", "2024-03-04 09:15"]]
+    out = tmp_path / "m.toml"
+    argv = ["--output", out, "--type", "T", "--source", "S"]
+    assert cli("init", write_csv(tmp_path / "a.csv", rows), *argv).code == 0
+    assert tomllib.loads(out.read_text(encoding="utf-8"))["columns"]["reference"] == "Ticket ID"
+
+
+def test_a_blank_type_or_source_is_refused(cli, tmp_path):
+    rows = [["Ticket ID", "Company", "Created"], ["1", "Acme", "2024-03-04 09:15"]]
+    result = cli("init", write_csv(tmp_path / "a.csv", rows), "--type", " ")
+    assert result.code == 2 and "--type must not be blank" in result.err
+    mapping = tmp_path / "m.toml"
+    mapping.write_text('[constants]\ntype = "  "\n', encoding="utf-8")
+    checked = cli("validate", tmp_path / "a.csv", "--mapping", mapping)
+    assert checked.code == 2 and "[constants] type is blank" in checked.err

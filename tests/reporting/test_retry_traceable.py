@@ -149,3 +149,28 @@ def test_validate_of_a_retry_file_shows_the_first_files_rows(
         ("2", "17", "export.xlsx"),
         ("3", "40", "export.xlsx"),
     ]
+
+
+def test_an_export_with_its_own_original_row_column_keeps_it_and_retries(
+    cli: Callable[..., CliResult], sandbox: RunningSandbox, tmp_path: Path, api_env: None
+) -> None:
+    rows = [[*row, str(70 + i)] for i, row in enumerate(activity_rows(3))]
+    rows[1][1] = ""  # no account: to the retry file
+    source = write_csv(tmp_path / "own.csv", [[*HEADER, "original_row"], *rows])
+    first = tmp_path / "own-report.csv"
+    argv = [*api_args(sandbox), "--rate", "0", "--retry-format", "csv"]
+    assert cli("run", source, "--report", first, *argv).code == 1
+    retry = tmp_path / "own-report.retry.csv"
+    with retry.open(encoding="utf-8-sig", newline="") as handle:
+        lines = list(csv.reader(handle))
+    assert lines[0][-3:] == ["original_row", "cg-import original_row", "cg-import original_file"]
+    lines[1][1] = "Fixed Account"
+    with retry.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows(lines)
+    again = cli("run", retry, "--report", tmp_path / "again.csv", *argv)
+    assert again.code == 0, again.err
+    (line,) = read_report(tmp_path / "again.csv")
+    assert line["cg-import original_row"] == "3" and line["cg-import original_file"] == "own.csv"
+    sent = sandbox.sandbox.activities[line["reference"]]["additional_information_object"]
+    assert sent["original_row"] == "71"  # the export's own column, under its own name
+    assert not any(key.startswith("cg-import") for key in sent)  # the trace is never sent
