@@ -46,15 +46,15 @@ def _init(args: argparse.Namespace) -> int:
     """``cg-import init``: write a proposed mapping, then say how the sample fares with it."""
     from ..assistant import check_sample, propose, render, summary_lines
 
+    given = {name: value.strip() for name in ("type", "source") if (value := getattr(args, name))}
+    for name in ("type", "source"):
+        if getattr(args, name) is not None and not given.get(name):
+            raise UsageError(f"--{name} must not be blank; give the text every row is sent with")
     output: Path = args.output
     if output.exists() and not args.force:
         raise UsageError(f"{output} already exists; pass --force to overwrite it, or --output")
     if output.exists() and output.resolve() == args.input.resolve():
         raise UsageError(f"--output {output} is the input file; name another file")
-    given = {name: value.strip() for name in ("type", "source") if (value := getattr(args, name))}
-    for name in ("type", "source"):
-        if getattr(args, name) is not None and not given.get(name):
-            raise UsageError(f"--{name} must not be blank; give the text every row is sent with")
     proposal = propose(args.input, sheet=args.sheet, given=given)
     asked = _ask(proposal.missing, given)
     if asked:

@@ -220,7 +220,8 @@ def test_a_one_row_export_keeps_its_id_column(cli, tmp_path):
 
 def test_a_blank_type_or_source_is_refused(cli, tmp_path):
     rows = [["Ticket ID", "Company", "Created"], ["1", "Acme", "2024-03-04 09:15"]]
-    result = cli("init", write_csv(tmp_path / "a.csv", rows), "--type", " ")
+    out = tmp_path / "m.toml"
+    result = cli("init", write_csv(tmp_path / "a.csv", rows), "--output", out, "--type", " ")
     assert result.code == 2 and "--type must not be blank" in result.err
     mapping = tmp_path / "m.toml"
     mapping.write_text('[constants]\ntype = "  "\n', encoding="utf-8")
