@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import tomllib
 
+import pytest
+
 from ..helpers import SAMPLES, write_csv
 
 
@@ -227,3 +229,31 @@ def test_a_blank_type_or_source_is_refused(cli, tmp_path):
     mapping.write_text('[constants]\ntype = "  "\n', encoding="utf-8")
     checked = cli("validate", tmp_path / "a.csv", "--mapping", mapping)
     assert checked.code == 2 and "[constants] type is blank" in checked.err
+
+
+@pytest.mark.parametrize(
+    ("headers", "recognised"),
+    [
+        (  # a Dynamics 365 case view exported with its labels
+            ["Case Number", "Case Title", "Customer", "Origin", "Created On", "Status Reason"],
+            "Dynamics 365 export: Case",
+        ),
+        (  # Freshdesk's API names: the numeric "source" is the channel, not the system
+            ["id", "subject", "company_id", "requester_id", "responder_id", "source", "created_at"],
+            "Freshdesk export: Support Ticket",
+        ),
+    ],
+)
+def test_profiles_from_documented_field_names_are_recognised(cli, tmp_path, headers, recognised):
+    row = {
+        "Case Number": "CAS-01001-A1B2",
+        "id": "1001",
+        "Customer": "Acme",
+        "company_id": "5001",
+        "Created On": "2024-03-04 10:00:00",
+        "created_at": "2024-03-04T10:00:00Z",
+        "source": "2",
+    }
+    rows = [headers, [row.get(header, "x") for header in headers]]
+    result = cli("init", write_csv(tmp_path / "export.csv", rows), "--output", tmp_path / "m.toml")
+    assert f"recognised: {recognised}" in result.out, result.out
