@@ -416,6 +416,30 @@ def verdict(ok: bool) -> str:
     return "MET" if ok else "MISSED"
 
 
+def importer_command(*args: object, box: SandboxProcess | None = None) -> list[str]:
+    """``python -m importer ARGS --quiet``, pointed at ``box``'s API when one is given: how
+    every benchmark runs the importer (with ``DEMO_ENV``, the sandbox's credentials)."""
+    command = [PYTHON, "-m", "importer", *map(str, args), "--quiet"]
+    if box is not None:
+        command += ["--api-url", box.api_url, "--token-url", box.token_url]
+    return command
+
+
+def run_importer(
+    box: SandboxProcess,
+    data: Path,
+    report: Path,
+    *flags: object,
+    timeout: float = 900,
+    allowed: tuple[int, ...] = (0,),
+) -> tuple[Measurement, dict[str, Any], dict[str, Any]]:
+    """``run data`` against ``box``: what the process did, the sandbox's stats after it, and
+    the report's summary."""
+    command = importer_command("run", data, "--report", report, *flags, box=box)
+    result = measure(command, env=DEMO_ENV, timeout=timeout).check(allowed)
+    return result, box.stats(), read_summary(report)
+
+
 def read_summary(report: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(
         report.with_name(report.name + ".summary.json").read_text(encoding="utf-8")

@@ -32,6 +32,7 @@ from _common import (
     Measurement,
     SandboxProcess,
     fmt_mb,
+    importer_command,
     measure,
     read_summary,
     verdict,
@@ -58,9 +59,10 @@ def check_command(data: Path, history: Path, api: str, with_bodies: bool) -> lis
 
 def run_command(data: Path, history: Path, box: SandboxProcess, report: Path) -> list[str]:
     """(c): the real run that checks every row against the history and sends none."""
-    return [PYTHON, "-m", "importer", "run", str(data), "--api-url", box.api_url,
-            "--token-url", box.token_url, "--history", str(history), "--only-changed",
-            "--rate", "0", "--report", str(report), "--quiet"]  # fmt: skip
+    return importer_command(
+        "run", data, "--history", history, "--only-changed", "--rate", "0", "--report", report,
+        box=box,
+    )  # fmt: skip
 
 
 def _checked_chunks(data: Path) -> Iterator[tuple[ChunkResult, float]]:
@@ -135,7 +137,7 @@ def bench(tmp: Path, rows: int, repeat: int, with_bodies: bool) -> int:
         size = sum(p.stat().st_size for p in tmp.glob("history.sqlite*"))
         print(f"  history of {rows:,} references built in {built:.1f} s (History.record_many)",
               flush=True)  # fmt: skip
-        validate_cmd = [PYTHON, "-m", "importer", "validate", str(data), "--report", str(report)]
+        validate_cmd = importer_command("validate", data, "--report", report)
         validate_cmd.append("--quiet")
         check_cmd = check_command(data, history, box.api_url, with_bodies)
         validates: list[Measurement] = []

@@ -19,11 +19,9 @@ import argparse
 import sys
 
 from _common import (
-    DEMO_ENV,
-    PYTHON,
     SandboxProcess,
-    measure,
-    read_summary,
+    importer_command,
+    run_importer,
     verdict,
     workdir,
     write_csv,
@@ -47,34 +45,29 @@ def main() -> int:
     with workdir(args.keep) as tmp:
         data = write_csv(tmp / "activities.csv", args.rows)
         report = tmp / "rate.csv"
+        flags = ["--rate", RATE, "--concurrency", CONCURRENCY]
         with SandboxProcess(tmp, rate_limit=LIMIT, latency=LATENCY) as box:
-            cmd = [
-                PYTHON, "-m", "importer", "run", str(data),
-                "--api-url", box.api_url, "--token-url", box.token_url,
-                "--rate", str(RATE), "--concurrency", str(CONCURRENCY),
-                "--report", str(report), "--quiet",
-            ]  # fmt: skip
             print(
                 f"rate: {args.rows:,} rows; sandbox --rate-limit {LIMIT} --latency {LATENCY}; "
                 f"importer --rate {RATE} --concurrency {CONCURRENCY}"
             )
-            print(f"  command: {' '.join(cmd)}", flush=True)
-            result = measure(cmd, env=DEMO_ENV, timeout=max(600, args.rows)).check((0, 1))
-            stats = box.stats()
-        summary = read_summary(report)
+            shown = importer_command("run", data, "--report", report, *flags, box=box)
+            print(f"  command: {' '.join(shown)}", flush=True)
+            timeout = max(600, args.rows)
+            result, stats, summary = run_importer(
+                box, data, report, *flags, timeout=timeout, allowed=(0, 1)
+            )
         free_peak = None
         if not args.no_peak_check:
             # the same run without a limit: how many the importer starts when nothing
             # pushes back
             free_report = tmp / "rate-nolimit.csv"
             with SandboxProcess(tmp, latency=LATENCY) as free_box:
-                free_cmd = [*cmd]
-                free_cmd[free_cmd.index("--api-url") + 1] = free_box.api_url
-                free_cmd[free_cmd.index("--token-url") + 1] = free_box.token_url
-                free_cmd[free_cmd.index("--report") + 1] = str(free_report)
-                measure(free_cmd, env=DEMO_ENV, timeout=max(600, args.rows)).check((0, 1))
-                free_peak = int(free_box.stats()["peak_per_second"])
-            free_rps = float(read_summary(free_report)["rows_per_second"])
+                _, free_stats, free_summary = run_importer(
+                    free_box, data, free_report, *flags, timeout=timeout, allowed=(0, 1)
+                )
+                free_peak = int(free_stats["peak_per_second"])
+            free_rps = float(free_summary["rows_per_second"])
 
     achieved = float(summary["rows_per_second"])
     puts = int(stats["puts"])

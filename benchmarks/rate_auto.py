@@ -22,11 +22,8 @@ import argparse
 import sys
 
 from _common import (
-    DEMO_ENV,
-    PYTHON,
     SandboxProcess,
-    measure,
-    read_summary,
+    run_importer,
     verdict,
     workdir,
     write_csv,
@@ -45,15 +42,10 @@ def one(tmp, name: str, rows: int, limit: int, window: float, headers: bool) -> 
     with SandboxProcess(
         tmp, rate_limit=limit, rate_limit_window=window, rate_headers=headers, latency=LATENCY
     ) as box:
-        cmd = [
-            PYTHON, "-m", "importer", "run", str(data),
-            "--api-url", box.api_url, "--token-url", box.token_url,
-            "--rate", "auto", "--concurrency", str(CONCURRENCY),
-            "--report", str(report), "--quiet",
-        ]  # fmt: skip
-        result = measure(cmd, env=DEMO_ENV, timeout=max(900, rows)).check((0, 1))
-        stats = box.stats()
-    summary = read_summary(report)
+        flags = ["--rate", "auto", "--concurrency", CONCURRENCY]
+        result, stats, summary = run_importer(
+            box, data, report, *flags, timeout=max(900, rows), allowed=(0, 1)
+        )
     achieved = float(summary["rows_per_second"])
     puts, throttled = int(stats["puts"]), int(stats["throttled"])
     share = achieved / budget

@@ -34,7 +34,7 @@ from _common import (
     csv_bodies,
     measure,
     median,
-    read_summary,
+    run_importer,
     verdict,
     workdir,
     write_csv,
@@ -44,25 +44,18 @@ HERE = Path(__file__).resolve().parent
 TARGET = 0.92
 
 
-def run_importer(tmp: Path, data: Path, rows: int, rnd: int, concurrency: int) -> dict:
+def importer_round(tmp: Path, data: Path, rows: int, rnd: int, concurrency: int) -> dict:
     report = tmp / f"importer-round{rnd}.csv"
     with SandboxProcess(tmp) as box:
-        cmd = [
-            PYTHON, "-m", "importer", "run", str(data),
-            "--api-url", box.api_url, "--token-url", box.token_url,
-            "--rate", "0", "--concurrency", str(concurrency),
-            "--report", str(report), "--quiet",
-        ]  # fmt: skip
-        result = measure(cmd, env=DEMO_ENV, timeout=900).check()
-        stats = box.stats()
-    summary = read_summary(report)
+        flags = ["--rate", "0", "--concurrency", concurrency]
+        result, stats, summary = run_importer(box, data, report, *flags)
     imported = summary["counts"].get("imported", 0)
     if imported != rows or stats["created"] != rows or stats["duplicates"]:
         raise RuntimeError(f"importer round {rnd}: counts {summary['counts']}, sandbox {stats}")
     return _figures(float(summary["rows_per_second"]), result, rows, stats)
 
 
-def run_bare(tmp: Path, bodies: Path, rows: int, rnd: int, concurrency: int) -> dict:
+def bare_round(tmp: Path, bodies: Path, rows: int, rnd: int, concurrency: int) -> dict:
     with SandboxProcess(tmp) as box:
         cmd = [
             PYTHON, str(HERE / "_bare_client.py"), str(bodies),
@@ -112,8 +105,8 @@ def main() -> int:
         bare: list[dict] = []
         for rnd in range(1, args.rounds + 1):
             for name, func, into, source in (
-                ("importer", run_importer, importer, data),
-                ("bare", run_bare, bare, bodies),
+                ("importer", importer_round, importer, data),
+                ("bare", bare_round, bare, bodies),
             ):
                 res = func(tmp, source, args.rows, rnd, args.concurrency)
                 into.append(res)
