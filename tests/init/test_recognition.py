@@ -238,6 +238,18 @@ def test_a_blank_type_or_source_is_refused(cli, tmp_path):
             ["Case Number", "Case Title", "Customer", "Origin", "Created On", "Status Reason"],
             "Dynamics 365 export: Case",
         ),
+        (  # a Jira Service Management export: a service desk's fields beside Jira's
+            [
+                "Summary",
+                "Issue key",
+                "Reporter",
+                "Created",
+                "Custom field (Request Type)",
+                "Custom field (Request participants)",
+                "Satisfaction rating",
+            ],
+            "Jira export: Support Ticket",
+        ),
         (  # Freshdesk's API names: the numeric "source" is the channel, not the system
             ["id", "subject", "company_id", "requester_id", "responder_id", "source", "created_at"],
             "Freshdesk export: Support Ticket",
@@ -247,6 +259,9 @@ def test_a_blank_type_or_source_is_refused(cli, tmp_path):
 def test_profiles_from_documented_field_names_are_recognised(cli, tmp_path, headers, recognised):
     row = {
         "Case Number": "CAS-01001-A1B2",
+        "Issue key": "SD-1",
+        "Reporter": "ana@acme.example",
+        "Created": "22/Sep/25 9:26 AM",
         "id": "1001",
         "Customer": "Acme",
         "company_id": "5001",
