@@ -238,6 +238,19 @@ def test_a_blank_type_or_source_is_refused(cli, tmp_path):
             ["Case Number", "Case Title", "Customer", "Origin", "Created On", "Status Reason"],
             "Dynamics 365 export: Case",
         ),
+        (  # ServiceNow catalog tasks: the task table's own fields, not an incident's
+            [
+                "number",
+                "short_description",
+                "request_item",
+                "request",
+                "requested_for",
+                "opened_at",
+                "approval",
+                "sys_class_name",
+            ],
+            "ServiceNow export: Task",
+        ),
         (  # a Jira Service Management export: a service desk's fields beside Jira's
             [
                 "Summary",
@@ -260,6 +273,9 @@ def test_profiles_from_documented_field_names_are_recognised(cli, tmp_path, head
     row = {
         "Case Number": "CAS-01001-A1B2",
         "Issue key": "SD-1",
+        "number": "SCTASK0010001",
+        "requested_for": "Abel Tuter",
+        "opened_at": "2024-03-04 10:00:00",
         "Reporter": "ana@acme.example",
         "Created": "22/Sep/25 9:26 AM",
         "id": "1001",
