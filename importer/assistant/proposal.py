@@ -159,7 +159,7 @@ def propose(path: Path, sheet: str | None = None, given: dict[str, str] | None =
         constants=constants,
         extras=extras,
         dates=dates,
-        blank_values=_blank_values(sample, profile.blank_values if profile else ()),
+        blank_values=_blank_values(sample, fields, profile.blank_values if profile else ()),
         timezone_note=_timezone_note(profile_name),
         missing=[name for name in REQUIRED if name in fields and fields[name].column is None],
         notes=notes,
@@ -245,13 +245,21 @@ def _recognise(
 
 
 #: texts exports write for "nothing here": proposed as blank_values where the sample has them
-NULL_MARKERS = ("?", "-", "--", "N/A", "n/a", "NA", "NULL", "null", "None", "(blank)", "#N/A")
+#: ("NA" is not one: it is also a region, a country code, a team)
+NULL_MARKERS = ("?", "-", "--", "N/A", "n/a", "NULL", "null", "None", "(blank)", "#N/A")
 
 
-def _blank_values(sample: pd.DataFrame, known: tuple[str, ...]) -> tuple[str, ...]:
-    """The profile's blank values, and the markers of nothing the sampled cells hold."""
-    cells = {str(cell).strip() for column in sample.columns for cell in sample[column].dropna()}
-    return tuple(dict.fromkeys([*known, *(m for m in NULL_MARKERS if m in cells)]))
+def _blank_values(
+    sample: pd.DataFrame, fields: dict[str, FieldChoice], known: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The profile's blank values, and the markers of nothing that whole sampled cells
+    hold (any column: a "N/A" sent as additional information means nothing either); the
+    markers seen in the fields' own columns first."""
+    keys = {p for choice in fields.values() for p in (choice.column, *choice.fallbacks)}
+    order = sorted(sample.columns, key=lambda position: position not in keys)
+    seen = [str(cell).strip() for position in order for cell in sample[position].dropna()]
+    found = [marker for marker in dict.fromkeys(seen) if marker in NULL_MARKERS]
+    return tuple(dict.fromkeys([*known, *found]))
 
 
 def _kind_of(path: Path) -> str | None:

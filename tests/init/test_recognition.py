@@ -288,3 +288,14 @@ def test_profiles_from_documented_field_names_are_recognised(cli, tmp_path, head
     rows = [headers, [row.get(header, "x") for header in headers]]
     result = cli("init", write_csv(tmp_path / "export.csv", rows), "--output", tmp_path / "m.toml")
     assert f"recognised: {recognised}" in result.out, result.out
+
+
+def test_na_is_a_value_not_a_marker_of_nothing(cli, tmp_path):
+    # "NA" is North America in a region column: never proposed as blank
+    rows = [["Ticket ID", "Company", "Created", "Region", "Note"]]
+    rows += [[f"T-{i}", "Acme", "2024-01-02 10:00", "NA", "N/A"] for i in range(3)]
+    out = tmp_path / "m.toml"
+    cli(
+        "init", write_csv(tmp_path / "a.csv", rows), "--output", out, "--type", "T", "--source", "S"
+    )
+    assert tomllib.loads(out.read_text(encoding="utf-8"))["blank_values"] == ["N/A"]
