@@ -112,6 +112,7 @@ def validate_file(settings: Settings, progress: Progress | None = None) -> RunSu
         finally:
             progress.close()
             summary.finished = dt.datetime.now(dt.UTC)
+            summary.shared_references = writer.shared.count
             writer.close(summary.as_json())
         summary.problems = writer.problems.top(TOP_ERRORS)
         write_summary(summary_path(settings.report), summary.as_json())

@@ -80,6 +80,7 @@ class Reconciler:
         summary = self.summary
         summary.blank_rows = self._blank
         writer, self._writer = self._open(), None
+        summary.shared_references = writer.shared.count
         writer.close(summary.as_json())
         summary.retry_file = writer.retry_file
         summary.problems = writer.problems.top(TOP_ERRORS)

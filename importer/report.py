@@ -26,8 +26,9 @@ import pandas as pd
 from .errors import ReportError
 from .excel_text import formula_safe, may_need_marks
 from .files import create_new, partial_path
-from .outcome import NOTHING_LEFT, OUTCOME_COLUMNS
+from .outcome import ERROR_SEPARATOR, NOTHING_LEFT, OUTCOME_COLUMNS
 from .problems import ProblemTally
+from .shared_references import SharedReferences
 from .trace import retry_headers, traced
 
 if TYPE_CHECKING:
@@ -195,6 +196,8 @@ class ReportWriter:
         self._retry_headers = retry_headers(headers)
         self.problems = ProblemTally()
         self.counts: Counter[str] = Counter()
+        #: rows that replace an earlier row's values of their reference, flagged as written
+        self.shared = SharedReferences()
         self._book: Any = None  # workbook.ReportBook of an .xlsx report
         self._main: TableWriter | None = None
         if report.suffix.lower() == ".xlsx":
@@ -235,7 +238,16 @@ class ReportWriter:
                 columns.append(as_text(outcomes[name]))
             else:
                 columns.append(np.full(len(outcomes), "", dtype=object))
-        statuses, errors = columns[1], columns[6]
+        statuses = columns[1]
+        sent = sorted(set(self._cell_columns.values())) or range(len(original))
+        notes = self.shared.notes(
+            outcomes.index.to_numpy(), columns[2], statuses, [original[i] for i in sent]
+        )
+        if notes is not None:
+            noted = notes != ""
+            joined = np.where(columns[6] == "", notes, columns[6] + ERROR_SEPARATOR + notes)
+            columns[6] = np.where(noted, joined, columns[6])
+        errors = columns[6]
         self.counts.update(statuses.tolist())
         self.problems.add(outcomes.index.to_numpy(), statuses, errors)
         if self._book is not None:

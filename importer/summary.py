@@ -23,6 +23,8 @@ class RunSummary:
     report: Path
     counts: Counter[str] = field(default_factory=Counter)
     blank_rows: int = 0
+    #: rows whose values replaced an earlier row's of the same reference (one activity)
+    shared_references: int = 0
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     finished: dt.datetime | None = None
     input_sha256: str = ""
@@ -67,6 +69,7 @@ class RunSummary:
             "rows": self.rows,
             "counts": dict(sorted(self.counts.items())),
             "blank_rows_skipped": self.blank_rows,
+            "rows_replacing_an_earlier_row": self.shared_references,
             "requests": self.requests,
             "rows_per_second": round(self.rows_per_second, 2),
             "started": self.started.isoformat(timespec="seconds"),

@@ -410,6 +410,10 @@ def write_summary_sheet(
         sheet.write_string(row - 1, 0, "blank rows skipped (not activities)")
         sheet.write_number(row - 1, 1, int(summary["blank_rows_skipped"]), formats.count)
         row += 1
+    if summary.get("rows_replacing_an_earlier_row"):
+        sheet.write_string(row - 1, 0, "rows replacing an earlier row of their reference")
+        sheet.write_number(row - 1, 1, int(summary["rows_replacing_an_earlier_row"]), formats.count)
+        row += 1
 
     fields = sorted(problems.per_field.items(), key=lambda item: (-item[1], item[0]))
     if fields:

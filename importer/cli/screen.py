@@ -58,6 +58,12 @@ def print_summary(summary: RunSummary, out: TextIO) -> None:
     print(f"  {'rows':<10} {summary.rows:>9,}", file=out)
     if summary.blank_rows:
         print(f"  blank rows skipped (not activities): {summary.blank_rows:,}", file=out)
+    if summary.shared_references:
+        print(
+            f"  rows replacing an earlier row of their reference (other values; the later "
+            f"kept, one activity): {summary.shared_references:,}",
+            file=out,
+        )
     if summary.command == "run" and summary.send_seconds:
         print(f"  speed      {summary.rows_per_second:>9,.1f} rows/s", file=out)
     if summary.problems:
