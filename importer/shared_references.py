@@ -21,6 +21,14 @@ from .outcome import Status
 _SENT = (Status.VALID, Status.IMPORTED)
 
 
+def sorted_lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of ``keys`` stands in ``sorted_keys``, and whether it is there."""
+    at = np.searchsorted(sorted_keys, keys)
+    found = at < len(sorted_keys)
+    found[found] = sorted_keys[at[found]] == keys[found]
+    return at, found
+
+
 class SharedReferences:
     """Flags, chunk by chunk in row order, the rows that replace an earlier row's values."""
 
@@ -78,9 +86,7 @@ class SharedReferences:
         before_row[inside] = row[inside - 1]
         before_digest[inside] = digest[inside - 1]
         first = np.flatnonzero(~same)
-        at = np.searchsorted(self._keys, key[first])
-        known = at < len(self._keys)
-        known[known] = self._keys[at[known]] == key[first][known]
+        at, known = sorted_lookup(self._keys, key[first])
         before_row[first[known]] = self._rows[at[known]]
         before_digest[first[known]] = self._digests[at[known]]
         return before_row, before_digest
@@ -90,9 +96,7 @@ class SharedReferences:
         last = np.ones(len(key), dtype=bool)
         last[:-1] = key[1:] != key[:-1]
         key, digest, row = key[last], digest[last], row[last]
-        at = np.searchsorted(self._keys, key)
-        known = at < len(self._keys)
-        known[known] = self._keys[at[known]] == key[known]
+        at, known = sorted_lookup(self._keys, key)
         self._rows[at[known]] = row[known]
         self._digests[at[known]] = digest[known]
         new = ~known

@@ -28,6 +28,7 @@ from .excel_text import EXCEL_MAX_CHARS, control_character, excel_problem
 from .mapping import ColumnPlan
 from .outcome import ERROR_SEPARATOR, Status
 from .read import OVERFLOW, PROBLEM, is_blank
+from .shared_references import sorted_lookup
 
 AUTO_PREFIX = "auto-"
 
@@ -364,10 +365,7 @@ class _SeenReferences:
         prefix = len(AUTO_PREFIX)
         keys = np.array([int(r[prefix : prefix + 16], 16) for r in references], dtype=np.uint64)
         rows = references.index.to_numpy(dtype=np.int64)
-        pos = np.searchsorted(self._keys, keys)
-        inside = pos < len(self._keys)
-        earlier = np.zeros(len(keys), dtype=bool)
-        earlier[inside] = self._keys[pos[inside]] == keys[inside]
+        pos, earlier = sorted_lookup(self._keys, keys)
         first = np.full(len(keys), -1, dtype=np.int64)
         first[earlier] = self._rows[pos[earlier]]
         by_key = (

@@ -214,10 +214,13 @@ def _recognise(
     row's index, and the headers that recognised it; without one, the row holding the field
     names, else the fullest row."""
     best: tuple[int, float, str, int, tuple[str, ...]] | None = None
+    rows = [  # each top row's headers, by their lower-case text
+        {cell.strip().lower(): cell.strip() for cell in row if cell.strip()}
+        for row in top[:HEADER_SEARCH_ROWS]
+    ]
     for name, profile in profiles.items():
         entries = [*profile.columns.values(), *(profile.additional_information or {}).values()]
-        for index, row in enumerate(top[:HEADER_SEARCH_ROWS]):
-            cells = {cell.strip().lower(): cell.strip() for cell in row if cell.strip()}
+        for index, cells in enumerate(rows):
             found = [
                 cells[hit]
                 for choices in entries
