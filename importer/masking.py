@@ -46,8 +46,13 @@ class Masker:
     """Replaces the client secret and every access token with ``***`` in any text."""
 
     def __init__(self, client_id: str = "", client_secret: str = "") -> None:
-        self._patterns: dict[str, re.Pattern[str]] = {}  # a secret -> all its forms
-        self._order: list[re.Pattern[str]] = []  # longest secret first
+        # a secret -> its forms, and their pattern once a text long enough to hold one of
+        # them comes (compiling one costs ~0.1 s: a run whose answers carry only short IDs
+        # never pays it, nor a token renewed before any long text came)
+        self._forms: dict[str, list[str]] = {}
+        self._patterns: dict[str, re.Pattern[str]] = {}
+        self._shortest: dict[str, int] = {}  # a secret -> the fewest characters a form takes
+        self._order: list[str] = []  # longest secret first
         self._tokens: deque[str] = deque()  # added later, oldest first
         if client_secret:
             forms = _forms(client_secret)
@@ -58,25 +63,30 @@ class Masker:
             self._keep(client_secret, forms)
 
     def __repr__(self) -> str:
-        return f"Masker({len(self._patterns)} secrets)"
+        return f"Masker({len(self._forms)} secrets)"
 
     def add(self, secret: str) -> None:
-        """Mask ``secret`` from now on, in every form (its pattern is built here, once; the
-        oldest token beyond ``KEPT_TOKENS`` is let go, so a run that renews its token
-        hundreds of times pays for masking no more than a few)."""
-        if secret and secret not in self._patterns:
+        """Mask ``secret`` from now on, in every form (its pattern is built once, when a
+        text first could hold it; the oldest token beyond ``KEPT_TOKENS`` is let go, so a
+        run that renews its token hundreds of times pays for masking no more than a few)."""
+        if secret and secret not in self._forms:
             self._keep(secret, _forms(secret))
             self._tokens.append(secret)
             if len(self._tokens) > KEPT_TOKENS:
-                del self._patterns[self._tokens.popleft()]
+                oldest = self._tokens.popleft()
+                for table in (self._forms, self._patterns, self._shortest):
+                    table.pop(oldest, None)
                 self._order = self._ordered()
 
     def __call__(self, text: str) -> str:
         """``text`` with every form of every secret, and any bearer value, masked."""
         if not text:
             return text
-        for pattern in self._order:
-            text = pattern.sub(MASK, text)
+        for secret in self._order:
+            # every character of a form matches one character or more of the text: a
+            # text shorter than a secret's shortest form cannot hold it
+            if len(text) >= self._shortest[secret]:
+                text = self._pattern(secret).sub(MASK, text)
         return _BEARER.sub(f"Bearer {MASK}", text)
 
     def decoded(self, value: Any) -> Any:
@@ -100,12 +110,19 @@ class Masker:
         return "".join(char if char.isprintable() else "?" for char in again)
 
     def _keep(self, secret: str, forms: list[str]) -> None:
-        self._patterns[secret] = _compile(forms)
+        self._forms[secret] = unique = _unique(forms)
+        self._shortest[secret] = len(unique[-1])
         self._order = self._ordered()
 
-    def _ordered(self) -> list[re.Pattern[str]]:
+    def _pattern(self, secret: str) -> re.Pattern[str]:
+        pattern = self._patterns.get(secret)
+        if pattern is None:
+            pattern = self._patterns[secret] = _compile(self._forms[secret])
+        return pattern
+
+    def _ordered(self) -> list[str]:
         # the longer secret first: masking a shorter one inside it must not hide the rest
-        return [self._patterns[s] for s in sorted(self._patterns, key=len, reverse=True)]
+        return sorted(self._forms, key=len, reverse=True)
 
 
 def _forms(secret: str) -> list[str]:
@@ -122,10 +139,14 @@ def _forms(secret: str) -> list[str]:
     return forms
 
 
-def _compile(forms: list[str]) -> re.Pattern[str]:
-    """One pattern for ``forms``, each character in any of its encodings."""
-    # longest first: of two forms that overlap, the whole of the longer is masked
-    unique = sorted({form for form in forms if form}, key=len, reverse=True)
+def _unique(forms: list[str]) -> list[str]:
+    """``forms`` once each, longest first: of two forms that overlap, the whole of the
+    longer is masked."""
+    return sorted({form for form in forms if form}, key=len, reverse=True)
+
+
+def _compile(unique: list[str]) -> re.Pattern[str]:
+    """One pattern for ``unique`` (longest first), each character in any of its encodings."""
     # every match starts with a form's first character raw, or with "\", "%", "+" or "&"
     # (an escape, a space, an HTML reference): looking ahead for one skips most places
     # ~50x faster than trying each form's alternatives there
