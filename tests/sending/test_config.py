@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from importer import cli as cli_module
+from importer.cli import commands as cli_module
 from importer.sandbox import RunningSandbox
 
 from ..helpers import HEADER, activity_rows, api_args, write_csv

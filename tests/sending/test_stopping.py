@@ -241,7 +241,7 @@ def test_a_result_stands_when_the_loop_cannot_tidy_up() -> None:
     """Under a memory limit the loop's tidy-up may find no thread for the executor's
     shutdown ("can't start new thread", after every row was imported and reported): the
     run's result stands instead of becoming 'internal error', exit 2."""
-    from importer.cli import _until_done
+    from importer.cli.commands import _until_done
 
     async def finished_run() -> str:
         loop = asyncio.get_running_loop()

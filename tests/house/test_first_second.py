@@ -1,0 +1,36 @@
+"""Stopping the program in its first second (while pandas loads) ends it as at any other
+moment: one line, exit 130, no traceback; for Ctrl-C and for SIGTERM (a service stopped)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ..helpers import SAMPLES, start_run, wait_until
+
+
+def _loading_pandas(pid: int) -> bool:
+    """numpy's core is mapped: the program is importing its stages (pandas, pandera)."""
+    try:
+        return "_multiarray_umath" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_while_the_program_loads_is_one_line_and_exit_130(tmp_path, sig):
+    proc = start_run(["validate", str(SAMPLES / "activities.csv"), "--quiet"], tmp_path)
+    try:
+        wait_until(lambda: _loading_pandas(proc.pid), proc, timeout=30)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    assert "Traceback" not in err, err
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert err.strip() == "cg-import: interrupted before anything was read"
