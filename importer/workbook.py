@@ -66,9 +66,10 @@ _OPTIONS = {
 }
 
 
-def _open(path: Path) -> Any:
+def _open(path: Path, *, small: bool = False) -> Any:
     """A workbook that XlsxWriter writes into ``<path>.partial``, created afresh (never
-    through a link); ``_save`` renames it onto ``path`` when whole."""
+    through a link); ``_save`` renames it onto ``path`` when whole. ``small``: one of a
+    few rows, put together in memory (no temporary file for each of its parts)."""
     import xlsxwriter
 
     try:
@@ -76,7 +77,7 @@ def _open(path: Path) -> Any:
         handle = open(create_new(partial_path(path)), "wb")  # noqa: SIM115 - see _save
     except OSError as err:
         raise ReportError(f"cannot write {path}: {err.strerror}; choose another --report") from None
-    return xlsxwriter.Workbook(handle, _OPTIONS)
+    return xlsxwriter.Workbook(handle, _OPTIONS | {"in_memory": True} if small else _OPTIONS)
 
 
 def _save(book: Any, path: Path) -> None:
@@ -368,7 +369,7 @@ def write_summary_book(
     path: Path, summary: dict[str, Any], counts: Counter[str], problems: ProblemTally
 ) -> None:
     """``<report-stem>.summary.xlsx``: the Summary sheet beside a CSV report."""
-    book = _open(path)
+    book = _open(path, small=True)
     sheet = book.add_worksheet("Summary")
     write_summary_sheet(book, sheet, _Formats(book), summary, counts, problems)
     _save(book, path)
