@@ -64,7 +64,7 @@ def print_summary(summary: RunSummary, out: TextIO) -> None:
             f"kept, one activity): {summary.shared_references:,}",
             file=out,
         )
-    if summary.command == "run" and summary.send_seconds:
+    if summary.command == "run" and summary.send_seconds and summary.sent_here:
         print(f"  speed      {summary.rows_per_second:>9,.1f} rows/s", file=out)
     if summary.problems:
         print("Most frequent errors (values shown as …):", file=out)

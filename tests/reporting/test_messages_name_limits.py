@@ -128,6 +128,9 @@ def test_resume_of_a_finished_run_sent_nothing_so_its_speed_is_zero(
     summary = _summary(report)
     assert summary["rows"] == 60  # the report covers every row of both runs
     assert summary["rows_per_second"] == 0  # but this run sent none of them
+    shown = cli("run", source, "--report", report, *api_args(sandbox), "--rate", "0", "--resume")
+    assert shown.code == 0 and "Report:" in shown.out, shown.output
+    assert "rows/s" not in shown.out  # no "speed 0.0 rows/s" for a run that sent nothing
 
 
 def test_resume_speed_counts_only_the_rows_it_sent(
