@@ -10,11 +10,14 @@ for every run (so both sides create every activity). Rounds alternate importer /
   same bodies pre-built from the CSV before timing; rows/s over the PUTs only.
 
 Prints every run, the medians and two ratios importer ÷ bare, each the median of the
-rounds' own ratios (a round's two runs are neighbours in time, so drift cancels): rows/s of
-the send phase
-(target ≥ 0.92: the importer's workers against the bare client's, each including what it
-does per row) and of the whole process (start-up, reading, validation and the report
-included on the importer's side; reading pre-built bodies on the bare side).
+rounds' own ratios (a round's two runs are neighbours in time, so drift cancels): of the
+whole process, wall time against wall time (target ≥ 0.92: start-up, reading, validation
+and the report included on the importer's side; reading pre-built bodies on the bare
+side), and rows/s of the send phase (the importer's workers against the bare client's,
+each including what it does per row; the earlier target, ≥ 0.92, printed beside it). Also
+the time each process spends outside the sandbox's first-to-last PUT span (start-up before
+the first request, and what follows the last): where the whole process loses to the bare
+client.
 
     python benchmarks/throughput.py [--rows 30000] [--rounds 3]
 """
@@ -131,6 +134,7 @@ def main() -> int:
         ]
         walls = [b["wall"] / i["wall"] for i, b in zip(importer, bare, strict=True)]
         ratio, whole = median(sends), median(walls)
+        outside = [median([r["wall"] - r["span"] for r in side]) for side in (importer, bare)]
         print(f"median importer  {imp:>8,.0f} rows/s (send phase)   whole process {imp_wall:.2f} s")
         print(
             f"median bare      {bar:>8,.0f} rows/s (PUTs only)    whole process {bare_wall:.2f} s"
@@ -140,14 +144,17 @@ def main() -> int:
             + ", ".join(f"{r:.2f}" for r in sends)
         )
         print(
+            f"outside the PUT span (start-up, the first request, the end): importer "
+            f"{outside[0]:.2f} s, bare {outside[1]:.2f} s (medians)"
+        )
+        print(
             f"ratio importer ÷ bare (send phase, median of rounds)    {ratio:.2f}   "
             f"target ≥ {TARGET}: {verdict(ratio >= TARGET)}"
         )
         print(
-            f"ratio importer ÷ bare (whole process, median of rounds) {whole:.2f}   (for "
-            "reference: start-up, validation and the report on the importer's side; per round: "
+            f"ratio importer ÷ bare (whole process, median of rounds) {whole:.2f}   "
+            f"target ≥ {TARGET}: {verdict(whole >= TARGET)}   per round: "
             + ", ".join(f"{r:.2f}" for r in walls)
-            + ")"
         )
     return 0
 
