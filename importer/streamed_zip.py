@@ -31,7 +31,7 @@ from typing import IO, Any
 ENTRY_MAX = zipfile.ZIP64_LIMIT
 #: zlib's default level, XlsxWriter's (and zipfile's) too
 LEVEL = 6
-_QUEUED = 4  # blocks waiting for the compressing thread: memory stays bounded
+_QUEUED = 2  # blocks waiting for the compressing thread: memory stays bounded
 _COPY = 1 << 20
 _LOCAL = struct.Struct("<4s5H3L2H")
 _CENTRAL = struct.Struct("<4s6H3L5H2L")
@@ -111,9 +111,7 @@ class DeflateStream:
                 continue  # drain: the writer learns of it on its next write
             try:
                 self._crc = zlib.crc32(data, self._crc)
-                self._size += len(data)
-                if self._size >= ENTRY_MAX:
-                    raise TooLarge(f"a part of {self._size:,} bytes or more")
+                self._size += len(data)  # too large is refused by splice, as XlsxWriter does
                 self._put(self._deflate.compress(data))
             except BaseException as err:
                 self._error = err

@@ -61,8 +61,8 @@ SUMMARY_WIDTHS = (20, 10, 48, 13, 40)
 #: XlsxWriter holds both until the file is saved, so memory stays flat only if bounded
 MAX_COMMENTS = 10_000
 MAX_ROW_HEIGHTS = 10_000
-#: rows joined into one string and written at once (a few MB)
-BLOCK_ROWS = 4_096
+#: rows joined into one string and handed to the compressing thread at once (~1 MB)
+BLOCK_ROWS = 1024
 #: what an .xlsx cell cannot hold (``excel_text.illegal_characters``, as characters)
 ILLEGAL = "".join(map(chr, [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)]))
 

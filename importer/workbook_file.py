@@ -61,6 +61,8 @@ def save_book(book: Any, path: Path, streams: tuple[Any, ...] = ()) -> None:
             handle.close()
         os.replace(partial_path(path), path)
     except (OSError, XlsxWriterException, streamed_zip.TooLarge) as err:
+        with contextlib.suppress(OSError):
+            partial_path(path).unlink()  # half a package: of no use to anyone
         reason = getattr(err, "strerror", None) or str(err)
         raise ReportError(f"cannot write {path}: {reason}; choose another --report") from None
 

@@ -24,6 +24,7 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from importer import sheet_xml, streamed_zip, workbook
+from importer.errors import ReportError
 from importer.excel_text import EXCEL_MAX_ROWS, excel_problem, shown_in_excel
 from importer.outcome import OUTCOME_COLUMNS, split_errors
 from importer.problems import ProblemTally
@@ -416,4 +417,16 @@ def test_a_discarded_report_leaves_nothing(tmp_path: Path) -> None:
     book = ReportBook(tmp_path / "r.xlsx", HEADERS, HEADERS)
     book.write(*columns_for(0, 30, rng))
     book.discard()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sheet_too_large_for_a_zip_without_zip64_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As XlsxWriter refuses it (it writes no ZIP64): a ReportError, no file left."""
+    monkeypatch.setattr(streamed_zip, "ENTRY_MAX", 5_000)
+    book = ReportBook(tmp_path / "r.xlsx", HEADERS, HEADERS)
+    book.write(*columns_for(0, 30, np.random.default_rng(6)))
+    with pytest.raises(ReportError, match="cannot write"):
+        book.close({}, Counter(), ProblemTally())
     assert list(tmp_path.iterdir()) == []
