@@ -4,9 +4,10 @@ cell in ``constant_memory`` mode, the same bytes, about ten times faster.
 XlsxWriter spends ~20 µs a cell (a call, a tuple, a dict, five regular expressions, a
 write); a million report rows are some 13 million cells. Here each column of a block of
 rows is checked once, joined, for what needs escaping (at C speed), each cell is one
-f-string, and a block of rows is one write. The rows go into the worksheet's own row file
-(``row_data_fh``), which XlsxWriter copies into the sheet when the workbook is closed: the
-sheet's other parts (columns, panes, autofilter, comments) stay XlsxWriter's.
+f-string, and a block of rows is one string, handed to a thread that deflates it
+(``RowStream``, ``streamed_zip``); the sheet's other parts (header row, columns, panes,
+autofilter, comments) stay XlsxWriter's, and the rows are spliced in where it left a
+marker.
 
 Text is escaped exactly as XlsxWriter escapes an inline string (``_x005F`` before a
 literal ``_xHHHH_``, control characters as ``_xHHHH_``, ``xml:space="preserve"`` for
@@ -174,9 +175,10 @@ class RowStream:
     and ``streamed_zip.splice`` puts the rows in place of the marker.
 
     XlsxWriter numbers a format when it first writes a cell of it, and it writes a row
-    when a later row begins (or the workbook closes): so the last row given here is held
-    and written only then, as XlsxWriter would (``hold``), and a format first used in it
-    gets the same number as before, whatever other sheets used in between."""
+    when a later row begins (or the workbook closes): so the last row given to ``write``
+    is held and written only then (``release``, which XlsxWriter's own flush of the sheet
+    now calls first), and a format first used in it gets the same number as before,
+    whatever other sheets used in between."""
 
     def __init__(self, sheet: Any) -> None:
         if not getattr(sheet, "constant_memory", False):
