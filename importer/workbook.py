@@ -9,34 +9,37 @@ summary workbook beside a CSV report.
 
 Written with XlsxWriter in ``constant_memory`` mode: each row goes to disk as it comes, so
 a million rows keep memory flat (openpyxl's write-only mode took twice as long for the
-same rows: ``benchmarks/workbook.py``). Every input cell is written with ``write_string``:
-text, never a formula, whatever it starts with, and so are references and activity IDs
-(``00042`` is not 42); only the program's own numbers (``source_row``, ``http_status``,
-``attempts``, counts) are numbers.
+same rows: ``benchmarks/workbook.py``). The rows of the big sheets (Rows, Retry) are
+written as XML text by ``sheet_xml`` (the bytes XlsxWriter's ``write_string`` and
+``write_number`` would write, ten times faster) and deflated as they come, beside the
+checks (``streamed_zip``); XlsxWriter writes the rest (headers, widths, panes, filter,
+comments, Summary, charts, styles). Every input cell is written as text, never a formula,
+whatever it starts with, and so are references and activity IDs (``00042`` is not 42);
+only the program's own numbers (``source_row``, ``http_status``, ``attempts``, counts)
+are numbers.
 Charts refer only to cells this module wrote.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import sheet_xml
 from .errors import ReportError
 from .excel_text import (
     EXCEL_MAX_CHARS,
     EXCEL_MAX_ROWS,
     excel_problem,
-    illegal_characters,
     shown_in_excel,
 )
-from .files import create_new, partial_path
 from .outcome import GOT_IN, OUTCOME_COLUMNS, STATUS_ORDER, Status, split_errors
 from .problems import TOP_ERRORS, ProblemTally
+from .workbook_file import discard_book, open_book, save_book
 
 #: (cell fill, text colour, bar colour) per status: done green, to fix amber, failed red
 STATUS_COLOURS: dict[str, tuple[str, str, str]] = {
@@ -58,58 +61,10 @@ SUMMARY_WIDTHS = (20, 10, 48, 13, 40)
 #: XlsxWriter holds both until the file is saved, so memory stays flat only if bounded
 MAX_COMMENTS = 10_000
 MAX_ROW_HEIGHTS = 10_000
-_OPTIONS = {
-    "constant_memory": True,  # rows stream to disk: memory flat in the number of rows
-    "strings_to_formulas": False,
-    "strings_to_numbers": False,
-    "strings_to_urls": False,
-}
-
-
-def _open(path: Path, *, small: bool = False) -> Any:
-    """A workbook that XlsxWriter writes into ``<path>.partial``, created afresh (never
-    through a link); ``_save`` renames it onto ``path`` when whole. ``small``: one of a
-    few rows, put together in memory (no temporary file for each of its parts)."""
-    import xlsxwriter
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(create_new(partial_path(path)), "wb")  # noqa: SIM115 - see _save
-    except OSError as err:
-        raise ReportError(f"cannot write {path}: {err.strerror}; choose another --report") from None
-    return xlsxwriter.Workbook(handle, _OPTIONS | {"in_memory": True} if small else _OPTIONS)
-
-
-def _save(book: Any, path: Path) -> None:
-    from xlsxwriter.exceptions import XlsxWriterException
-
-    handle = book.filename  # the .partial's handle, given to the workbook by _open
-    try:
-        try:
-            book.close()
-        finally:
-            handle.close()
-        os.replace(partial_path(path), path)
-    except (OSError, XlsxWriterException) as err:
-        reason = getattr(err, "strerror", None) or str(err)
-        raise ReportError(f"cannot write {path}: {reason}; choose another --report") from None
-
-
-def _discard(book: Any, path: Path) -> None:
-    """Drop a workbook unsaved. XlsxWriter has no call for it: in constant-memory mode each
-    sheet's rows wait in a temporary file of its own, closed and removed here."""
-    for sheet in book.worksheets():
-        handle = getattr(sheet, "row_data_fh", None)
-        name = getattr(sheet, "row_data_filename", None)
-        with contextlib.suppress(OSError):
-            if handle is not None:
-                handle.close()
-            if name:
-                os.unlink(name)
-    with contextlib.suppress(OSError):
-        book.filename.close()
-    with contextlib.suppress(OSError):
-        partial_path(path).unlink()
+#: rows joined into one string and handed to the compressing thread at once (~1 MB)
+BLOCK_ROWS = 1024
+#: what an .xlsx cell cannot hold (``excel_text.illegal_characters``, as characters)
+ILLEGAL = "".join(map(chr, [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)]))
 
 
 def _too_many_rows(path: Path) -> ReportError:
@@ -124,10 +79,26 @@ def _number(text: str) -> int | None:
     return int(text) if text.isdigit() and len(text) <= 15 else None
 
 
-def _fits(cells: list[str]) -> bool:
+def _program_numbers(column: int, numbers: list[str], texts: list[str], style: str) -> list[str]:
+    """Cells of texts this program wrote (an HTTP status, attempts): whole numbers as
+    numbers, anything else as text, nothing where empty (few texts: each decided once)."""
+    kinds = {text: _number(text) if text else None for text in set(texts)}
+    cells = sheet_xml.string_cells(
+        column, numbers, [text if kinds[text] is None else "" for text in texts], style
+    )
+    if all(value is None for value in kinds.values()):
+        return cells
+    values = sheet_xml.number_cells(column, numbers, [kinds[text] for text in texts], style)
+    return [value or cell for value, cell in zip(values, cells, strict=True)]
+
+
+def _longest(columns: list[list[str]]) -> list[int]:
+    return [max(map(len, column), default=0) for column in columns]
+
+
+def _fits(cells: list[str], longest: int) -> bool:
     """Whether every cell of a column fits an .xlsx cell as it is (decided at C speed)."""
-    longest = max(map(len, cells), default=0)
-    return longest <= EXCEL_MAX_CHARS and illegal_characters().search("".join(cells)) is None
+    return longest <= EXCEL_MAX_CHARS and not sheet_xml.holds_any("".join(cells), ILLEGAL)
 
 
 def _widths(headers: list[str], columns: list[np.ndarray]) -> list[float]:
@@ -188,6 +159,7 @@ class _RetrySheet:
         self.rows = 0
         self.comments = 0
         self._sized = False
+        self.stream = sheet_xml.RowStream(sheet)
         sheet.freeze_panes(1, 0)
         for position, header in enumerate(headers):
             sheet.write_string(0, position, header, formats.header)
@@ -209,35 +181,79 @@ class _RetrySheet:
                 self.sheet.set_column(position, position, width)
             self._sized = True
         cells = [column.tolist() for column in columns]
-        exact = [_fits(column) for column in cells]
-        sheet, bad, top = self.sheet, self.formats.bad, self.formats.top
-        for offset, text in enumerate(errors.tolist()):
-            number = self.rows + offset + 1
+        notes = self._notes(cells, errors.tolist())
+        self.stream.begin(self.rows + 1)
+        for start in range(0, len(notes), BLOCK_ROWS):
+            block = [column[start : start + BLOCK_ROWS] for column in (*cells, notes)]
+            self.stream.write(self.rows + 1 + start, block, self._write_rows)
+            self._comment(self.rows + 1 + start, block[-1])
+        self.rows += len(errors)
+        self.stream.end(self.rows)
+
+    def _notes(self, cells: list[list[str]], errors: list[str]) -> list[dict[int, list[str]]]:
+        """Per row, the notes of its cells by column: each error under its field's column,
+        and for a cell no workbook can hold as it is, that it is shown changed (it is)."""
+        longest = _longest(cells)
+        changed = [p for p, column in enumerate(cells) if not _fits(column, longest[p])]
+        found = []
+        for offset, text in enumerate(errors):
             notes: dict[int, list[str]] = {}
             for field, message in split_errors(text):
                 notes.setdefault(self._column_of(field), []).append(f"{field}: {message}")
-            for position, column in enumerate(cells):
-                value = column[offset]
-                if not exact[position]:
-                    problem = excel_problem(value)
-                    if problem:  # cannot be stored as it is: shown, and said so
-                        notes.setdefault(position, []).append(
-                            f"this cell {problem}: it is shown changed; fix it before resending"
-                        )
-                        value = shown_in_excel(value)
-                if value or position in notes:
-                    sheet.write_string(number, position, value, bad if position in notes else top)
-            if notes and self.comments < MAX_COMMENTS:
-                for position, lines in notes.items():
-                    note = "\n".join(lines)
-                    sheet.write_comment(
-                        number,
+            for position in changed:
+                value = cells[position][offset]
+                problem = excel_problem(value)
+                if problem:  # cannot be stored as it is: shown, and said so
+                    notes.setdefault(position, []).append(
+                        f"this cell {problem}: it is shown changed; fix it before resending"
+                    )
+                    cells[position][offset] = shown_in_excel(value)
+            found.append(notes)
+        return found
+
+    def _write_rows(self, first: int, columns: list[list[Any]]) -> None:
+        """Rows ``first`` (0-based) on (their cells' columns, then their notes): a cell with
+        a note is filled amber, an empty cell without one is left out."""
+        *cells, notes = columns
+        numbers = [str(number) for number in range(first + 1, first + 1 + len(notes))]
+        marked: list[set[int]] = [set() for _ in cells]
+        for offset, row_notes in enumerate(notes):
+            for position in row_notes:
+                marked[position].add(offset)
+        bad, top = self.formats.bad, self.formats.top
+        uses = [(min(marks), position, bad) for position, marks in enumerate(marked) if marks]
+        for position, values in enumerate(cells):
+            plain = next((i for i, v in enumerate(values) if v and i not in marked[position]), None)
+            if plain is not None:
+                uses.append((plain, position, top))
+        indexes = sheet_xml.first_uses(uses)
+        bad_xf, top_xf = indexes.get(id(bad), ""), indexes.get(id(top), "")
+        xml = []
+        for position, values in enumerate(cells):
+            marks = marked[position]
+            if not marks:
+                xml.append(sheet_xml.string_cells(position, numbers, values, top_xf))
+                continue
+            styles = [bad_xf if i in marks else top_xf for i in range(len(values))]
+            column = sheet_xml.string_cells(position, numbers, values, styles)
+            for offset in marks:
+                if not values[offset]:
+                    column[offset] = sheet_xml.empty_text_cell(position, numbers[offset], bad_xf)
+            xml.append(column)
+        self.stream.write_rows([f'<row r="{n}">' for n in numbers], xml)
+
+    def _comment(self, first: int, notes: list[dict[int, list[str]]]) -> None:
+        """The notes of rows ``first`` (0-based) on as comments, up to ``MAX_COMMENTS``."""
+        for offset, row_notes in enumerate(notes):
+            if row_notes and self.comments < MAX_COMMENTS:
+                for position, lines in row_notes.items():
+                    self.sheet.write_comment(
+                        first + offset,
                         position,
-                        note,
+                        "\n".join(lines),
                         {"author": "cg-import", "x_scale": 2.4, "y_scale": 1 + len(lines) * 0.4},
                     )
                     self.comments += 1
-        self.rows += len(errors)
 
 
 class RetryBook:
@@ -254,7 +270,7 @@ class RetryBook:
         sheet: str | None = None,
     ) -> None:
         self.path = path
-        self._book = _open(path)
+        self._book = open_book(path, streamed=True)
         formats = _Formats(self._book)
         worksheet = self._book.add_worksheet(sheet or "Retry")
         self._retry = _RetrySheet(worksheet, headers, cell_columns, formats, path)
@@ -264,10 +280,10 @@ class RetryBook:
         self._retry.write(columns, errors)
 
     def close(self) -> None:
-        _save(self._book, self.path)
+        save_book(self._book, self.path, (self._retry.stream,))
 
     def discard(self) -> None:
-        _discard(self._book, self.path)
+        discard_book(self._book, self.path, (self._retry.stream,))
 
 
 class ReportBook:
@@ -281,13 +297,14 @@ class ReportBook:
         cell_columns: dict[str, int] | None = None,
     ) -> None:
         self.path = path
-        self._book = _open(path)
+        self._book = open_book(path, streamed=True)
         self._formats = _Formats(self._book)
         self._rows = self._book.add_worksheet("Rows")
         self._summary = self._book.add_worksheet("Summary")
         retry = self._book.add_worksheet("Retry")
         self._retry = _RetrySheet(retry, headers, cell_columns, self._formats, path)
         self._headers = [*OUTCOME_COLUMNS, *shown_headers]
+        self._stream = sheet_xml.RowStream(self._rows)
         self._written = 0
         self._heights = 0
         self._sized = False
@@ -309,47 +326,68 @@ class ReportBook:
                 position = len(OUTCOME_COLUMNS) + offset
                 self._rows.set_column(position, position, width)
             self._sized = True
-        rows, statuses, references, ids, answers, attempts, errors = (
-            column.tolist() for column in outcomes
-        )
+        texts = [column.tolist() for column in outcomes]
         cells = [column.tolist() for column in original]
+        longest = _longest(cells)
         for position, column in enumerate(cells):
-            if not _fits(column):  # only rows marked invalid for it hold such cells
+            if not _fits(column, longest[position]):  # only in rows invalid for it
                 cells[position] = [shown_in_excel(cell) for cell in column]
-        first = len(OUTCOME_COLUMNS)
-        formats = self._formats
-        sheet = self._rows
-        write_string, write_number = sheet.write_string, sheet.write_number
-        plain, wrap = formats.top, formats.wrap
-        status_format = formats.status
-        errors_width = OUTCOME_WIDTHS[6]
-        for offset in range(count):
-            number = self._written + offset + 1
-            problem = errors[offset]
-            if len(problem) > errors_width - 4 and self._heights < MAX_ROW_HEIGHTS:
-                # set before the row is written (streaming); LibreOffice does not fit it
-                sheet.set_row(number, 15 * min(_lines(problem, errors_width), 8))
-                self._heights += 1
-            write_number(number, 0, int(rows[offset]), plain)
-            status = statuses[offset]
-            write_string(number, 1, status, status_format.get(status, plain))
-            if references[offset]:
-                write_string(number, 2, references[offset], plain)
-            if ids[offset]:  # an ID is a name, not an amount: "00042" stays 00042
-                write_string(number, 3, ids[offset], plain)
-            for position, text in ((4, answers[offset]), (5, attempts[offset])):
-                if text:
-                    value = _number(text)
-                    if value is None:
-                        write_string(number, position, text, plain)
-                    else:
-                        write_number(number, position, value, plain)
-            if problem:
-                write_string(number, 6, problem, wrap)
-            for position, column in enumerate(cells, start=first):
-                if column[offset]:
-                    write_string(number, position, column[offset], plain)
+        short = [size <= sheet_xml.SHORT for size in (*_longest(texts), *longest)]
+        self._stream.begin(self._written + 1)
+        for start in range(0, count, BLOCK_ROWS):
+            stop = min(count, start + BLOCK_ROWS)
+            block = [column[start:stop] for column in (*texts, *cells)]
+            self._stream.write(self._written + 1 + start, block, partial(self._write_rows, short))
         self._written += count
+        self._stream.end(self._written)
+
+    def _write_rows(self, short: list[bool], first: int, columns: list[list[str]]) -> None:
+        """Rows ``first`` (0-based) on, the outcome columns then the input's: the program's
+        numbers as numbers, every text as text (``short``: per column, no text is long
+        enough to be cut); an empty cell is left out (an empty status kept for its format)."""
+        first_input = len(OUTCOME_COLUMNS)
+        rows, statuses, references, ids, answers, attempts, errors = columns[:first_input]
+        formats = self._formats
+        plain, wrap, status_format = formats.top, formats.wrap, formats.status
+        numbers = [str(number) for number in range(first + 1, first + 1 + len(rows))]
+        seen: dict[str, int] = {}
+        for offset, status in enumerate(statuses):
+            seen.setdefault(status, offset)
+        uses = [(0, 0, plain)]
+        uses += [(offset, 1, status_format.get(s, plain)) for s, offset in seen.items()]
+        uses += [(next(i for i, e in enumerate(errors) if e), 6, wrap)] if any(errors) else []
+        xf = sheet_xml.first_uses(uses)
+        top = xf[id(plain)]
+        styles = [xf[id(status_format.get(status, plain))] for status in statuses]
+        cells = [
+            sheet_xml.number_cells(0, numbers, [int(row) for row in rows], top),
+            sheet_xml.string_cells(1, numbers, statuses, styles, short[1]),
+            sheet_xml.string_cells(2, numbers, references, top, short[2]),
+            sheet_xml.string_cells(3, numbers, ids, top, short[3]),  # "00042" stays 00042
+            _program_numbers(4, numbers, answers, top),
+            _program_numbers(5, numbers, attempts, top),
+            sheet_xml.string_cells(6, numbers, errors, xf.get(id(wrap), ""), short[6]),
+        ]
+        if "" in seen:  # XlsxWriter keeps an empty cell that has a format
+            for offset, status in enumerate(statuses):
+                if not status:
+                    cells[1][offset] = sheet_xml.empty_text_cell(1, numbers[offset], styles[offset])
+        for position in range(first_input, len(columns)):
+            values = columns[position]
+            cells.append(sheet_xml.string_cells(position, numbers, values, top, short[position]))
+        self._stream.write_rows(self._openings(numbers, errors), cells)
+
+    def _openings(self, numbers: list[str], errors: list[str]) -> list[str]:
+        """Each row's ``<row>`` tag; a long error makes its row taller (LibreOffice does not
+        fit it), for the first ``MAX_ROW_HEIGHTS`` such rows."""
+        openings = [f'<row r="{number}">' for number in numbers]
+        errors_width = OUTCOME_WIDTHS[6]
+        for offset, problem in enumerate(errors):
+            if len(problem) > errors_width - 4 and self._heights < MAX_ROW_HEIGHTS:
+                height = 15 * min(_lines(problem, errors_width), 8)
+                openings[offset] = sheet_xml.row_opening(self._rows, numbers[offset], height)
+                self._heights += 1
+        return openings
 
     def write_retry(self, original: list[np.ndarray], errors: np.ndarray) -> None:
         """Append rows to resend to the Retry sheet."""
@@ -359,20 +397,20 @@ class ReportBook:
         """Write the Summary sheet, the autofilter, and save."""
         self._rows.autofilter(0, 0, max(self._written, 1), len(self._headers) - 1)
         write_summary_sheet(self._book, self._summary, self._formats, summary, counts, problems)
-        _save(self._book, self.path)
+        save_book(self._book, self.path, (self._stream, self._retry.stream))
 
     def discard(self) -> None:
-        _discard(self._book, self.path)
+        discard_book(self._book, self.path, (self._stream, self._retry.stream))
 
 
 def write_summary_book(
     path: Path, summary: dict[str, Any], counts: Counter[str], problems: ProblemTally
 ) -> None:
     """``<report-stem>.summary.xlsx``: the Summary sheet beside a CSV report."""
-    book = _open(path, small=True)
+    book = open_book(path, small=True)
     sheet = book.add_worksheet("Summary")
     write_summary_sheet(book, sheet, _Formats(book), summary, counts, problems)
-    _save(book, path)
+    save_book(book, path)
 
 
 def write_summary_sheet(
