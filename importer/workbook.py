@@ -39,7 +39,7 @@ from .excel_text import (
 )
 from .outcome import GOT_IN, OUTCOME_COLUMNS, STATUS_ORDER, Status, split_errors
 from .problems import TOP_ERRORS, ProblemTally
-from .workbook_file import discard_book, open_book, save_book
+from .workbook_file import discard_book, open_book, save_book, write_text
 
 #: (cell fill, text colour, bar colour) per status: done green, to fix amber, failed red
 STATUS_COLOURS: dict[str, tuple[str, str, str]] = {
@@ -162,7 +162,7 @@ class _RetrySheet:
         self.stream = sheet_xml.RowStream(sheet)
         sheet.freeze_panes(1, 0)
         for position, header in enumerate(headers):
-            sheet.write_string(0, position, header, formats.header)
+            write_text(sheet, 0, position, header, formats.header)
 
     def _column_of(self, field: str) -> int:
         """The column that feeds ``field``; the first column for a problem of the whole row."""
@@ -310,7 +310,7 @@ class ReportBook:
         self._sized = False
         self._rows.freeze_panes(1, 0)
         for position, header in enumerate(self._headers):
-            self._rows.write_string(0, position, header, self._formats.header)
+            write_text(self._rows, 0, position, header, self._formats.header)
         for position, width in enumerate(OUTCOME_WIDTHS):
             fmt = self._formats.wrap if OUTCOME_COLUMNS[position] == "errors" else None
             self._rows.set_column(position, position, width, fmt)
@@ -430,13 +430,13 @@ def write_summary_sheet(
     sheet.hide_gridlines(2)
     command = summary.get("command") or "validate"
     name = Path(str(summary.get("input_file") or "")).name
-    sheet.write_string(0, 0, f"cg-import {command}: {name}", formats.title)
+    write_text(sheet, 0, 0, f"cg-import {command}: {name}", formats.title)
     total = sum(counts.values())
     done = sum(counts[s] for s in ((Status.VALID,) if command == "validate" else GOT_IN))
     verdict = f"{done:,} of {total:,} rows {'valid' if command == 'validate' else 'imported'}"
     if done < total:
         verdict += f"; {total - done:,} not: the most frequent errors below say what to fix first"
-    sheet.write_string(1, 0, verdict, formats.verdict_good if done == total else formats.verdict)
+    write_text(sheet, 1, 0, verdict, formats.verdict_good if done == total else formats.verdict)
     row = _write_run(sheet, formats, summary, 3)
 
     statuses: list[str] = [s for s in STATUS_ORDER if counts.get(s)]
@@ -446,11 +446,11 @@ def write_summary_sheet(
         book, sheet, formats, row + 1, ("Status", "Rows"), table, "Rows per status", statuses
     )
     if summary.get("blank_rows_skipped"):
-        sheet.write_string(row - 1, 0, "blank rows skipped (not activities)")
+        write_text(sheet, row - 1, 0, "blank rows skipped (not activities)")
         sheet.write_number(row - 1, 1, int(summary["blank_rows_skipped"]), formats.count)
         row += 1
     if summary.get("rows_replacing_an_earlier_row"):
-        sheet.write_string(row - 1, 0, "rows replacing an earlier row of their reference")
+        write_text(sheet, row - 1, 0, "rows replacing an earlier row of their reference")
         sheet.write_number(row - 1, 1, int(summary["rows_replacing_an_earlier_row"]), formats.count)
         row += 1
 
@@ -479,11 +479,11 @@ def _write_run(sheet: Any, formats: _Formats, summary: dict[str, Any], row: int)
     if summary.get("interrupted") or summary.get("stopped"):
         facts.append(("Stopped", summary.get("stopped") or "interrupted; --resume continues"))
     for label, value in facts:
-        sheet.write_string(row, 0, label, formats.label)
+        write_text(sheet, row, 0, label, formats.label)
         if isinstance(value, int | float) and not isinstance(value, bool):
             sheet.write_number(row, 1, value, formats.speed)
         else:
-            sheet.write_string(row, 1, "" if value is None else str(value))
+            write_text(sheet, row, 1, "" if value is None else str(value))
         row += 1
     return row
 
@@ -504,16 +504,16 @@ def _counts_table(
 ) -> int:
     """A heading, a two-column table with a total and a bar chart beside it; returns the
     next free row (below the chart if it is the taller)."""
-    sheet.write_string(row, 0, title, formats.heading)
-    sheet.write_string(row + 1, 0, header[0], formats.header)
-    sheet.write_string(row + 1, 1, header[1], formats.header)
+    write_text(sheet, row, 0, title, formats.heading)
+    write_text(sheet, row + 1, 0, header[0], formats.header)
+    write_text(sheet, row + 1, 1, header[1], formats.header)
     first = row + 2
     for offset, (label, value) in enumerate(lines):
         fmt = formats.status.get(label) if statuses is not None else None
-        sheet.write_string(first + offset, 0, label, fmt or formats.top)
+        write_text(sheet, first + offset, 0, label, fmt or formats.top)
         sheet.write_number(first + offset, 1, value, formats.count)
     last = first + len(lines) - 1
-    sheet.write_string(last + 1, 0, "total", formats.total)
+    write_text(sheet, last + 1, 0, "total", formats.total)
     sheet.write_number(last + 1, 1, sum(value for _, value in lines), formats.count_bold)
     chart_rows = 0
     if lines:
@@ -546,22 +546,22 @@ def _top_errors(sheet: Any, formats: _Formats, problems: ProblemTally, row: int)
     """The most frequent kinds of error: what to fix first, and where to look."""
     top = problems.top(TOP_ERRORS)
     title = f"Most frequent errors (top {TOP_ERRORS}; values shown as …)"
-    sheet.write_string(row, 0, title if top else "No errors", formats.heading)
+    write_text(sheet, row, 0, title if top else "No errors", formats.heading)
     if not top:
         return
     for position, name in enumerate(("Field", "Rows", "Error", "First rows", "Example")):
-        sheet.write_string(row + 1, position, name, formats.header)
+        write_text(sheet, row + 1, position, name, formats.header)
     for offset, kind in enumerate(top, start=row + 2):
         first_rows = ", ".join(map(str, kind["first_rows"]))
         texts = ((kind["message"], 2), (kind["example"], 4), (first_rows, 3))
         # a height set before the row is written (streaming), as wrapped text needs it
         lines = max(_lines(text, SUMMARY_WIDTHS[position]) for text, position in texts)
         sheet.set_row(offset, 15 * min(lines, 12))
-        sheet.write_string(offset, 0, kind["field"], formats.top)
+        write_text(sheet, offset, 0, kind["field"], formats.top)
         sheet.write_number(offset, 1, kind["count"], formats.count)
-        sheet.write_string(offset, 2, kind["message"], formats.message)
-        sheet.write_string(offset, 3, first_rows, formats.wrap)
-        sheet.write_string(offset, 4, kind["example"], formats.wrap)
+        write_text(sheet, offset, 2, kind["message"], formats.message)
+        write_text(sheet, offset, 3, first_rows, formats.wrap)
+        write_text(sheet, offset, 4, kind["example"], formats.wrap)
 
 
 def _lines(text: str, width: float) -> int:

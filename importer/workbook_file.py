@@ -23,6 +23,19 @@ OPTIONS = {
 }
 
 
+def write_text(sheet: Any, row: int, column: int, text: str, fmt: Any = None) -> None:
+    """``text`` into a cell, as text whatever it holds. XlsxWriter writes a text that starts
+    with ``<r>`` and ends with ``</r>`` into the file as XML (its own mark of a rich string):
+    a header or a file name so shaped could put any cell, a formula too, into the report.
+    Such a text is written as three plain pieces of a rich string instead, which Excel
+    shows as the one text."""
+    if text.startswith("<r>") and text.endswith("</r>"):
+        pieces = [text[:1], text[1:2], text[2:]]
+        sheet.write_rich_string(row, column, *pieces, *([fmt] if fmt is not None else []))
+    else:
+        sheet.write_string(row, column, text, fmt)
+
+
 def open_book(path: Path, streamed: bool = False, *, small: bool = False) -> Any:
     """A workbook that XlsxWriter writes into ``<path>.partial``, created afresh (never
     through a link); ``save_book`` renames it onto ``path`` when whole. A workbook whose big
