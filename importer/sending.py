@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .checked_ahead import Checked, Checker
 from .config import Settings
 from .errors import SendingStopped, as_error
-from .history import Changes, History, Sendable
+from .history import Changes, History, Lookup, Sendable
 from .journal import Journal
 from .outcome import SENT, Outcome, Status
 from .progress import Progress
@@ -47,12 +47,20 @@ async def send_all(
 ) -> None:
     """Send the rows ``validator`` finds valid, each outcome recorded as it arrives."""
     # rows are checked ahead of the workers from here on (a large file in a second process),
-    # beside the token request
-    checker = Checker(table, validator, settings.chunk_rows, hashes=settings.history is not None)
+    # beside the token request; with --only-changed the checks ask the history too, so the
+    # bodies of unchanged rows are never built (not on a resume: its finished rows are
+    # never asked about, and only this process knows them)
+    lookup = None
+    if settings.history is not None and settings.only_changed and not settings.resume:
+        lookup = Lookup(settings.history, settings.api_url, settings.client_id)
+    hashes = settings.history is not None
+    checker = Checker(table, validator, settings.chunk_rows, hashes=hashes, lookup=lookup)
     try:
         await _send_checked(settings, table, journal, summary, progress, stream, checker)
     finally:
         checker.close()
+        if lookup is not None:
+            lookup.close()
 
 
 async def _send_checked(
@@ -180,7 +188,7 @@ class _Sending:
         self.summary.imported_here += result.status == Status.IMPORTED
         self.summary.sent_here += result.status in SENT
         self.journal.record(result)
-        self.stream.done(result.source_row)
+        self.stream.done(result)
         self.progress.advance(1)
 
     async def _deliveries(
@@ -213,14 +221,18 @@ class _Sending:
             else set()
         )
         split = (checked.sendable, checked.hashes, finished)
-        if changes.history is None:
-            payloads, unchanged = changes.split(*split)
+        if changes.history is None or checked.looked_up:
+            payloads, unchanged = changes.split(*split, ask=not checked.looked_up)
+            unchanged = checked.unchanged or unchanged
         else:  # the history's lookups read its database
             payloads, unchanged = await asyncio.to_thread(changes.split, *split)
-        journal.record_many(unchanged)
+        if unchanged:
+            journal.record_unchanged(
+                unchanged.rows, unchanged.references, unchanged.activity_ids, unchanged.notes
+            )
         changes.doubt(payloads)
         self.progress.advance(len(chunk) - len(payloads))
-        self.stream.add(chunk, (row for row, _, _ in payloads))
+        self.stream.add(chunk, (row for row, _, _ in payloads), checked.final, unchanged)
         return payloads
 
     async def _flush_while_idle(self) -> None:
