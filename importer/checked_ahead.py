@@ -195,6 +195,11 @@ class Checker:
             asyncio.ensure_future(self._here()) if self._chunks is not None else None
         )
 
+    @property
+    def asks_history(self) -> bool:
+        """Whether the checks ask the history (``lookup``) which rows are unchanged."""
+        return self._lookup is not None
+
     async def next(self) -> Checked | None:
         """The next slice; None after the last. An unreadable file raises ``InputError``."""
         if self._ahead is not None:

@@ -539,7 +539,7 @@ class _SeenKeys:
 
     def first_time(self, references: Sequence[str]) -> np.ndarray:
         """True for each reference not asked about before (nor earlier in this call)."""
-        keys = pd.util.hash_array(np.asarray(references, dtype=object))
+        keys = pd.util.hash_array(np.asarray(references, dtype=object), categorize=False)
         order = np.argsort(keys, kind="stable")  # sorted look-ups: far fewer cache misses
         ordered = keys[order]
         pos = np.searchsorted(self._keys, ordered)
