@@ -417,13 +417,6 @@ class UnchangedRows:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def outcomes(self) -> Iterator[Outcome]:
-        """One ``Outcome`` a row."""
-        for row, reference, activity_id, note in zip(
-            self.rows, self.references, self.activity_ids, self.notes, strict=True
-        ):
-            yield Outcome(row, Status.UNCHANGED, reference, activity_id, None, None, note)
-
 
 class Changes:
     """The history's part in a run: rows it holds as they are stay unsent (``unchanged``,

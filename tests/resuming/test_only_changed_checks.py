@@ -118,3 +118,46 @@ def test_a_broken_file_sends_nothing_though_its_first_rows_are_unchanged(
         assert "row 2,002" in done.err and "never closed" in done.err
         assert box.sandbox.stats.puts == puts
         assert not (tmp_path / "r1.csv").exists()
+
+
+@pytest.mark.parametrize("count", [30, 3_000])  # checked here, and by the second process
+def test_a_new_history_then_every_row_unchanged(
+    make_sandbox: Callable[..., RunningSandbox],
+    api_env: None,
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+    count: int,
+) -> None:
+    box = make_sandbox()
+    source = write_csv(tmp_path / "in.csv", [HEADER, *_wide_rows(count)])
+    history = tmp_path / "new" / "history.sqlite"  # not there yet: the checks find nothing
+    base = [*api_args(box), *FAST_WIDE, "--history", history, "--only-changed"]
+    first = cli("run", source, "--report", tmp_path / "r1.csv", *base)
+    assert first.code == 0, first.output
+    assert box.sandbox.stats.puts == count
+    again = cli("run", source, "--report", tmp_path / "r2.csv", *base)
+    assert again.code == 0, again.output
+    assert box.sandbox.stats.puts == count
+    text = (tmp_path / "r2.csv").read_text(encoding="utf-8-sig")
+    assert text.count(",unchanged,") == count
+
+
+@pytest.mark.parametrize("count", [30, 3_000])
+def test_a_history_that_is_no_sqlite_file_stops_the_run_in_one_line(
+    make_sandbox: Callable[..., RunningSandbox],
+    api_env: None,
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+    count: int,
+) -> None:
+    box = make_sandbox()
+    source = write_csv(tmp_path / "in.csv", [HEADER, *_wide_rows(count)])
+    history = tmp_path / "history.sqlite"
+    history.write_bytes(b"not a database, " * 4_096)
+    done = cli(
+        "run", source, "--report", tmp_path / "r.csv", *api_args(box), *FAST_WIDE,
+        "--history", history, "--only-changed",
+    )  # fmt: skip
+    assert done.code != 0
+    assert "not a cg-import history" in done.err and "Traceback" not in done.err
+    assert box.sandbox.stats.puts == 0
