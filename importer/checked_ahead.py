@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import pickle
 import queue
@@ -44,6 +45,7 @@ import pandas as pd
 from . import child as _child_process
 from .child import Child, ChildLost, End
 from .errors import ImporterError
+from .history import Lookup, UnchangedRows
 from .outcome import Outcome, Status
 from .read import Table
 from .validate import Validator
@@ -73,10 +75,21 @@ class Checked:
     sendable: list[tuple[int, str, bytes]] = field(default_factory=list)
     #: the body's digest (``ChunkResult.payload_hashes``) for each sendable row, if asked
     hashes: list[bytes] = field(default_factory=list)
+    #: rows the history holds as they are, when the checks asked it (``lookup``): not in
+    #: ``sendable``, their bodies never built
+    unchanged: UnchangedRows | None = None
+    looked_up: bool = False  # whether the history was asked here (then sendable is to send)
 
 
-def check_slice(validator: Validator, chunk: pd.DataFrame, number: int, hashes: bool) -> Checked:
-    """Check ``chunk``: the outcomes of rows not to send, and the bodies of the others."""
+def check_slice(
+    validator: Validator,
+    chunk: pd.DataFrame,
+    number: int,
+    hashes: bool,
+    lookup: Lookup | None = None,
+) -> Checked:
+    """Check ``chunk``: the outcomes of rows not to send, and the bodies of the others;
+    with ``lookup`` (``--only-changed``), rows the history holds as they are apart."""
     result = validator.check(chunk)
     final = result.outcomes[result.outcomes["status"] != Status.VALID]
     outcomes: list[Outcome] = [
@@ -85,8 +98,19 @@ def check_slice(validator: Validator, chunk: pd.DataFrame, number: int, hashes: 
         )
         for row, o in zip(final.index, final.itertuples(), strict=True)
     ]
-    digests = result.payload_hashes() if hashes else []
-    return Checked(number, chunk, outcomes, result.encoded_payloads(), digests)
+    if not hashes:
+        return Checked(number, chunk, outcomes, result.encoded_payloads())
+    digests = result.payload_hashes()
+    if lookup is None:
+        return Checked(number, chunk, outcomes, result.encoded_payloads(), digests)
+    references = result.sendable["reference"].tolist()
+    found = lookup.unchanged(references, digests)
+    unchanged = UnchangedRows.of(result.sendable.index.tolist(), references, found)
+    if len(unchanged):  # their bodies are never sent: none is built
+        keep = [i for i, hit in enumerate(found) if hit is None]
+        result = dataclasses.replace(result, sendable=result.sendable.iloc[keep])
+        digests = [digests[i] for i in keep]
+    return Checked(number, chunk, outcomes, result.encoded_payloads(), digests, unchanged, True)
 
 
 def ramped(chunks: Iterator[pd.DataFrame], first: int = FIRST_SLICE) -> Generator[pd.DataFrame]:
@@ -130,12 +154,14 @@ class Checker:
         chunk_rows: int,
         *,
         hashes: bool,
+        lookup: Lookup | None = None,
         first: int = FIRST_SLICE,
         child: bool | None = None,
         local_first: bool = False,
     ) -> None:
         self._validator = validator
         self._hashes = hashes
+        self._lookup = lookup
         self._chunks: Generator[pd.DataFrame] | None = ramped(table.chunks(chunk_rows), first)
         self._number = 0  # the next slice wanted
         self._closed = False
@@ -152,6 +178,7 @@ class Checker:
                     chunk_rows,
                     first,
                     hashes,
+                    lookup,
                     name="cg-import checks",
                     start=_START,
                 )
@@ -167,6 +194,11 @@ class Checker:
         self._ahead: asyncio.Future[Checked | None] | None = (
             asyncio.ensure_future(self._here()) if self._chunks is not None else None
         )
+
+    @property
+    def asks_history(self) -> bool:
+        """Whether the checks ask the history (``lookup``) which rows are unchanged."""
+        return self._lookup is not None
 
     async def next(self) -> Checked | None:
         """The next slice; None after the last. An unreadable file raises ``InputError``."""
@@ -211,7 +243,9 @@ class Checker:
         if chunk is None:
             return None
         number, self._number = self._number, self._number + 1
-        return await asyncio.to_thread(check_slice, self._validator, chunk, number, self._hashes)
+        return await asyncio.to_thread(
+            check_slice, self._validator, chunk, number, self._hashes, self._lookup
+        )
 
     def _from_child(self, wait: bool) -> tuple[str, Any] | None:
         """The child's next message about the slice wanted or a later one (slices this
@@ -259,6 +293,7 @@ def _check_all(
     chunk_rows: int,
     first: int,
     hashes: bool,
+    lookup: Lookup | None,
 ) -> None:
     """The child's whole life: check every slice, hand each over, then say it ended."""
     # a slice is megabytes and the pipe holds kilobytes: a thread writes them, the child
@@ -272,7 +307,7 @@ def _check_all(
 
     try:
         for number, chunk in enumerate(ramped(table.chunks(chunk_rows), first)):
-            hand(("slice", check_slice(validator, chunk, number, hashes)))
+            hand(("slice", check_slice(validator, chunk, number, hashes, lookup)))
         hand(("end", None))
     except ImporterError as err:
         hand(("error", err))

@@ -17,7 +17,7 @@ import glob
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -123,6 +123,27 @@ class Journal:
         """Keep many outcomes at once (validation results of a chunk)."""
         self.flush()
         self._write(list(outcomes))
+
+    def record_unchanged(
+        self,
+        rows: Sequence[int],
+        references: Sequence[str],
+        activity_ids: Sequence[str],
+        notes: Sequence[str],
+    ) -> None:
+        """Keep the outcomes of rows not sent because the history holds them as they are
+        (``unchanged``), given as columns: a million of them are kept in a third of the
+        time an ``Outcome`` a row takes."""
+        self.flush()
+        if not rows:
+            return
+        with self._writing(), self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO outcome "
+                f"VALUES (?, '{Status.UNCHANGED}', ?, ?, NULL, NULL, ?)",
+                zip(rows, references, activity_ids, notes, strict=True),
+            )
 
     def flush(self) -> None:
         """Write the pending outcomes durably."""

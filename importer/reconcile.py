@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import pandas as pd
 
 from .config import Settings
+from .history import UnchangedRows
 from .journal import Journal
 from .mapping import ColumnPlan
-from .outcome import TO_RETRY, Status
+from .outcome import OUTCOME_COLUMNS, TO_RETRY, Outcome, Status
 from .problems import TOP_ERRORS
 from .read import Table, is_blank
 from .report import ReportWriter, cell_columns
@@ -30,7 +32,9 @@ class Reconciler:
 
     Each slice of rows is held until every row of it sent has its final outcome, then its
     lines are written, slices in input order (a few slices are held at a time: the reader
-    keeps only a queue's length ahead of the workers). A run that stops, or whose outcomes
+    keeps only a queue's length ahead of the workers), from the outcomes it was given (those
+    the journal got), or from the journal where a row's is not among them (a resumed run's
+    rows finished before, a stopped run's rows never sent). A run that stops, or whose outcomes
     change after their lines were written (a failed row superseded by a later import of its
     reference), is written again by ``reconcile`` instead: ``abandon`` drops this one.
     ``checks`` builds the checks that find a never-sent row's reference.
@@ -48,27 +52,34 @@ class Reconciler:
         self.settings, self.table, self.plan = settings, table, plan
         self.journal, self.summary, self.checks = journal, summary, checks
         self._writer: ReportWriter | None = None  # opened with the first lines
-        self._slices: deque[tuple[pd.DataFrame, set[int]]] = deque()
+        self._slices: deque[_Slice] = deque()
         self._blank = 0
 
-    def add(self, chunk: pd.DataFrame, sent: Iterable[int]) -> None:
-        """A slice read and checked; ``sent``: its rows handed to the workers."""
+    def add(
+        self,
+        chunk: pd.DataFrame,
+        sent: Iterable[int],
+        final: Iterable[Outcome] = (),
+        unchanged: UnchangedRows | None = None,
+    ) -> None:
+        """A slice read and checked; ``sent``: its rows handed to the workers; ``final`` and
+        ``unchanged``: the outcomes of rows not sent, as the journal got them."""
         rows = chunk[~is_blank(chunk)]
         self._blank += len(chunk) - len(rows)
-        self._slices.append((rows, set(sent)))
+        self._slices.append(_Slice(rows, set(sent), list(final), unchanged))
 
-    def done(self, row: int) -> None:
+    def done(self, result: Outcome) -> None:
         """A row sent has its final outcome (in the journal)."""
-        for _, waiting in self._slices:
-            if row in waiting:
-                waiting.discard(row)
+        for piece in self._slices:
+            if result.source_row in piece.waiting:
+                piece.waiting.discard(result.source_row)
+                piece.known.append(result)
                 return
 
     def advance(self) -> None:
         """Write every leading slice whose rows all have their outcomes."""
-        while self._slices and not self._slices[0][1]:
-            rows, _ = self._slices.popleft()
-            self._write(rows)
+        while self._slices and not self._slices[0].waiting:
+            self._write(self._slices.popleft())
 
     @property
     def complete(self) -> bool:
@@ -106,14 +117,17 @@ class Reconciler:
             )
         return self._writer
 
-    def _write(self, rows: pd.DataFrame) -> None:
-        """The report lines of ``rows`` (non-blank input rows) from their journal outcomes."""
+    def _write(self, piece: _Slice) -> None:
+        """The report lines of a slice's rows (non-blank input rows) from their outcomes."""
         writer = self._open()
+        rows = piece.rows
         if rows.empty:
             return
         summary = self.summary
-        known = self.journal.outcomes(int(rows.index[0]), int(rows.index[-1]))
-        outcomes = known.reindex(rows.index)
+        outcomes = piece.outcomes()
+        if outcomes is None:
+            known = self.journal.outcomes(int(rows.index[0]), int(rows.index[-1]))
+            outcomes = known.reindex(rows.index)
         missing = outcomes["status"].isna()
         if missing.any():
             # never sent (a stopped run): still show the reference they will be sent with
@@ -131,6 +145,45 @@ class Reconciler:
         writer.write(outcomes, rows)
 
 
+@dataclass
+class _Slice:
+    """A slice's rows held for the report, with the outcomes given for them so far."""
+
+    rows: pd.DataFrame  # its non-blank rows
+    waiting: set[int]  # rows sent that have no final outcome yet
+    known: list[Outcome]  # outcomes of rows not sent, then of rows answered
+    unchanged: UnchangedRows | None  # rows the history holds as they are (not sent)
+
+    def outcomes(self) -> pd.DataFrame | None:
+        """The outcomes of every row as the journal holds them (indexed by source row, as
+        ``Journal.outcomes``), or None if a row's is not among those given."""
+        extra = len(self.unchanged) if self.unchanged is not None else 0
+        if len(self.known) + extra != len(self.rows):
+            return None
+        frames = []
+        if self.known:
+            known = pd.DataFrame.from_records(self.known, columns=OUTCOME_COLUMNS)
+            frames.append(known.astype({"status": str}))
+        if self.unchanged is not None and extra:
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "source_row": self.unchanged.rows,
+                        "status": str(Status.UNCHANGED),
+                        "reference": self.unchanged.references,
+                        "activity_id": self.unchanged.activity_ids,
+                        "errors": self.unchanged.notes,
+                    },
+                    columns=OUTCOME_COLUMNS,
+                )
+            )
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        for number in ("http_status", "attempts"):  # as read back: numbers, or nothing
+            frame[number] = frame[number].astype("Int64")
+        outcomes = frame.set_index("source_row").reindex(self.rows.index)
+        return None if outcomes["status"].isna().any() else outcomes
+
+
 def reconcile(
     settings: Settings,
     table: Table,
@@ -146,6 +199,6 @@ def reconcile(
     try:
         for chunk in table.chunks(settings.chunk_rows):
             again.add(chunk, ())
-            again.advance()
+            again.advance()  # no outcome given: each from the journal
     finally:
         again.finish()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .checked_ahead import Checked, Checker
 from .config import Settings
 from .errors import SendingStopped, as_error
-from .history import Changes, History, Sendable
+from .history import Changes, History, Lookup, Sendable
 from .journal import Journal
 from .outcome import SENT, Outcome, Status
 from .progress import Progress
@@ -47,12 +47,20 @@ async def send_all(
 ) -> None:
     """Send the rows ``validator`` finds valid, each outcome recorded as it arrives."""
     # rows are checked ahead of the workers from here on (a large file in a second process),
-    # beside the token request
-    checker = Checker(table, validator, settings.chunk_rows, hashes=settings.history is not None)
+    # beside the token request; with --only-changed the checks ask the history too, so the
+    # bodies of unchanged rows are never built (not on a resume: its finished rows are
+    # never asked about, and only this process knows them)
+    lookup = None
+    if settings.history is not None and settings.only_changed and not settings.resume:
+        lookup = Lookup(settings.history, settings.api_url, settings.client_id)
+    hashes = settings.history is not None
+    checker = Checker(table, validator, settings.chunk_rows, hashes=hashes, lookup=lookup)
     try:
         await _send_checked(settings, table, journal, summary, progress, stream, checker)
     finally:
         checker.close()
+        if lookup is not None:
+            lookup.close()
 
 
 async def _send_checked(
@@ -88,23 +96,57 @@ async def _send_checked(
             settings.client_secret,
             retry_wait=settings.retry_wait,  # --retry-wait paces token requests too
         )
-        parsed = await _parse_beside_token(table, tokens)
+        parsed = await _parse_beside_token(table, tokens, lazy=checker.asks_history)
         changes = _changes(settings)
         sending = _Sending(settings, session, tokens, journal, summary, progress, stream, changes)
         await sending.run(checker, table.estimated_rows, parsed)
 
 
-async def _parse_beside_token(table: Table, tokens: TokenSource) -> asyncio.Future[None]:
-    """The whole file's parse, started beside the token request (awaited before any row is
-    sent): a file that breaks at row 20,001 stops the run before anything is sent, and
-    wrong credentials stop it at once."""
-    parsed = asyncio.ensure_future(asyncio.to_thread(table.check_parses))
+async def _parse_beside_token(table: Table, tokens: TokenSource, *, lazy: bool) -> _WholeFile:
+    """The whole file's parse, started beside the token request (unless ``lazy``); wrong
+    credentials stop the run at once."""
+    parsed = _WholeFile(table, lazy=lazy)
     try:
         await tokens.bearer()
     except BaseException:
-        _let_go(parsed)
+        parsed.let_go()
         raise
     return parsed
+
+
+class _WholeFile:
+    """The whole file parsed to its end (``Table.check_parses``) before the first row is
+    sent: a file that breaks at row 20,001 stops the run before anything is sent.
+
+    The parse starts beside the token request; ``lazy`` (the checks ask the history, with
+    ``--only-changed``) only once a row is to be sent: most rows of a nightly file are then
+    unchanged (a million rows parsed again would cost a second of work for nothing), and
+    the checks read the file to its end anyway (a file that breaks before any row is to be
+    sent stops the run from the checks, as it did before when no row was to be sent)."""
+
+    def __init__(self, table: Table, *, lazy: bool) -> None:
+        self._table = table
+        self._lazy = lazy
+        self._parse: asyncio.Future[None] | None = None
+        if not lazy:
+            self._start()
+
+    def _start(self) -> asyncio.Future[None]:
+        if self._parse is None:
+            self._parse = asyncio.ensure_future(asyncio.to_thread(self._table.check_parses))
+        return self._parse
+
+    async def before_sending(self) -> None:
+        await self._start()
+
+    async def at_end(self) -> None:
+        """The checks read the input to its end: it is whole, unless its parse says not."""
+        if self._parse is not None or not self._lazy:
+            await self._start()
+
+    def let_go(self) -> None:
+        if self._parse is not None:
+            _let_go(self._parse)
 
 
 def _changes(settings: Settings) -> Changes:
@@ -147,9 +189,7 @@ class _Sending:
         )
         self.sender = Sender(session, tokens, options, self._answered)
 
-    async def run(
-        self, checker: Checker, estimated_rows: int | None, parsed: asyncio.Future[None]
-    ) -> None:
+    async def run(self, checker: Checker, estimated_rows: int | None, parsed: _WholeFile) -> None:
         """Send every row ``checker`` hands on; a failure once rows were sent stops the run."""
         sender = self.sender
         loop = asyncio.get_running_loop()
@@ -164,7 +204,7 @@ class _Sending:
                 raise  # nothing was sent: nothing to report (e.g. the file breaks further on)
             raise SendingStopped(as_error(err), self.summary.imported_here) from err
         finally:
-            _let_go(parsed)
+            parsed.let_go()
             self.changes.close()
             flusher.cancel()
             self._account(time.monotonic() - started)
@@ -180,12 +220,10 @@ class _Sending:
         self.summary.imported_here += result.status == Status.IMPORTED
         self.summary.sent_here += result.status in SENT
         self.journal.record(result)
-        self.stream.done(result.source_row)
+        self.stream.done(result)
         self.progress.advance(1)
 
-    async def _deliveries(
-        self, checker: Checker, parsed: asyncio.Future[None]
-    ) -> AsyncIterator[Delivery]:
+    async def _deliveries(self, checker: Checker, parsed: _WholeFile) -> AsyncIterator[Delivery]:
         """The rows to send, slice after slice, until the input ends or a stop."""
         from .send import Delivery
 
@@ -196,12 +234,12 @@ class _Sending:
                 break
             payloads = await self._to_send(checked)
             if payloads:
-                await parsed
+                await parsed.before_sending()
             for row, reference, body in payloads:
                 yield Delivery(row, reference, body)
             self.stream.advance()
         if not sender.stopping:
-            await parsed  # a file with nothing to send must still be whole
+            await parsed.at_end()  # a file with nothing to send must still be whole
 
     async def _to_send(self, checked: Checked) -> list[Sendable]:
         """A checked slice's rows to send; the outcomes of the others go to the journal."""
@@ -213,14 +251,18 @@ class _Sending:
             else set()
         )
         split = (checked.sendable, checked.hashes, finished)
-        if changes.history is None:
-            payloads, unchanged = changes.split(*split)
+        if changes.history is None or checked.looked_up:
+            payloads, unchanged = changes.split(*split, ask=not checked.looked_up)
+            unchanged = checked.unchanged or unchanged
         else:  # the history's lookups read its database
             payloads, unchanged = await asyncio.to_thread(changes.split, *split)
-        journal.record_many(unchanged)
+        if unchanged:
+            journal.record_unchanged(
+                unchanged.rows, unchanged.references, unchanged.activity_ids, unchanged.notes
+            )
         changes.doubt(payloads)
         self.progress.advance(len(chunk) - len(payloads))
-        self.stream.add(chunk, (row for row, _, _ in payloads))
+        self.stream.add(chunk, (row for row, _, _ in payloads), checked.final, unchanged)
         return payloads
 
     async def _flush_while_idle(self) -> None:

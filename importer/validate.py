@@ -27,6 +27,7 @@ from .dates import parse_timestamps, sent_text
 from .excel_text import EXCEL_MAX_CHARS, control_character, excel_problem
 from .mapping import ColumnPlan
 from .outcome import ERROR_SEPARATOR, Status
+from .payload_digest import payload_digests
 from .read import OVERFLOW, PROBLEM, is_blank
 from .shared_references import sorted_lookup
 
@@ -111,33 +112,9 @@ class ChunkResult:
         return [str(name) for name in frame.columns], columns, self._first_extra
 
     def payload_hashes(self) -> list[bytes]:
-        """A 16-byte digest of each sendable row's whole JSON body, in ``payloads()`` order.
-
-        The body is encoded canonically, as ``derive_references`` does (``_framed``): the
-        sent fields (reference included) sorted by name, each as ``<length>:<name>,`` +
-        ``<length>:<value>,`` and left out when missing, then ``~,``, then the additional
-        information the same way, sorted by key. Equal bodies give equal digests whatever
-        the column order; any difference in any sent text gives another digest, which is
-        how the history (``history.py``) tells an unchanged row from a changed one.
-        """
-        frame = self.sendable
-        if frame.empty:
-            return []
-        first_extra = self._first_extra
-        names = [str(name) for name in frame.columns[:first_extra]]
-        parts = [
-            _framed(frame.iloc[:, position], key=names[position])
-            for position in sorted(range(first_extra), key=names.__getitem__)
-        ]
-        parts.append(np.full(len(frame), "~,", dtype=object))
-        parts += [
-            _framed(frame.iloc[:, first_extra + position], key=key)
-            for position, key in sorted(enumerate(self.extra_keys), key=lambda pair: pair[1])
-        ]
-        return [
-            hashlib.blake2b("".join(row).encode(errors="surrogatepass"), digest_size=16).digest()
-            for row in zip(*parts, strict=True)
-        ]
+        """A 16-byte digest of each sendable row's whole JSON body, in ``payloads()`` order
+        (``payload_digest.py``): how the history tells an unchanged row from a changed one."""
+        return payload_digests(self.sendable, self.extra_keys)
 
 
 class Validator:

@@ -312,7 +312,7 @@ def test_a_full_disk_is_a_clear_error(tmp_path, clock):
     with pytest.raises(ReportError, match=r"cannot write the history .*free disk space"):
         history.record_many(rows, "a.csv")
     history._db.close()
-    history._reader.close()
+    history.lookup.close()
 
 
 def test_the_note_of_an_unchanged_row_says_when_it_was_imported():
