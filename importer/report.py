@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -140,9 +141,25 @@ def _csv_lines(columns: list[np.ndarray], sep: str, safe: int = 0) -> str:
                 for cell in cells
             ]
         texts.append(cells)
-    lines = [sep.join(row) for row in zip(*texts, strict=True)]
-    lines.append("")
-    return "\r\n".join(lines)
+    return _joined_rows(texts, sep)
+
+
+def _joined_rows(texts: list[list[str]], sep: str) -> str:
+    """The cells (columns of equal length) as CRLF-terminated lines, in one join: each
+    row's last cell carries the line break and the next row's first cell, and every other
+    cell takes its place in one flat list by slice (a quarter less than a join per row)."""
+    width, rows = len(texts), len(texts[0])
+    if width == 1:
+        return "\r\n".join([*texts[0], ""])
+    first, last = texts[0], texts[-1]
+    flat: list[str] = [""] * (rows * (width - 1) + 1)
+    flat[0] = first[0]
+    for position in range(1, width - 1):
+        flat[position :: width - 1] = texts[position]
+    ends = [cell + "\r\n" + following for cell, following in zip(last, first[1:], strict=False)]
+    ends.append(last[-1] + "\r\n")
+    flat[width - 1 :: width - 1] = ends
+    return sep.join(flat)
 
 
 def as_text(values: pd.Series) -> np.ndarray:
@@ -166,6 +183,48 @@ def cell_columns(plan: ColumnPlan) -> dict[str, int]:
         found.setdefault(key, position)
     found.update(plan.fields)
     return found
+
+
+@dataclass
+class Noted:
+    """The notes of one chunk's rows that replace an earlier row's values (None: no row
+    does), and how many rows they are."""
+
+    notes: np.ndarray | None
+    count: int
+
+
+def original_cells(
+    outcomes: pd.DataFrame, cells: pd.DataFrame | list[np.ndarray], width: int
+) -> list[np.ndarray]:
+    """The original cells of the outcomes' rows, column by column (``width`` columns);
+    ``cells``: the chunk as read, or these columns already."""
+    if isinstance(cells, list):
+        return cells
+    same = len(cells) == len(outcomes) and cells.index.equals(outcomes.index)
+    rows = cells if same else cells.loc[outcomes.index]
+    return [rows.iloc[:, i].to_numpy(dtype=object) for i in range(width)]
+
+
+def shared_notes(
+    shared: SharedReferences,
+    outcomes: pd.DataFrame,
+    original: list[np.ndarray],
+    cell_columns: dict[str, int],
+    columns: list[np.ndarray] | None = None,
+) -> Noted:
+    """What ``shared`` says of one chunk's rows (``original``: their cells; ``columns``:
+    the report's outcome columns as texts, if made already), wherever the report is written."""
+    if columns is not None:
+        references, statuses = columns[2], columns[1]
+    else:
+        references, statuses = as_text(outcomes["reference"]), as_text(outcomes["status"])
+    sent = sorted(set(cell_columns.values())) or range(len(original))
+    before = shared.count
+    notes = shared.notes(
+        outcomes.index.to_numpy(), references, statuses, [original[i] for i in sent]
+    )
+    return Noted(notes, shared.count - before)
 
 
 class ReportWriter:
@@ -221,17 +280,23 @@ class ReportWriter:
         if self._book is None:
             self._stale.append(summary_book_path(report))
 
-    def write(self, outcomes: pd.DataFrame, cells: pd.DataFrame) -> None:
-        """Append the rows of one chunk: outcomes and original cells share the index.
+    def write(
+        self,
+        outcomes: pd.DataFrame,
+        cells: pd.DataFrame | list[np.ndarray],
+        *,
+        noted: Noted | None = None,
+    ) -> None:
+        """Append the rows of one chunk: outcomes and original cells share the index
+        (``cells`` may be ``original_cells`` already).
 
         A boolean ``retry`` column in ``outcomes`` says which rows go to the retry file
         (default: every row with something left to do: invalid, rejected, failed).
+        ``noted``: the shared references' notes, if found ahead (``shared_notes``).
         """
         if outcomes.empty:
             return
-        same = len(cells) == len(outcomes) and cells.index.equals(outcomes.index)
-        rows = cells if same else cells.loc[outcomes.index]
-        original = [rows.iloc[:, i].to_numpy(dtype=object) for i in range(len(self.headers))]
+        original = original_cells(outcomes, cells, len(self.headers))
         columns = [np.array(list(map(str, outcomes.index.tolist())), dtype=object)]
         for name in OUTCOME_COLUMNS[1:]:
             if name in outcomes.columns:
@@ -239,14 +304,13 @@ class ReportWriter:
             else:
                 columns.append(np.full(len(outcomes), "", dtype=object))
         statuses = columns[1]
-        sent = sorted(set(self._cell_columns.values())) or range(len(original))
-        notes = self.shared.notes(
-            outcomes.index.to_numpy(), columns[2], statuses, [original[i] for i in sent]
-        )
-        if notes is not None:
-            noted = notes != ""
+        if noted is None:
+            noted = shared_notes(self.shared, outcomes, original, self._cell_columns, columns)
+        else:  # found by the process that checked the rows
+            self.shared.count += noted.count
+        if (notes := noted.notes) is not None:
             joined = np.where(columns[6] == "", notes, columns[6] + ERROR_SEPARATOR + notes)
-            columns[6] = np.where(noted, joined, columns[6])
+            columns[6] = np.where(notes != "", joined, columns[6])
         errors = columns[6]
         self.counts.update(statuses.tolist())
         self.problems.add(outcomes.index.to_numpy(), statuses, errors)
