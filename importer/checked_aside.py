@@ -6,10 +6,12 @@ rows (parsing, cleaning, the dates, the schema, the shared references) as writin
 report lines. So a CSV file of ``SECOND_PROCESS_BYTES`` or more is read and checked by a
 child (``child.Child``), in the same chunks, with the same ``Validator``, from the first row
 to the last (an outcome may depend on earlier rows): it hands over each chunk's verdict
-(status, reference and errors of each row, the notes of rows that replace an earlier row's
-values) and the rows' cells, each column packed into one text (``_packed``: a few large
-strings pickle and travel at the speed of memory, millions of small ones do not); this
-process writes the report lines. Every line is the same as when one process does it all.
+(status, reference and errors of each row, and the hashes that tell a row replacing an
+earlier row's values, ``shared_references.row_hashes``) and the rows' cells, each column
+packed into one text (``_packed``: a few large strings pickle and travel at the speed of
+memory, millions of small ones do not); this process finds the shared references and
+writes the report lines (the work is split so that both take about as long). Every line
+is the same as when one process does it all.
 
 The child ignores Ctrl-C and SIGTERM and leaves with this process (``child.py``); every
 wait for it is bounded (``SILENCE``); leaving the ``with`` block, however, kills and reaps
@@ -35,15 +37,15 @@ from . import child as _child_process
 from .child import Child, ChildLost, End
 from .errors import ImporterError
 from .read import Table
-from .report import Noted, original_cells, shared_notes
-from .shared_references import SharedReferences
+from .report import as_text, original_cells, sent_cells
+from .shared_references import row_hashes
 from .validate import Validator
 
 #: a CSV file at least this large is checked by a second process (as for ``run``,
 #: ``checked_ahead.py``: 1 MiB, about 7,000 rows)
 SECOND_PROCESS_BYTES = 1 << 20
 #: chunks the child may have checked ahead of the report (its memory: a few chunks)
-AHEAD = 3
+AHEAD = 4
 #: how long the child may say nothing while a chunk is awaited (seconds)
 SILENCE = _child_process.SILENCE
 #: before each cell of a packed column (a cell holding one is sent as it is)
@@ -59,7 +61,8 @@ class Verdict:
     #: the original cells of the outcomes' rows: the chunk as read, or its columns
     cells: pd.DataFrame | list[np.ndarray]
     blank_rows: int
-    noted: Noted | None  # the shared references' notes, found with the outcomes (or None)
+    #: the rows' ``row_hashes`` (found by the child: the report's process does not hash)
+    hashed: tuple[np.ndarray, np.ndarray] | None
 
 
 def second_process(table: Table, report_suffix: str) -> bool:
@@ -141,16 +144,16 @@ def _check_all(
     ready: queue.Queue[tuple[str, Any] | None] = queue.Queue(maxsize=AHEAD - 1)
     writer = threading.Thread(target=_hand_over, args=(end, ready), name="verdicts", daemon=True)
     writer.start()
-    shared = SharedReferences()
     width = len(table.headers)
     try:
         for chunk in table.chunks(chunk_rows):
             result = validator.check(chunk)
             outcomes = result.outcomes
             original = original_cells(outcomes, chunk, width)
-            noted = shared_notes(shared, outcomes, original, cell_columns)
+            hashed = row_hashes(as_text(outcomes["reference"]), sent_cells(original, cell_columns))
             packed = [_packed(column) for column in original]
-            ready.put(("chunk", Verdict(len(chunk), outcomes, packed, result.blank_rows, noted)))
+            verdict = Verdict(len(chunk), outcomes, packed, result.blank_rows, hashed)
+            ready.put(("chunk", verdict))
         ready.put(("end", None))
     except ImporterError as err:
         ready.put(("error", err))

@@ -113,7 +113,7 @@ def validate_file(settings: Settings, progress: Progress | None = None) -> RunSu
                 for verdict in checked:
                     summary.blank_rows += verdict.blank_rows
                     summary.count(verdict.outcomes["status"])
-                    writer.write(verdict.outcomes, verdict.cells, noted=verdict.noted)
+                    writer.write(verdict.outcomes, verdict.cells, hashed=verdict.hashed)
                     progress.advance(verdict.rows)
         finally:
             progress.close()

@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -185,15 +184,6 @@ def cell_columns(plan: ColumnPlan) -> dict[str, int]:
     return found
 
 
-@dataclass
-class Noted:
-    """The notes of one chunk's rows that replace an earlier row's values (None: no row
-    does), and how many rows they are."""
-
-    notes: np.ndarray | None
-    count: int
-
-
 def original_cells(
     outcomes: pd.DataFrame, cells: pd.DataFrame | list[np.ndarray], width: int
 ) -> list[np.ndarray]:
@@ -206,25 +196,11 @@ def original_cells(
     return [rows.iloc[:, i].to_numpy(dtype=object) for i in range(width)]
 
 
-def shared_notes(
-    shared: SharedReferences,
-    outcomes: pd.DataFrame,
-    original: list[np.ndarray],
-    cell_columns: dict[str, int],
-    columns: list[np.ndarray] | None = None,
-) -> Noted:
-    """What ``shared`` says of one chunk's rows (``original``: their cells; ``columns``:
-    the report's outcome columns as texts, if made already), wherever the report is written."""
-    if columns is not None:
-        references, statuses = columns[2], columns[1]
-    else:
-        references, statuses = as_text(outcomes["reference"]), as_text(outcomes["status"])
+def sent_cells(original: list[np.ndarray], cell_columns: dict[str, int]) -> list[np.ndarray]:
+    """The original columns whose cells are sent (all of them when ``cell_columns`` is
+    empty): what tells a row that replaces an earlier row's values."""
     sent = sorted(set(cell_columns.values())) or range(len(original))
-    before = shared.count
-    notes = shared.notes(
-        outcomes.index.to_numpy(), references, statuses, [original[i] for i in sent]
-    )
-    return Noted(notes, shared.count - before)
+    return [original[i] for i in sent]
 
 
 class ReportWriter:
@@ -285,14 +261,15 @@ class ReportWriter:
         outcomes: pd.DataFrame,
         cells: pd.DataFrame | list[np.ndarray],
         *,
-        noted: Noted | None = None,
+        hashed: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         """Append the rows of one chunk: outcomes and original cells share the index
         (``cells`` may be ``original_cells`` already).
 
         A boolean ``retry`` column in ``outcomes`` says which rows go to the retry file
         (default: every row with something left to do: invalid, rejected, failed).
-        ``noted``: the shared references' notes, if found ahead (``shared_notes``).
+        ``hashed``: the rows' ``row_hashes``, if found ahead (by the process that checked
+        every chunk of this report).
         """
         if outcomes.empty:
             return
@@ -304,11 +281,14 @@ class ReportWriter:
             else:
                 columns.append(np.full(len(outcomes), "", dtype=object))
         statuses = columns[1]
-        if noted is None:
-            noted = shared_notes(self.shared, outcomes, original, self._cell_columns, columns)
-        else:  # found by the process that checked the rows
-            self.shared.count += noted.count
-        if (notes := noted.notes) is not None:
+        notes = self.shared.notes(
+            outcomes.index.to_numpy(),
+            columns[2],
+            statuses,
+            sent_cells(original, self._cell_columns),
+            hashed,
+        )
+        if notes is not None:
             joined = np.where(columns[6] == "", notes, columns[6] + ERROR_SEPARATOR + notes)
             columns[6] = np.where(notes != "", joined, columns[6])
         errors = columns[6]

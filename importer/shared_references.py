@@ -10,7 +10,8 @@ Remembered per reference: its last sent row and a 64-bit digest of that row's se
 in sorted numpy arrays (24 bytes a reference), so memory stays flat over millions of rows.
 Keys and digests are Python's own hashes (of a text; of a row's tuple of texts): computed
 in C, each text hashed once, about four times faster than hashing column by column with
-pandas. They are salted per process, so they are compared only within this object.
+pandas. They are salted per process: one process hashes every row one object compares
+(``validate``'s second process hashes the rows it checks, ``row_hashes``, for the report).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 from .outcome import Status
 
 #: rows whose values reach (or, validated, would reach) the API
-_SENT = (Status.VALID, Status.IMPORTED)
+_SENT = frozenset((Status.VALID, Status.IMPORTED))
 
 
 def sorted_lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -50,14 +51,20 @@ class SharedReferences:
         references: np.ndarray,
         statuses: np.ndarray,
         cells: list[np.ndarray],
+        hashed: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray | None:
         """For each row, the note saying which earlier row's values it replaces ("" for
-        none); None when no row of the chunk does. ``cells``: the sent columns' cells."""
-        sent = np.flatnonzero(np.isin(statuses, _SENT) & (references != ""))
+        none); None when no row of the chunk does. ``cells``: the sent columns' cells;
+        ``hashed``: ``row_hashes`` of all the rows, if found already (by the same process
+        for every chunk: the hashes are salted per process)."""
+        sent_status = np.fromiter(map(_SENT.__contains__, statuses.tolist()), bool, len(rows))
+        sent = np.flatnonzero(sent_status & (references != ""))
         if not len(sent):
             return None
-        keys = _hashes(references[sent].tolist())
-        digests = _hashes(zip(*(column[sent].tolist() for column in cells), strict=True))
+        if hashed is None:
+            keys, digests = row_hashes(references[sent], [column[sent] for column in cells])
+        else:
+            keys, digests = hashed[0][sent], hashed[1][sent]
         order = np.argsort(keys, kind="stable")  # rows keep their order within a reference
         key, digest, row = keys[order], digests[order], rows[sent][order].astype(np.int64)
         # each reference's first and last row of the chunk, and where it is remembered
@@ -137,6 +144,12 @@ class _Level:
         self.rows = np.concatenate([self.rows, other.rows])[order]
         self.digests = np.concatenate([self.digests, other.digests])[order]
         other.clear()
+
+
+def row_hashes(references: np.ndarray, cells: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """For each row, the hash of its reference and the digest of its sent ``cells``."""
+    keys = _hashes(references.tolist())
+    return keys, _hashes(zip(*(column.tolist() for column in cells), strict=True))
 
 
 def _hashes(values: Iterable[object]) -> np.ndarray:
