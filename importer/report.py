@@ -274,24 +274,8 @@ class ReportWriter:
         if outcomes.empty:
             return
         original = original_cells(outcomes, cells, len(self.headers))
-        columns = [np.array(list(map(str, outcomes.index.tolist())), dtype=object)]
-        for name in OUTCOME_COLUMNS[1:]:
-            if name in outcomes.columns:
-                columns.append(as_text(outcomes[name]))
-            else:
-                columns.append(np.full(len(outcomes), "", dtype=object))
-        statuses = columns[1]
-        notes = self.shared.notes(
-            outcomes.index.to_numpy(),
-            columns[2],
-            statuses,
-            sent_cells(original, self._cell_columns),
-            hashed,
-        )
-        if notes is not None:
-            joined = np.where(columns[6] == "", notes, columns[6] + ERROR_SEPARATOR + notes)
-            columns[6] = np.where(notes != "", joined, columns[6])
-        errors = columns[6]
+        columns = self._outcome_columns(outcomes, original, hashed)
+        statuses, errors = columns[1], columns[6]
         self.counts.update(statuses.tolist())
         self.problems.add(outcomes.index.to_numpy(), statuses, errors)
         if self._book is not None:
@@ -299,6 +283,8 @@ class ReportWriter:
         else:
             assert self._main is not None
             self._main.write([*columns, *original], safe=2)  # source_row, status
+        if self._book is None and not self._retry_wanted:
+            return  # no rows to resend are kept (validate's CSV report)
         again = (
             outcomes["retry"].to_numpy(dtype=bool)
             if "retry" in outcomes.columns
@@ -321,6 +307,32 @@ class ReportWriter:
         else:
             self._retry.write(kept, errors[again])
         self.retry_rows += int(again.sum())
+
+    def _outcome_columns(
+        self,
+        outcomes: pd.DataFrame,
+        original: list[np.ndarray],
+        hashed: tuple[np.ndarray, np.ndarray] | None,
+    ) -> list[np.ndarray]:
+        """The report's outcome columns as texts, a row's note of the earlier row of its
+        reference whose values it replaces (``self.shared``) added to its errors."""
+        columns = [np.array(list(map(str, outcomes.index.tolist())), dtype=object)]
+        for name in OUTCOME_COLUMNS[1:]:
+            if name in outcomes.columns:
+                columns.append(as_text(outcomes[name]))
+            else:
+                columns.append(np.full(len(outcomes), "", dtype=object))
+        notes = self.shared.notes(
+            outcomes.index.to_numpy(),
+            columns[2],
+            columns[1],
+            sent_cells(original, self._cell_columns),
+            hashed,
+        )
+        if notes is not None:
+            joined = np.where(columns[6] == "", notes, columns[6] + ERROR_SEPARATOR + notes)
+            columns[6] = np.where(notes != "", joined, columns[6])
+        return columns
 
     def _open_retry(self) -> Any:
         if self._retry_path.suffix == ".csv":
