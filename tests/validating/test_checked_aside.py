@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,7 +34,7 @@ from ..helpers import (
     activity_rows,
     all_gone,
     children_of,
-    start_run,
+    subprocess_env,
     wait_until,
     write_csv,
 )
@@ -152,12 +154,27 @@ def test_a_child_that_dies_stops_validate_instead_of_losing_rows(
         started[0].process.is_alive()
 
 
+AS_IF_A_CORE_WERE_FREE = (
+    "import sys; from importer import checked_aside; checked_aside.free_core = lambda: True; "
+    "from importer.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
 @pytest.mark.parametrize("how", ["sigint", "sigkill"])
 def test_no_child_outlives_its_validate(tmp_path: Path, how: str) -> None:
     source = write_csv(tmp_path / "many.csv", [HEADER, *activity_rows(300_000)])
     report = tmp_path / "report.csv"
-    proc = start_run(["validate", str(source), "--report", str(report)], tmp_path)
+    argv = ["validate", str(source), "--report", str(report)]
+    proc = subprocess.Popen(  # as if a core were free, however busy the machine
+        [sys.executable, "-c", AS_IF_A_CORE_WERE_FREE, *argv],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+        cwd=tmp_path,
+    )
     try:
         wait_until(lambda: bool(children_of(proc.pid)), proc, timeout=60)
         children = children_of(proc.pid)
@@ -180,3 +197,13 @@ def test_a_packed_column_unpacks_to_its_cells(cells: list[str]) -> None:
     column = np.array(cells, dtype=object).reshape(len(cells))
     back = _unpacked(_packed(column), len(cells))
     assert back.dtype == object and back.tolist() == cells
+
+
+def test_a_second_process_only_where_a_core_is_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(checked_aside.os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
+    for load, free in ((0.3, True), (1.9, True), (2.0, False), (7.5, False)):
+        monkeypatch.setattr(checked_aside.os, "getloadavg", lambda load=load: (load, 0, 0))
+        assert checked_aside.free_core() is free, load
+    monkeypatch.setattr(checked_aside.os, "sched_getaffinity", lambda _: {0}, raising=False)
+    monkeypatch.setattr(checked_aside.os, "getloadavg", lambda: (0.0, 0, 0))
+    assert checked_aside.free_core() is False  # one core: nothing to run beside this process
