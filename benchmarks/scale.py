@@ -22,6 +22,7 @@ as the input has rows.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -46,6 +47,13 @@ _PANDAS = (
     "f = pd.read_{kind}(sys.argv[1], dtype=str, keep_default_na=False); "
     "print(len(f), time.perf_counter() - t)"
 )
+
+
+def _load() -> str:
+    try:
+        return ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    except (AttributeError, OSError):
+        return "n/a"
 
 
 def _sizes(text: str) -> list[int]:
@@ -185,10 +193,14 @@ def main() -> int:
             "keep_default_na=False)'",
             flush=True,
         )
+        # validate checks a large CSV in a second process only where a core is free (a
+        # load average below the cores): the load tells which of the two ways was measured
+        print(f"load average (1, 5, 15 min) at the start: {_load()}; cores: {os.cpu_count()}")
         for kind, rows in cases:
             res = bench(tmp, kind, rows, args.repeat)
             results.append(res)
             show(res)
+    print(f"load average (1, 5, 15 min) at the end: {_load()}")
     time_ratio(results)
     rss_ratio(results, "csv")
     # an .xlsx within read.CALAMINE_MAX_BYTES is held whole (bounded, not flat):
