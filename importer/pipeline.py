@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+from .checked_aside import checked_chunks, second_process
 from .config import Settings
 from .errors import ImporterError, ReportError, SendingStopped, as_error
 from .journal import Journal, journal_path
@@ -93,22 +94,27 @@ def validate_file(settings: Settings, progress: Progress | None = None) -> RunSu
     validator = _validator(settings, table, plan, payloads=False)
     lock = lock_report(settings.report)
     try:
+        cells = cell_columns(plan)
         writer = ReportWriter(
             settings.report,
             table.headers,
             retry=False,
-            cell_columns=cell_columns(plan),
+            cell_columns=cells,
             sheet=table.sheet,
             source_name=settings.input.name,
         )
         progress.start(table.estimated_rows, "rows checked")
         try:
-            for chunk in table.chunks(settings.chunk_rows):
-                result = validator.check(chunk)
-                summary.blank_rows += result.blank_rows
-                summary.count(result.outcomes["status"])
-                writer.write(result.outcomes, chunk)
-                progress.advance(len(chunk))
+            # a large CSV: read and checked by a second process while this one reports
+            aside = second_process(table, settings.report.suffix)
+            with checked_chunks(
+                table, validator, settings.chunk_rows, cells, child=aside
+            ) as checked:
+                for verdict in checked:
+                    summary.blank_rows += verdict.blank_rows
+                    summary.count(verdict.outcomes["status"])
+                    writer.write(verdict.outcomes, verdict.cells, hashed=verdict.hashed)
+                    progress.advance(verdict.rows)
         finally:
             progress.close()
             summary.finished = dt.datetime.now(dt.UTC)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -133,16 +134,48 @@ def _csv_lines(columns: list[np.ndarray], sep: str, safe: int = 0) -> str:
         if number >= safe and may_need_marks(joined):
             cells = [formula_safe(cell) for cell in cells]
         if sep in joined or '"' in joined or "\n" in joined or "\r" in joined:
-            cells = [
-                '"' + cell.replace('"', '""') + '"'
-                if sep in cell or '"' in cell or "\n" in cell or "\r" in cell
-                else cell
-                for cell in cells
-            ]
+            cells = _quoted(cells, joined, sep)
         texts.append(cells)
-    lines = [sep.join(row) for row in zip(*texts, strict=True)]
-    lines.append("")
-    return "\r\n".join(lines)
+    return _joined_rows(texts, sep)
+
+
+def _quoted(cells: list[str], joined: str, sep: str) -> list[str]:
+    """``cells`` with those that hold the delimiter, a quote or a line break quoted (as
+    the csv module quotes them); ``joined``: the cells, each after a ``\x00``. Where few
+    cells need it, they are found by one search of ``joined`` (the cell of each match
+    from the cells' offsets), not by four searches of every cell."""
+    special = re.compile("[" + re.escape(sep) + '"\r\n]')
+    where = [found.start() for found in special.finditer(joined)]
+    if len(where) > len(cells) // 8:
+        rows: Any = range(len(cells))  # most cells: each is looked at
+    else:
+        lengths = np.fromiter(map(len, cells), dtype=np.int64, count=len(cells))
+        starts = np.cumsum(lengths + 1) - lengths  # each cell's first character in joined
+        rows = np.unique(np.searchsorted(starts, where, side="right") - 1).tolist()
+    quoted = list(cells)
+    for row in rows:
+        cell = cells[row]
+        if sep in cell or '"' in cell or "\n" in cell or "\r" in cell:
+            quoted[row] = '"' + cell.replace('"', '""') + '"'
+    return quoted
+
+
+def _joined_rows(texts: list[list[str]], sep: str) -> str:
+    """The cells (columns of equal length) as CRLF-terminated lines, in one join: each
+    row's last cell carries the line break and the next row's first cell, and every other
+    cell takes its place in one flat list by slice (a quarter less than a join per row)."""
+    width, rows = len(texts), len(texts[0])
+    if width == 1:
+        return "\r\n".join([*texts[0], ""])
+    first, last = texts[0], texts[-1]
+    flat: list[str] = [""] * (rows * (width - 1) + 1)
+    flat[0] = first[0]
+    for position in range(1, width - 1):
+        flat[position :: width - 1] = texts[position]
+    ends = [cell + "\r\n" + following for cell, following in zip(last, first[1:], strict=False)]
+    ends.append(last[-1] + "\r\n")
+    flat[width - 1 :: width - 1] = ends
+    return sep.join(flat)
 
 
 def as_text(values: pd.Series) -> np.ndarray:
@@ -166,6 +199,25 @@ def cell_columns(plan: ColumnPlan) -> dict[str, int]:
         found.setdefault(key, position)
     found.update(plan.fields)
     return found
+
+
+def original_cells(
+    outcomes: pd.DataFrame, cells: pd.DataFrame | list[np.ndarray], width: int
+) -> list[np.ndarray]:
+    """The original cells of the outcomes' rows, column by column (``width`` columns);
+    ``cells``: the chunk as read, or these columns already."""
+    if isinstance(cells, list):
+        return cells
+    same = len(cells) == len(outcomes) and cells.index.equals(outcomes.index)
+    rows = cells if same else cells.loc[outcomes.index]
+    return [rows.iloc[:, i].to_numpy(dtype=object) for i in range(width)]
+
+
+def sent_cells(original: list[np.ndarray], cell_columns: dict[str, int]) -> list[np.ndarray]:
+    """The original columns whose cells are sent (all of them when ``cell_columns`` is
+    empty): what tells a row that replaces an earlier row's values."""
+    sent = sorted(set(cell_columns.values())) or range(len(original))
+    return [original[i] for i in sent]
 
 
 class ReportWriter:
@@ -221,33 +273,26 @@ class ReportWriter:
         if self._book is None:
             self._stale.append(summary_book_path(report))
 
-    def write(self, outcomes: pd.DataFrame, cells: pd.DataFrame) -> None:
-        """Append the rows of one chunk: outcomes and original cells share the index.
+    def write(
+        self,
+        outcomes: pd.DataFrame,
+        cells: pd.DataFrame | list[np.ndarray],
+        *,
+        hashed: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """Append the rows of one chunk: outcomes and original cells share the index
+        (``cells`` may be ``original_cells`` already).
 
         A boolean ``retry`` column in ``outcomes`` says which rows go to the retry file
         (default: every row with something left to do: invalid, rejected, failed).
+        ``hashed``: the rows' ``row_hashes``, if found ahead (by the process that checked
+        every chunk of this report).
         """
         if outcomes.empty:
             return
-        same = len(cells) == len(outcomes) and cells.index.equals(outcomes.index)
-        rows = cells if same else cells.loc[outcomes.index]
-        original = [rows.iloc[:, i].to_numpy(dtype=object) for i in range(len(self.headers))]
-        columns = [np.array(list(map(str, outcomes.index.tolist())), dtype=object)]
-        for name in OUTCOME_COLUMNS[1:]:
-            if name in outcomes.columns:
-                columns.append(as_text(outcomes[name]))
-            else:
-                columns.append(np.full(len(outcomes), "", dtype=object))
-        statuses = columns[1]
-        sent = sorted(set(self._cell_columns.values())) or range(len(original))
-        notes = self.shared.notes(
-            outcomes.index.to_numpy(), columns[2], statuses, [original[i] for i in sent]
-        )
-        if notes is not None:
-            noted = notes != ""
-            joined = np.where(columns[6] == "", notes, columns[6] + ERROR_SEPARATOR + notes)
-            columns[6] = np.where(noted, joined, columns[6])
-        errors = columns[6]
+        original = original_cells(outcomes, cells, len(self.headers))
+        columns = self._outcome_columns(outcomes, original, hashed)
+        statuses, errors = columns[1], columns[6]
         self.counts.update(statuses.tolist())
         self.problems.add(outcomes.index.to_numpy(), statuses, errors)
         if self._book is not None:
@@ -255,6 +300,8 @@ class ReportWriter:
         else:
             assert self._main is not None
             self._main.write([*columns, *original], safe=2)  # source_row, status
+        if self._book is None and not self._retry_wanted:
+            return  # no rows to resend are kept (validate's CSV report)
         again = (
             outcomes["retry"].to_numpy(dtype=bool)
             if "retry" in outcomes.columns
@@ -277,6 +324,32 @@ class ReportWriter:
         else:
             self._retry.write(kept, errors[again])
         self.retry_rows += int(again.sum())
+
+    def _outcome_columns(
+        self,
+        outcomes: pd.DataFrame,
+        original: list[np.ndarray],
+        hashed: tuple[np.ndarray, np.ndarray] | None,
+    ) -> list[np.ndarray]:
+        """The report's outcome columns as texts, a row's note of the earlier row of its
+        reference whose values it replaces (``self.shared``) added to its errors."""
+        columns = [np.array(list(map(str, outcomes.index.tolist())), dtype=object)]
+        for name in OUTCOME_COLUMNS[1:]:
+            if name in outcomes.columns:
+                columns.append(as_text(outcomes[name]))
+            else:
+                columns.append(np.full(len(outcomes), "", dtype=object))
+        notes = self.shared.notes(
+            outcomes.index.to_numpy(),
+            columns[2],
+            columns[1],
+            sent_cells(original, self._cell_columns),
+            hashed,
+        )
+        if notes is not None:
+            joined = np.where(columns[6] == "", notes, columns[6] + ERROR_SEPARATOR + notes)
+            columns[6] = np.where(notes != "", joined, columns[6])
+        return columns
 
     def _open_retry(self) -> Any:
         if self._retry_path.suffix == ".csv":

@@ -20,8 +20,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 import pandera.errors
+from pandera.engines import pandas_engine
 
-from schemas.activity import ACTIVITY_SCHEMA
+from schemas.activity import ACTIVITY_SCHEMA, FIELDS, field_rules, text_lengths
 
 from .dates import parse_timestamps, sent_text
 from .excel_text import EXCEL_MAX_CHARS, control_character, excel_problem
@@ -32,6 +33,8 @@ from .read import OVERFLOW, PROBLEM, is_blank
 from .shared_references import sorted_lookup
 
 AUTO_PREFIX = "auto-"
+#: the schema's rules per field, for the quick look at which rows may fail them
+FIELD_RULES = field_rules()
 
 
 class RowIssue(NamedTuple):
@@ -262,6 +265,11 @@ def _date_issues(problem: pd.Series) -> pd.DataFrame:
 
 
 def _schema_issues(fields: pd.DataFrame, date_problem: pd.Series) -> pd.DataFrame:
+    failing = _may_fail(fields)
+    if failing is not None:
+        if not failing.any():
+            return _NO_ISSUES
+        fields = fields[failing]  # the same failures, found among the rows that have them
     try:
         ACTIVITY_SCHEMA.validate(fields, lazy=True)
     except pandera.errors.SchemaErrors as err:
@@ -280,6 +288,33 @@ def _schema_issues(fields: pd.DataFrame, date_problem: pd.Series) -> pd.DataFram
     # a timestamp that could not be read already has its own, better message
     explained = frame["source_row"].isin(date_problem.dropna().index)
     return frame[~(explained & (frame["field"] == "happened_at"))]
+
+
+def _may_fail(fields: pd.DataFrame) -> np.ndarray | None:
+    """The rows that fail a check of ``ACTIVITY_SCHEMA`` (a superset of them), found with
+    the schema's own rules in a few vectorised passes: pandera, which words the failures,
+    then looks at these rows alone (a tenth of the checking time of a chunk of valid
+    rows). None when a column-level check may fail: pandera looks at every row then."""
+    happened_at = ACTIVITY_SCHEMA.columns["happened_at"]
+    if list(fields.columns) != list(FIELDS) or not happened_at.dtype.check(
+        pandas_engine.Engine.dtype(fields["happened_at"].dtype)
+    ):
+        return None
+    failing = np.zeros(len(fields), dtype=bool)
+    try:
+        for rule in FIELD_RULES:
+            column = fields[rule.name]
+            texts = column.to_numpy() if column.dtype == object else None
+            # all() and max() over the texts run in C: the masks only where one may fail
+            if rule.required and (texts is None or not all(texts)):
+                failing |= column.isna().to_numpy()
+            if rule.max_length is not None and (
+                texts is None or max(map(len, filter(None, texts)), default=0) > rule.max_length
+            ):
+                failing |= text_lengths(column) > rule.max_length
+    except TypeError:  # a cell that is not a text (a constant's number): as pandera says
+        return None
+    return failing
 
 
 def _join_errors(issues: pd.DataFrame, index: pd.Index) -> pd.Series:

@@ -22,8 +22,9 @@ from pandera.engines import pandas_engine
 SENT_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
-def _text_lengths(data: pd.Series) -> np.ndarray:
-    values = data.to_numpy(dtype=object)
+def text_lengths(data: pd.Series | np.ndarray) -> np.ndarray:
+    """The length of each text (0 where missing)."""
+    values = data.to_numpy(dtype=object) if isinstance(data, pd.Series) else data
     present = pd.notna(values)
     lengths = np.zeros(len(values), dtype=np.int64)
     # map(len, …) runs in C: 5 times faster than `.str.len()` on millions of texts
@@ -34,7 +35,7 @@ def _text_lengths(data: pd.Series) -> np.ndarray:
 def max_length(limit: int) -> pa.Check:
     """Texts of at most ``limit`` characters (the built-in ``str_length``, vectorised)."""
     return pa.Check(
-        lambda data: pd.Series(_text_lengths(data) <= limit, index=data.index),
+        lambda data: pd.Series(text_lengths(data) <= limit, index=data.index),
         name="max_length",
         statistics={"max_value": limit},
         error=f"must be at most {limit} characters",

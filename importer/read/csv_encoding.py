@@ -7,8 +7,12 @@ where that reading is plausible for the whole file; anything else is refused wit
 from __future__ import annotations
 
 import codecs
+import contextlib
 import hashlib
+import queue
 import re
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,8 @@ from .options import BLOCK
 #: the bytes cp1252 leaves undefined: a file holding one is in neither UTF-8 nor cp1252
 _NOT_CP1252 = b"\x81\x8d\x8f\x90\x9d"
 _NON_ASCII = re.compile("[^\x00-\x7f]")
+#: blocks read and not yet hashed (the scan is faster than the hash: its memory, 8 MiB)
+_HASH_AHEAD = 8
 
 
 @dataclass
@@ -49,7 +55,7 @@ class ByteScan:
         self._utf8 = codecs.getincrementaldecoder("utf-8")()
 
     def feed(self, block: bytes) -> None:
-        self.digest.update(block)
+        """Learn from the next block (the digest is ``scan_bytes``'s to feed)."""
         lines_before = self.lines
         self.lines += block.count(self.eol)
         if self.is_utf8:
@@ -144,16 +150,38 @@ def scan_bytes(path: Path, encoding: str | None) -> tuple[bytes, ByteScan]:
                 eol=b"\n" if b"\n" in head or b"\r" not in head else b"\r",
                 weigh=not utf16 and not encoding,
             )
-            block = head
-            while block:
-                scan.feed(block)
-                block = handle.read(BLOCK)
+            with _hashing(scan.digest) as hash_block:
+                block = head
+                while block:
+                    hash_block(block)
+                    scan.feed(block)
+                    block = handle.read(BLOCK)
     except OSError as err:
         raise InputError(f"{path.name} cannot be read ({err.strerror}); check it") from None
     scan.finish()
     if not head.strip(b"\xef\xbb\xbf \t\r\n"):
         raise InputError(f"{path.name} is empty; it needs a header row and at least one row")
     return head, scan
+
+
+@contextlib.contextmanager
+def _hashing(digest: Any) -> Iterator[Callable[[bytes], None]]:
+    """Within: a function that hands a block to ``digest`` in a thread of its own, beside
+    the scan (hashlib lets go of the interpreter lock while it hashes: the SHA-256 of a
+    large file costs no time before its rows can be read). Leaving waits for the last."""
+    blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=_HASH_AHEAD)
+    thread = threading.Thread(target=_hash_all, args=(digest, blocks), name="sha256", daemon=True)
+    thread.start()
+    try:
+        yield blocks.put
+    finally:
+        blocks.put(None)
+        thread.join()
+
+
+def _hash_all(digest: Any, blocks: queue.Queue[bytes | None]) -> None:
+    while (block := blocks.get()) is not None:
+        digest.update(block)
 
 
 def choose_encoding(path: Path, head: bytes, scan: ByteScan, encoding: str | None) -> str:

@@ -151,10 +151,12 @@ def csv_chunks(table: CsvLayout, rows: int) -> Iterator[pd.DataFrame]:
         chunk.index = pd.RangeIndex(start, start + len(chunk), name="source_row")
         start += len(chunk)
         chunk = _tidy(chunk, width)
-        chunk = _unmarked(chunk, width)
+        # each column joined once: what _unmarked and _flag_swallowed look for, at C speed
+        joined = ["".join(chunk[position].to_numpy(dtype=object)) for position in range(width)]
+        chunk = _unmarked(chunk, joined)
         if headerless:
             chunk = _flag_headerless(chunk, headerless)
-        yield _flag_swallowed(chunk, table)
+        yield _flag_swallowed(chunk, table, joined)
 
 
 def _tidy(chunk: pd.DataFrame, width: int) -> pd.DataFrame:
@@ -176,12 +178,13 @@ def _tidy(chunk: pd.DataFrame, width: int) -> pd.DataFrame:
     return chunk
 
 
-def _unmarked(chunk: pd.DataFrame, width: int) -> pd.DataFrame:
+def _unmarked(chunk: pd.DataFrame, joined: list[str]) -> pd.DataFrame:
     """Take away the ``'`` marks our CSV reports put before formula-like text (see
-    ``report.formula_safe``), so a retry file fed back holds the original values."""
-    for position in range(width):
-        cells = chunk[position].to_numpy(dtype=object)
-        if "'" in "".join(cells):
+    ``report.formula_safe``), so a retry file fed back holds the original values.
+    ``joined``: each column's cells joined, as read."""
+    for position, text in enumerate(joined):
+        if "'" in text:
+            cells = chunk[position].to_numpy(dtype=object)
             chunk[position] = [unmark(cell) if "'" in cell else cell for cell in cells]
     return chunk
 
@@ -205,7 +208,7 @@ SWALLOWED_ROWS = 3
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
-def _flag_swallowed(chunk: pd.DataFrame, table: CsvLayout) -> pd.DataFrame:
+def _flag_swallowed(chunk: pd.DataFrame, table: CsvLayout, joined: list[str]) -> pd.DataFrame:
     """Rows with a cell that swallowed the rows after it get a ``PROBLEM``.
 
     A cell that starts with a stray quote runs on, line breaks and delimiters included,
@@ -213,7 +216,8 @@ def _flag_swallowed(chunk: pd.DataFrame, table: CsvLayout) -> pd.DataFrame:
     so, and no parser can tell). They are found by their shape: of the cell's lines after
     its first, at least ``SWALLOWED_ROWS``, and at least half, hold exactly as many
     delimiters as a row of the file. A text with a few line breaks (a description, an
-    e-mail) has nothing like it; a file of fewer than 3 columns is not judged.
+    e-mail) has nothing like it; a file of fewer than 3 columns is not judged. ``joined``:
+    each column's cells joined (marks taken away or not: line breaks are the same).
     """
     width = len(table.headers)
     sep = table.delimiter or ","
@@ -221,10 +225,10 @@ def _flag_swallowed(chunk: pd.DataFrame, table: CsvLayout) -> pd.DataFrame:
         return chunk
     problem = chunk[PROBLEM].to_numpy(dtype=object, copy=True) if PROBLEM in chunk else None
     for position in range(width):
-        cells = chunk[position].to_numpy(dtype=object)
-        joined = "".join(cells)
-        if joined.count("\n") + joined.count("\r") < SWALLOWED_ROWS:
+        text = joined[position]
+        if text.count("\n") + text.count("\r") < SWALLOWED_ROWS:
             continue  # the common case, decided at C speed
+        cells = chunk[position].to_numpy(dtype=object)
         for row, cell in enumerate(cells):
             if cell.count("\n") + cell.count("\r") < SWALLOWED_ROWS:
                 continue
