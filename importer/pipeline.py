@@ -115,11 +115,15 @@ def validate_file(settings: Settings, progress: Progress | None = None) -> RunSu
                     summary.count(verdict.outcomes["status"])
                     writer.write(verdict.outcomes, verdict.cells, hashed=verdict.hashed)
                     progress.advance(verdict.rows)
+        except BaseException:  # Ctrl-C, a checking process lost, a file cut short…
+            writer.abandon()  # half a report, its summary counting what was read, would
+            raise  # read as the whole file's: none is written, an earlier one stays
         finally:
             progress.close()
-            summary.finished = dt.datetime.now(dt.UTC)
-            summary.shared_references = writer.shared.count
-            writer.close(summary.as_json())
+            if not writer.abandoned:
+                summary.finished = dt.datetime.now(dt.UTC)
+                summary.shared_references = writer.shared.count
+                writer.close(summary.as_json())
         summary.problems = writer.problems.top(TOP_ERRORS)
         write_summary(summary_path(settings.report), summary.as_json())
     finally:

@@ -137,7 +137,14 @@ def run_command(words: list[str], read: ReadOptions | None = None) -> int:
         print(f"cg-import: error: {err}", file=sys.stderr)
         return EXIT_NOTHING_DONE
     except KeyboardInterrupt:
-        print("cg-import: interrupted", file=sys.stderr)
+        if args.command == "validate":  # its report is written whole or not at all
+            print(
+                "cg-import: interrupted; validate wrote no report (run it again to check "
+                "every row)",
+                file=sys.stderr,
+            )
+        else:
+            print("cg-import: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as err:  # a bug: still one line, the traceback only on request
         if os.environ.get("CG_IMPORT_DEBUG"):
