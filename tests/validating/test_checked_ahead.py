@@ -28,7 +28,7 @@ from importer import checked_ahead as checking
 from importer.checked_ahead import Checked, Checker
 from importer.errors import ImporterError, InputError
 from importer.mapping import plan_columns
-from importer.read import open_table
+from importer.read import ReadOptions, open_table
 from importer.sandbox import RunningSandbox
 from importer.validate import ChunkResult, Validator
 
@@ -63,20 +63,32 @@ def mixed_rows(count: int) -> list[list[str]]:
     return rows
 
 
-def checker_of(path: Path, *, child: bool, hashes: bool = False, **options: bool) -> Checker:
-    """A checker of ``path`` as a run makes one (small slices: many of them)."""
-    table = open_table(path)
+def checker_of(
+    path: Path,
+    *,
+    child: bool,
+    hashes: bool = False,
+    read: ReadOptions | None = None,
+    **options: bool,
+) -> Checker:
+    """A checker of ``path`` as a run makes one (small slices: many of them), the file read
+    with ``read``'s reader."""
+    table = open_table(path, options=read)
     plan = plan_columns(table.headers, None, path.name)
     validator = Validator(plan, "UTC", None, payloads=True)
     return Checker(table, validator, CHUNK_ROWS, first=FIRST, hashes=hashes, child=child, **options)
 
 
-def checked_all(path: Path, *, child: bool, here_first: int = 0) -> tuple[list[Checked], int]:
+def checked_all(
+    path: Path, *, child: bool, here_first: int = 0, read: ReadOptions | None = None
+) -> tuple[list[Checked], int]:
     """Every slice of ``path``, checked as a run checks them (``here_first`` slices in this
     process before the child's are taken); and how many came from the child."""
 
     async def go() -> tuple[list[Checked], int]:
-        checker = checker_of(path, child=child, hashes=True, local_first=bool(here_first))
+        checker = checker_of(
+            path, child=child, hashes=True, read=read, local_first=bool(here_first)
+        )
         try:
             if child and checking._START == "spawn":  # let it start: this file is soon done
                 deadline = time.monotonic() + 60
@@ -468,12 +480,12 @@ def test_a_large_sheet_is_checked_by_a_fork_as_here(
         sheet.append(row)
     source = tmp_path / "large.xlsx"
     book.save(source)
-    here, _ = checked_all(source, child=False)
+    here, _ = checked_all(source, child=False, read=excel_options)
     table = open_table(source, options=excel_options)
     assert table.reader == excel_reader
     # the openpyxl path is for sheets beyond calamine's budget: megabytes, always a child
     assert checking.second_process(table) or excel_reader == "openpyxl"
-    there, from_child = checked_all(source, child=True)
+    there, from_child = checked_all(source, child=True, read=excel_options)
     assert from_child == len(there)
     assert_same(here, there)
 
