@@ -11,6 +11,7 @@ retry file fed back sends the original values byte for byte.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 
@@ -50,10 +51,24 @@ def may_need_marks(joined: str) -> bool:
     )
 
 
+def excel_length(text: str) -> int:
+    """``text``'s length as Excel counts it (UTF-16 units: an emoji or another character
+    beyond the Basic Multilingual Plane counts twice)."""
+    return len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
+
+
+def longest_in_excel(cells: list[str] | Any) -> int:
+    """The longest of ``cells`` as Excel counts (``len`` at C speed where no cell could
+    reach the limit even counted twice)."""
+    longest = max(map(len, cells), default=0)
+    return longest if longest <= EXCEL_MAX_CHARS // 2 else max(map(excel_length, cells))
+
+
 def excel_problem(text: str) -> str | None:
     """Why an .xlsx cell cannot hold ``text`` exactly (None if it can)."""
-    if len(text) > EXCEL_MAX_CHARS:
-        return f"is {len(text):,} characters long; an Excel cell holds at most {EXCEL_MAX_CHARS:,}"
+    length = excel_length(text)
+    if length > EXCEL_MAX_CHARS:
+        return f"is {length:,} characters long; an Excel cell holds at most {EXCEL_MAX_CHARS:,}"
     found = control_character(text)
     if found:
         return f"holds a control character (U+{ord(found):04X}) that Excel cannot store"
@@ -76,6 +91,7 @@ def shown_in_excel(text: str) -> str:
     """A text an .xlsx cell can hold: control characters as their visible symbols (␁), cut
     at Excel's limit. Only rows already marked invalid for it carry such cells."""
     text = illegal_characters().sub(lambda m: chr(0x2400 + ord(m.group())), text)
-    if len(text) > EXCEL_MAX_CHARS:
-        text = text[: EXCEL_MAX_CHARS - 40] + f" … [cut: {len(text):,} characters]"
+    if excel_length(text) > EXCEL_MAX_CHARS:
+        kept = text[: EXCEL_MAX_CHARS // 2 - 40]  # fits however Excel counts it
+        text = kept + f" … [cut: {excel_length(text):,} characters]"
     return text

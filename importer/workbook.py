@@ -35,6 +35,7 @@ from .excel_text import (
     EXCEL_MAX_CHARS,
     EXCEL_MAX_ROWS,
     excel_problem,
+    longest_in_excel,
     shown_in_excel,
 )
 from .outcome import GOT_IN, OUTCOME_COLUMNS, STATUS_ORDER, Status, split_errors
@@ -93,7 +94,7 @@ def _program_numbers(column: int, numbers: list[str], texts: list[str], style: s
 
 
 def _longest(columns: list[list[str]]) -> list[int]:
-    return [max(map(len, column), default=0) for column in columns]
+    return [longest_in_excel(column) for column in columns]
 
 
 def _fits(cells: list[str], longest: int) -> bool:

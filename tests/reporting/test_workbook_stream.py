@@ -42,9 +42,9 @@ from importer.workbook import (
 
 
 def _old_fits(cells: list[str]) -> bool:
-    from importer.excel_text import EXCEL_MAX_CHARS, illegal_characters
+    from importer.excel_text import EXCEL_MAX_CHARS, illegal_characters, longest_in_excel
 
-    longest = max(map(len, cells), default=0)
+    longest = longest_in_excel(cells)  # Excel's count (UTF-16 units), as the writer now
     return longest <= EXCEL_MAX_CHARS and illegal_characters().search("".join(cells)) is None
 
 
