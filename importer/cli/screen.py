@@ -47,9 +47,8 @@ def progress_bar(args: argparse.Namespace) -> ProgressBar | None:
 
 
 def print_summary(summary: RunSummary, out: TextIO) -> None:
-    title = (
-        "checked" if summary.command == "validate" else "imported into " + (summary.api_host or "")
-    )
+    sent_to = "sent to" if summary.interrupted or summary.stopped else "imported into"
+    title = "checked" if summary.command == "validate" else f"{sent_to} {summary.api_host or ''}"
     print(f"\n{summary.input} {title}", file=out)
     statuses: list[str] = [s for s in STATUS_ORDER if summary.counts.get(s)]
     statuses += sorted(set(summary.counts) - set(STATUS_ORDER))
