@@ -53,8 +53,8 @@ def may_need_marks(joined: str) -> bool:
 
 def excel_length(text: str) -> int:
     """``text``'s length as Excel counts it (UTF-16 units: an emoji or another character
-    beyond the Basic Multilingual Plane counts twice)."""
-    return len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
+    beyond the Basic Multilingual Plane counts twice; a lone surrogate, once)."""
+    return len(text) if text.isascii() else len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def longest_in_excel(cells: list[str] | Any) -> int:

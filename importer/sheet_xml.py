@@ -26,6 +26,7 @@ from typing import Any
 
 from xlsxwriter.utility import xl_col_to_name
 
+from .excel_text import EXCEL_MAX_CHARS, excel_length
 from .streamed_zip import DeflateStream, Piece
 
 #: what XlsxWriter writes as ``_xHHHH_`` (and ``_xHHHH_`` itself becomes ``_x005F_xHHHH_``)
@@ -38,9 +39,8 @@ WHITE_SPACE = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
     "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
-#: Excel's longest text, in UTF-16 units; a text of at most half as many characters fits
-_MAX_UNITS = 32_767
-SHORT = _MAX_UNITS // 2
+#: a text of at most this many characters fits a cell however Excel counts it (UTF-16 units)
+SHORT = EXCEL_MAX_CHARS // 2
 
 
 def holds_any(text: str, characters: str) -> bool:
@@ -60,18 +60,14 @@ def _edge_space(joined: str, values: list[str]) -> bool:
     return False
 
 
-def _utf16_units(text: str) -> int:
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
-
-
 def _cut(text: str) -> str:
     """``text`` cut to Excel's limit in UTF-16 units, no character split (as XlsxWriter)."""
-    if len(text) <= SHORT or _utf16_units(text) <= _MAX_UNITS:
+    if len(text) <= SHORT or excel_length(text) <= EXCEL_MAX_CHARS:
         return text
     units = 0
     for index, char in enumerate(text):
         units += 2 if ord(char) > 0xFFFF else 1
-        if units > _MAX_UNITS:
+        if units > EXCEL_MAX_CHARS:
             return text[:index]
     return text
 
