@@ -120,10 +120,9 @@ def validate_file(settings: Settings, progress: Progress | None = None) -> RunSu
             raise  # read as the whole file's: none is written, an earlier one stays
         finally:
             progress.close()
-            if not writer.abandoned:
-                summary.finished = dt.datetime.now(dt.UTC)
-                summary.shared_references = writer.shared.count
-                writer.close(summary.as_json())
+        summary.finished = dt.datetime.now(dt.UTC)
+        summary.shared_references = writer.shared.count
+        writer.close(summary.as_json())
         summary.problems = writer.problems.top(TOP_ERRORS)
         write_summary(summary_path(settings.report), summary.as_json())
     finally:

@@ -269,7 +269,6 @@ class ReportWriter:
         self.retry_rows = 0
         # an earlier run's retry file and summary workbook: removed when this report is
         # whole (beside it they would mislead), kept with the earlier report until then
-        self.abandoned = False  # abandon() was called: nothing of this report is kept
         self._stale = [retry_path(report, kind) for kind in RETRY_FORMATS]
         if self._book is None:
             self._stale.append(summary_book_path(report))
@@ -392,7 +391,6 @@ class ReportWriter:
     def abandon(self) -> None:
         """Drop everything written so far (a report written again from the start follows,
         or none: an interrupted ``validate``)."""
-        self.abandoned = True
         if self._main is not None:
             self._main.abandon()
         if self._retry is not None:
