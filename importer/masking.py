@@ -51,7 +51,6 @@ class Masker:
         # never pays it, nor a token renewed before any long text came)
         self._forms: dict[str, list[str]] = {}
         self._patterns: dict[str, re.Pattern[str]] = {}
-        self._shortest: dict[str, int] = {}  # a secret -> the fewest characters a form takes
         self._order: list[str] = []  # longest secret first
         self._tokens: deque[str] = deque()  # added later, oldest first
         if client_secret:
@@ -74,7 +73,7 @@ class Masker:
             self._tokens.append(secret)
             if len(self._tokens) > KEPT_TOKENS:
                 oldest = self._tokens.popleft()
-                for table in (self._forms, self._patterns, self._shortest):
+                for table in (self._forms, self._patterns):
                     table.pop(oldest, None)
                 self._order = self._ordered()
 
@@ -85,7 +84,7 @@ class Masker:
         for secret in self._order:
             # every character of a form matches one character or more of the text: a
             # text shorter than a secret's shortest form cannot hold it
-            if len(text) >= self._shortest[secret]:
+            if len(text) >= len(self._forms[secret][-1]):  # forms: longest first
                 text = self._pattern(secret).sub(MASK, text)
         return _BEARER.sub(f"Bearer {MASK}", text)
 
@@ -110,8 +109,7 @@ class Masker:
         return "".join(char if char.isprintable() else "?" for char in again)
 
     def _keep(self, secret: str, forms: list[str]) -> None:
-        self._forms[secret] = unique = _unique(forms)
-        self._shortest[secret] = len(unique[-1])
+        self._forms[secret] = _unique(forms)
         self._order = self._ordered()
 
     def _pattern(self, secret: str) -> re.Pattern[str]:
