@@ -19,6 +19,7 @@ import openpyxl
 import pytest
 
 from importer.config import Settings
+from importer.errors import InputError
 from importer.pipeline import validate_file
 from importer.read import ReadOptions
 from importer.sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, RunningSandbox
@@ -429,3 +430,20 @@ def wait_until(condition: Callable[[], bool], proc: subprocess.Popen[str], timeo
             proc.communicate()
             pytest.fail("the run made no progress in time")
         time.sleep(0.01)
+
+
+def assert_a_broken_file_stops_both_ways_alike(
+    checked_all: Callable[..., object], tmp_path: Path
+) -> None:
+    """A CSV broken further on (a row of more cells than can be read) stops ``checked_all``
+    with the same message whether a second process checks it (``child=True``) or not."""
+    rows = [HEADER, *activity_rows(2500)]
+    rows[2000] = rows[2000] + ["one cell too many"] * 30  # more cells than can be read
+    source = write_csv(tmp_path / "broken.csv", rows)
+    messages = []
+    for child in (False, True):
+        with pytest.raises(InputError) as raised:
+            checked_all(source, child=child)
+        messages.append(str(raised.value))
+    assert messages[0] == messages[1]
+    assert "row 2,001 has many more cells" in messages[0], messages[0]

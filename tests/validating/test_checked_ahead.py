@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from importer import checked_ahead as checking
 from importer.checked_ahead import Checked, Checker
-from importer.errors import ImporterError, InputError
+from importer.errors import ImporterError
 from importer.mapping import plan_columns
 from importer.read import ReadOptions, open_table
 from importer.sandbox import RunningSandbox
@@ -39,6 +39,7 @@ from ..helpers import (
     activity_rows,
     all_gone,
     api_args,
+    assert_a_broken_file_stops_both_ways_alike,
     children_of,
     read_report,
     start_run,
@@ -147,16 +148,7 @@ def test_slices_checked_here_are_not_taken_twice_and_the_child_knows_their_rows(
 
 
 def test_a_file_broken_further_on_stops_both_ways_alike(tmp_path: Path) -> None:
-    rows = [HEADER, *activity_rows(2500)]
-    rows[2000] = rows[2000] + ["one cell too many"] * 30  # more cells than can be read
-    source = write_csv(tmp_path / "broken.csv", rows)
-    messages = []
-    for child in (False, True):
-        with pytest.raises(InputError) as raised:
-            checked_all(source, child=child)
-        messages.append(str(raised.value))
-    assert messages[0] == messages[1]
-    assert "row 2,001 has many more cells" in messages[0], messages[0]
+    assert_a_broken_file_stops_both_ways_alike(checked_all, tmp_path)
 
 
 def test_a_child_that_dies_stops_the_run_instead_of_losing_rows(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ import pytest
 
 from importer import checked_aside
 from importer.checked_aside import _packed, _unpacked, checked_chunks
-from importer.errors import ImporterError, InputError
+from importer.errors import ImporterError
 from importer.mapping import plan_columns
 from importer.read import open_table
 from importer.report import cell_columns
@@ -33,6 +33,7 @@ from ..helpers import (
     CliResult,
     activity_rows,
     all_gone,
+    assert_a_broken_file_stops_both_ways_alike,
     children_of,
     subprocess_env,
     wait_until,
@@ -111,16 +112,7 @@ def checked_all(path: Path, *, child: bool) -> list[tuple[int, int, str]]:
 
 
 def test_a_file_broken_further_on_stops_both_ways_alike(tmp_path: Path) -> None:
-    rows = [HEADER, *activity_rows(2500)]
-    rows[2000] = rows[2000] + ["one cell too many"] * 30  # more cells than can be read
-    source = write_csv(tmp_path / "broken.csv", rows)
-    messages = []
-    for child in (False, True):
-        with pytest.raises(InputError) as raised:
-            checked_all(source, child=child)
-        messages.append(str(raised.value))
-    assert messages[0] == messages[1]
-    assert "row 2,001 has many more cells" in messages[0], messages[0]
+    assert_a_broken_file_stops_both_ways_alike(checked_all, tmp_path)
 
 
 def test_the_child_checks_every_chunk_as_this_process_does(tmp_path: Path) -> None:
