@@ -64,6 +64,20 @@ def longest_in_excel(cells: list[str] | Any) -> int:
     return longest if longest <= EXCEL_MAX_CHARS // 2 else max(map(excel_length, cells))
 
 
+#: what an .xlsx cell cannot hold (``illegal_characters``, as characters)
+ILLEGAL = "".join(map(chr, [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)]))
+
+
+def fit_as_they_are(cells: list[str] | Any, longest: int) -> bool:
+    """Whether every one of ``cells`` (the ``longest`` of them as Excel counts) fits an
+    .xlsx cell exactly: decided at C speed, one substring search per illegal character
+    (many times faster than a regular expression's character class)."""
+    if longest > EXCEL_MAX_CHARS:
+        return False
+    joined = "".join(cells)
+    return not any(character in joined for character in ILLEGAL)
+
+
 def excel_problem(text: str) -> str | None:
     """Why an .xlsx cell cannot hold ``text`` exactly (None if it can)."""
     length = excel_length(text)

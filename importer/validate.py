@@ -25,7 +25,7 @@ from pandera.engines import pandas_engine
 from schemas.activity import ACTIVITY_SCHEMA, FIELDS, field_rules, text_lengths
 
 from .dates import parse_timestamps, sent_text
-from .excel_text import EXCEL_MAX_CHARS, control_character, excel_problem, longest_in_excel
+from .excel_text import excel_problem, fit_as_they_are, longest_in_excel
 from .mapping import ColumnPlan
 from .outcome import ERROR_SEPARATOR, Status
 from .payload_digest import payload_digests
@@ -242,8 +242,7 @@ def _excel_issues(chunk: pd.DataFrame, headers: list[str] | None) -> pd.DataFram
     messages: list[str] = []
     for position, header in enumerate(headers):
         cells = chunk[position].to_numpy(dtype=object)
-        longest = longest_in_excel(cells)
-        if longest <= EXCEL_MAX_CHARS and control_character("".join(cells)) is None:
+        if fit_as_they_are(cells, longest_in_excel(cells)):
             continue  # the common case, decided at C speed
         for row, cell in zip(chunk.index, cells, strict=True):
             problem = excel_problem(cell)

@@ -32,9 +32,9 @@ import numpy as np
 from . import sheet_xml
 from .errors import ReportError
 from .excel_text import (
-    EXCEL_MAX_CHARS,
     EXCEL_MAX_ROWS,
     excel_problem,
+    fit_as_they_are,
     longest_in_excel,
     shown_in_excel,
 )
@@ -64,8 +64,6 @@ MAX_COMMENTS = 10_000
 MAX_ROW_HEIGHTS = 10_000
 #: rows joined into one string and handed to the compressing thread at once (~1 MB)
 BLOCK_ROWS = 1024
-#: what an .xlsx cell cannot hold (``excel_text.illegal_characters``, as characters)
-ILLEGAL = "".join(map(chr, [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)]))
 
 
 def _too_many_rows(path: Path) -> ReportError:
@@ -95,11 +93,6 @@ def _program_numbers(column: int, numbers: list[str], texts: list[str], style: s
 
 def _longest(columns: list[list[str]]) -> list[int]:
     return [longest_in_excel(column) for column in columns]
-
-
-def _fits(cells: list[str], longest: int) -> bool:
-    """Whether every cell of a column fits an .xlsx cell as it is (decided at C speed)."""
-    return longest <= EXCEL_MAX_CHARS and not sheet_xml.holds_any("".join(cells), ILLEGAL)
 
 
 def _widths(headers: list[str], columns: list[np.ndarray]) -> list[float]:
@@ -195,7 +188,7 @@ class _RetrySheet:
         """Per row, the notes of its cells by column: each error under its field's column,
         and for a cell no workbook can hold as it is, that it is shown changed (it is)."""
         longest = _longest(cells)
-        changed = [p for p, column in enumerate(cells) if not _fits(column, longest[p])]
+        changed = [p for p, column in enumerate(cells) if not fit_as_they_are(column, longest[p])]
         found = []
         for offset, text in enumerate(errors):
             notes: dict[int, list[str]] = {}
@@ -331,7 +324,7 @@ class ReportBook:
         cells = [column.tolist() for column in original]
         longest = _longest(cells)
         for position, column in enumerate(cells):
-            if not _fits(column, longest[position]):  # only in rows invalid for it
+            if not fit_as_they_are(column, longest[position]):  # only in rows invalid for it
                 cells[position] = [shown_in_excel(cell) for cell in column]
         short = [size <= sheet_xml.SHORT for size in (*_longest(texts), *longest)]
         self._stream.begin(self._written + 1)

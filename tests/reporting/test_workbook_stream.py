@@ -368,10 +368,10 @@ def test_every_white_space_character_is_listed() -> None:
 
 
 def test_illegal_characters_are_openpyxls() -> None:
-    from importer.excel_text import illegal_characters
+    from importer.excel_text import ILLEGAL, illegal_characters
 
     found = "".join(chr(c) for c in range(0x10000) if illegal_characters().search(chr(c)))
-    assert found == workbook.ILLEGAL
+    assert found == ILLEGAL
 
 
 @pytest.mark.parametrize("lengths", [(0, 5), (7, 0), (1, 1), (100_000, 3), (5, 12_345_678)])
