@@ -310,7 +310,11 @@ class Lookup:
         self._db: sqlite3.Connection | None = None
         self._scope: int | None = None
         self._seen = _SeenKeys()
+        # held by each query and by close: an SQLite connection closed while another thread
+        # reads through it crashes the interpreter (a run ends while a slice checked ahead
+        # is still being looked up in a thread)
         self._lock = threading.Lock()
+        self._closed = False
 
     def __getstate__(self) -> dict[str, object]:
         return {"path": self.path, "api": self.api, "client_id": self.client_id}
@@ -335,22 +339,31 @@ class Lookup:
             return found
         if self._pid != os.getpid():
             self._fresh()  # a fork's copy: its own connection, its own file from the start
-        with self._lock, _failing(self.path, "cannot read"):
+        with self._open():
             positions = np.flatnonzero(self._seen.first_time(references)).tolist()
             scope = self._scope_id() if positions else None
-            if scope is None:
-                return found
-            asked = [references[i] for i in positions]
-            # in the B-tree's order: neighbours share pages (a shuffled file: 2.4 x faster)
-            order = sorted(range(len(asked)), key=asked.__getitem__)
-            for start in range(0, len(order), _LOOKUP_BATCH):
-                batch = order[start : start + _LOOKUP_BATCH]
+        if scope is None:
+            return found
+        asked = [references[i] for i in positions]
+        # in the B-tree's order: neighbours share pages (a shuffled file: 2.4 x faster)
+        order = sorted(range(len(asked)), key=asked.__getitem__)
+        for start in range(0, len(order), _LOOKUP_BATCH):
+            batch = order[start : start + _LOOKUP_BATCH]
+            with self._open():  # a close waits for one batch at most
                 known = self._query([asked[i] for i in batch], scope)
-                for key, payload_hash, activity_id, imported_at in known:
-                    position = positions[batch[key]]
-                    if payload_hash == hashes[position]:
-                        found[position] = (activity_id, imported_at)
+            for key, payload_hash, activity_id, imported_at in known:
+                position = positions[batch[key]]
+                if payload_hash == hashes[position]:
+                    found[position] = (activity_id, imported_at)
         return found
+
+    @contextlib.contextmanager
+    def _open(self) -> Iterator[None]:
+        """The lock, on a lookup not closed yet; SQLite's errors as one ReportError."""
+        with self._lock, _failing(self.path, "cannot read"):
+            if self._closed:  # the run has ended: what this would find is never used
+                raise ReportError(f"the history {self.path} was closed before a lookup")
+            yield
 
     def _scope_id(self) -> int | None:
         """This scope's id in the file, or None while the file or the scope is not there."""
@@ -383,8 +396,10 @@ class Lookup:
         return rows
 
     def close(self) -> None:
-        """Close the connection this process opened, if any."""
-        db, self._db = self._db, None
+        """Close the connection this process opened, if any (after the query under way)."""
+        with self._lock:
+            self._closed = True
+            db, self._db = self._db, None
         if db is not None and self._pid == os.getpid():
             db.close()
 
