@@ -26,6 +26,7 @@ import ctypes
 import faulthandler
 import fcntl
 import multiprocessing
+import multiprocessing.util
 import os
 import pickle
 import resource
@@ -192,14 +193,24 @@ class Child:
         )
         try:
             self.process.start()  # OSError (no process to be had): the caller does without
+            # once it runs, the child is killed whatever happens: a Ctrl-C before this
+            # constructor returns (the object is dropped), an owner that never closes it,
+            # the program's end (before multiprocessing joins its children: it would wait
+            # for ever on a child blocked writing to this process)
+            self._reaper = multiprocessing.util.Finalize(
+                self, _kill_and_reap, args=(self.process,), exitpriority=100
+            )
+            self._closed = threading.Event()
+            self._reading = threading.Lock()  # held while the descriptor is in use
+            self.end = End(ours, self._ended)
         except BaseException:
             ours.close()
+            if self.process.pid is not None and not hasattr(self, "_reaper"):
+                with contextlib.suppress(OSError):  # forked, interrupted before the above
+                    os.kill(self.process.pid, signal.SIGKILL)
             raise
         finally:
             theirs.close()  # the child's alone now: its death is an end of file here
-        self._closed = threading.Event()
-        self._reading = threading.Lock()  # held while the descriptor is in use
-        self.end = End(ours, self._ended)
 
     def recv(self, *, silence: float | None = SILENCE, stop: Callable[[], bool] = bool) -> Any:
         """The child's next message; ``ChildLost`` (with its exit code) if it ended, fell
@@ -250,14 +261,7 @@ class Child:
         """Kill the child and reap it (within ``REAP`` seconds), close the pipe
         (idempotent; from any thread)."""
         self._closed.set()
-        process = self.process
-        with contextlib.suppress(ValueError):  # released already
-            if process.exitcode is None:
-                with contextlib.suppress(OSError):
-                    process.kill()
-            process.join(timeout=REAP)
-            with contextlib.suppress(ValueError):  # still not reaped: the OS has it later
-                process.close()
+        self._reaper()  # once: later calls do nothing
         # a read under way sees the end of file or the close within a step and closes
         if self._reading.acquire(timeout=REAP):
             try:
@@ -270,6 +274,17 @@ class Child:
             return self.process.exitcode is not None
         except ValueError:
             return True  # closed here
+
+
+def _kill_and_reap(process: Any) -> None:
+    """Kill ``process`` if it still runs and reap it (within ``REAP`` seconds)."""
+    with contextlib.suppress(ValueError):  # released already
+        if process.exitcode is None:
+            with contextlib.suppress(OSError):
+                process.kill()
+        process.join(timeout=REAP)
+        with contextlib.suppress(ValueError):  # still not reaped: the OS has it later
+            process.close()
 
 
 @contextlib.contextmanager

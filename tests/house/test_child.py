@@ -69,3 +69,62 @@ def test_a_stopped_child_is_given_up_after_the_silence_and_closed_at_once():
     assert gone(pid)
     with pytest.raises(ChildLost):  # closed: no read of a descriptor that is no longer ours
         child.recv()
+
+
+# --- a child nobody closes: Ctrl-C while it starts, an owner that forgets ----------------
+
+#: a child that writes for ever (the pipe fills; it waits for a reader that never comes);
+#: then either its start is interrupted once it forked (``interrupted``) or nobody closes
+#: it (``forgotten``), and the program ends: multiprocessing joins its children at exit
+_UNCLOSED = """
+import os, sys, time
+from importer import child as module
+
+def chatters(end):
+    while True:
+        end.send(b"x" * 65536)
+
+parent = os.getpid()
+if sys.argv[1] == "interrupted":
+    real = module.End
+    def interrupted(*args, **kwargs):  # Ctrl-C just after the fork, in this process only
+        if os.getpid() == parent:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+    module.End = interrupted
+    try:
+        module.Child(chatters, name="test")
+    except KeyboardInterrupt:
+        pass
+else:
+    kept = module.Child(chatters, name="test")
+time.sleep(0.3)  # the child fills the pipe
+"""
+
+
+@pytest.mark.parametrize("how", ["interrupted", "forgotten"])
+def test_a_child_nobody_closes_does_not_keep_the_program_from_ending(how: str) -> None:
+    import subprocess
+
+    from ..helpers import ROOT, children_of
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _UNCLOSED, how],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    children: list[int] = []
+    while not children and time.monotonic() < deadline and proc.poll() is None:
+        children = children_of(proc.pid)
+        time.sleep(0.01)
+    try:
+        _, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"{how}: the program never ended: it waits for its child")
+    assert proc.returncode == 0, err
+    assert all(gone(pid) for pid in children)
