@@ -7,9 +7,11 @@ writes ``/`` as ``\\/``, other encoders write any character as ``\\uXXXX``, a re
 bytes), an HTML error page writes ``&#47;``, ``&#x2F;`` or ``&amp;``, a dump shows the
 bytes in hex, and an ``Authorization: Basic`` header is base64 of ``client_id:client_secret``.
 So each secret becomes one pattern in which every character may appear in any of its
-encodings, mixed freely, built once when the secret is added (``Masker.add``); base64
-forms (the secret alone, at any offset inside a longer base64 text, and HTTP Basic)
-become patterns of their own the same way. Text decoded from an answer (JSON strings,
+encodings, mixed freely; base64 forms (the secret alone, at any offset inside a longer
+base64 text, and HTTP Basic) become branches of it the same way. The pattern is built once,
+when a text that could hold an encoded form first comes: a text without a single escape
+character (``\\ % & +``, most answers) can only hold the forms as they are, and is matched
+against them alone. Text decoded from an answer (JSON strings,
 a URL) is masked again after decoding (``decoded``, ``url``): an escape inside an escape
 only shows once the outer one is gone.
 """
@@ -35,6 +37,10 @@ _JSON_SHORT |= {"\r": "\\r", "\t": "\\t"}
 _HTML_NAMED = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;"}
 #: base64 shorter than this (from a short secret) would mask ordinary words
 _MIN_BASE64 = 8
+#: the characters every encoding of a character but the raw one starts with or holds
+#: (JSON's and URL-encoding's escapes, a space as "+", HTML's references): a text with
+#: none of them can only hold a secret's forms as they are
+_ESCAPING = re.compile(r"[\\%&+]")
 
 
 #: access tokens masked besides the client secret: the latest (a server echoes what a
@@ -51,6 +57,7 @@ class Masker:
         # never pays it, nor a token renewed before any long text came)
         self._forms: dict[str, list[str]] = {}
         self._patterns: dict[str, re.Pattern[str]] = {}
+        self._literal: dict[str, re.Pattern[str]] = {}  # the forms as they are only
         self._order: list[str] = []  # longest secret first
         self._tokens: deque[str] = deque()  # added later, oldest first
         if client_secret:
@@ -73,7 +80,7 @@ class Masker:
             self._tokens.append(secret)
             if len(self._tokens) > KEPT_TOKENS:
                 oldest = self._tokens.popleft()
-                for table in (self._forms, self._patterns):
+                for table in (self._forms, self._patterns, self._literal):
                     table.pop(oldest, None)
                 self._order = self._ordered()
 
@@ -81,11 +88,14 @@ class Masker:
         """``text`` with every form of every secret, and any bearer value, masked."""
         if not text:
             return text
+        # a text without escapes (most answers) is matched against the forms as they are:
+        # the same matches, without compiling a pattern of every encoding
+        pattern = self._pattern if _ESCAPING.search(text) else self._plain
         for secret in self._order:
             # every character of a form matches one character or more of the text: a
             # text shorter than a secret's shortest form cannot hold it
             if len(text) >= len(self._forms[secret][-1]):  # forms: longest first
-                text = self._pattern(secret).sub(MASK, text)
+                text = pattern(secret).sub(MASK, text)
         return _BEARER.sub(f"Bearer {MASK}", text)
 
     def decoded(self, value: Any) -> Any:
@@ -116,6 +126,13 @@ class Masker:
         pattern = self._patterns.get(secret)
         if pattern is None:
             pattern = self._patterns[secret] = _compile(self._forms[secret])
+        return pattern
+
+    def _plain(self, secret: str) -> re.Pattern[str]:
+        pattern = self._literal.get(secret)
+        if pattern is None:
+            forms = self._forms[secret]  # longest first, as in the whole pattern
+            pattern = self._literal[secret] = re.compile("|".join(map(re.escape, forms)))
         return pattern
 
     def _ordered(self) -> list[str]:
