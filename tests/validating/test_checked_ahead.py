@@ -195,6 +195,11 @@ def test_close_leaves_no_child(tmp_path: Path) -> None:
 
 # --- the real CLI, a file large enough for the second process --------------------------
 
+#: rows of the runs stopped half-way: wide ones, so that the file is large enough for the
+#: child, and their bodies fill the pipe to it long before it has checked them all (the
+#: report an interrupted run writes costs a second per 10,000 rows: keep them few)
+STOPPED_ROWS = 4_000
+
 
 def large_csv(path: Path, count: int = 3_000, *, pad: int = 300) -> Path:
     """A CSV the second process checks: ``count`` mixed rows, each subject padded by
@@ -240,7 +245,7 @@ def test_no_child_outlives_its_run(
     make_sandbox: Callable[..., RunningSandbox], api_env: None, tmp_path: Path, how: str
 ) -> None:
     box = make_sandbox(latency=0.02)  # slow answers: the run is still sending when stopped
-    source = large_csv(tmp_path / "large.csv", 12_000, pad=0)
+    source = large_csv(tmp_path / "large.csv", STOPPED_ROWS)
     report = tmp_path / "report.csv"
     argv = ["run", str(source), "--report", str(report), *api_args(box), *FAST_WIDE]
     proc = start_run(argv, tmp_path)  # its environment holds the sandbox's credentials
@@ -259,7 +264,7 @@ def test_no_child_outlives_its_run(
         assert proc.returncode == 130, err
         assert "--resume" in err
         lines = read_report(report)
-        assert len(lines) == 12_000  # every row: sent, invalid, or not attempted
+        assert len(lines) == STOPPED_ROWS  # every row: sent, invalid, or not attempted
         assert {line["status"] for line in lines} >= {"imported", "skipped"}
 
 
@@ -271,7 +276,7 @@ def test_a_checking_child_killed_mid_run_ends_the_run_with_its_report(
     # killed at any moment the child is most likely half-way through writing a slice (its
     # slices are megabytes, the pipe holds 64 KiB): the run must end, not wait for the rest
     box = make_sandbox(latency=0.02)
-    source = large_csv(tmp_path / "large.csv", 12_000, pad=0)
+    source = large_csv(tmp_path / "large.csv", STOPPED_ROWS)
     report = tmp_path / "report.csv"
     proc = start_run(
         ["run", str(source), "--report", str(report), *api_args(box), *FAST_WIDE], tmp_path
@@ -292,7 +297,7 @@ def test_a_checking_child_killed_mid_run_ends_the_run_with_its_report(
     assert "the process checking the rows ended unexpectedly (killed by signal 9" in err, err
     assert "--resume" in err
     lines = read_report(report)
-    assert len(lines) == 12_000  # every row: sent, invalid, or not attempted
+    assert len(lines) == STOPPED_ROWS  # every row: sent, invalid, or not attempted
     assert {line["status"] for line in lines} >= {"imported", "skipped"}
 
 
@@ -301,9 +306,9 @@ def test_a_checking_child_killed_mid_run_ends_the_run_with_its_report(
 def _stopped_child_run(
     box: RunningSandbox, tmp_path: Path, silence: float
 ) -> tuple[subprocess.Popen[str], list[int], Path]:
-    """A run of 12,000 rows whose checking child is stopped (SIGSTOP) once 200 rows went
+    """A run of ``STOPPED_ROWS`` rows whose checking child is stopped (SIGSTOP) once 200 rows went
     in, and which has sent what it was handed: it now waits on the child."""
-    source = large_csv(tmp_path / "large.csv", 12_000, pad=0)
+    source = large_csv(tmp_path / "large.csv", STOPPED_ROWS)
     report = tmp_path / "report.csv"
     patched = (
         f"import sys; from importer import checked_ahead; checked_ahead.SILENCE = {silence}; "
@@ -356,7 +361,7 @@ def test_a_stopped_checking_child_is_given_up_after_the_silence_limit(
     assert proc.returncode == 1, err  # rows were imported
     assert "the process checking the rows gave no sign of life for 2 seconds" in err, err
     assert "--resume" in err
-    assert len(read_report(report)) == 12_000
+    assert len(read_report(report)) == STOPPED_ROWS
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
@@ -373,7 +378,7 @@ def test_sigterm_ends_a_run_whose_checking_child_is_stopped(
     assert all_gone(children)
     assert proc.returncode == 130, err
     assert "--resume" in err
-    assert len(read_report(report)) == 12_000
+    assert len(read_report(report)) == STOPPED_ROWS
 
 
 # --- bodies encoded a column at a time: the bytes json.dumps gives --------------------
