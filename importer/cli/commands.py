@@ -160,7 +160,7 @@ def _said(summary: RunSummary, args: argparse.Namespace, resume_command: str) ->
     for warning in summary.warnings:
         print(f"cg-import: warning: {warning}", file=sys.stderr)
     if not args.quiet:
-        print_summary(summary, sys.stdout)
+        _to_stdout(lambda out: print_summary(summary, out))
     resume = "  " + resume_command
     if summary.interrupted:
         print(
@@ -176,6 +176,17 @@ def _said(summary: RunSummary, args: argparse.Namespace, resume_command: str) ->
         )
         return EXIT_NOT_ALL
     return EXIT_OK if summary.all_good else EXIT_NOT_ALL
+
+
+def _to_stdout(write: Callable[[Any], None]) -> None:
+    """``write(sys.stdout)``. A reader that left early (``| head``) ends the output there:
+    the run's work is done and its exit code stands (nothing more is written to the pipe,
+    not even when the program ends)."""
+    try:
+        write(sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _until_done(work: Coroutine[Any, Any, T]) -> T:
