@@ -1,8 +1,10 @@
-"""The Activities API field rules, as one pandera schema: the single source of those rules.
+"""The Activities API field rules: one table (``RULES``), the single source of those rules.
 
-The importer validates every chunk of rows with ``ACTIVITY_SCHEMA`` before anything is
-sent, and the local sandbox API derives its server-side checks from the same object
-(``field_rules()``), so the two can never drift apart.
+The importer validates every chunk of rows with the pandera schema built from it
+(``activity_schema``), and the local sandbox API checks each body with the same rules
+(``field_rules()``), so the two can never drift apart. The schema is built, and pandera
+loaded (a fifth of a second), only when a row may fail a rule: a file of valid rows is
+checked with the rules alone and never loads it.
 
 ``happened_at`` is checked here as a parsed UTC timestamp (seconds), sent as
 ``SENT_FORMAT``; turning the many forms found in spreadsheets into timestamps is
@@ -11,15 +13,48 @@ sent, and the local sandbox API derives its server-side checks from the same obj
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
-from pandera.engines import pandas_engine
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 #: How the API wants ``happened_at`` written (in UTC): ``2019-10-06 22:34:45``
 SENT_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """One field's rules in plain values."""
+
+    name: str
+    required: bool
+    max_length: int | None
+    timestamp_format: str | None  # the field is a timestamp written in this format
+
+
+#: The API's fields, in the order they are sent and reported, and their rules.
+RULES: tuple[FieldRule, ...] = (
+    FieldRule("reference", required=False, max_length=128, timestamp_format=None),
+    FieldRule("account", required=True, max_length=255, timestamp_format=None),
+    FieldRule("contact", required=False, max_length=255, timestamp_format=None),
+    FieldRule("type", required=True, max_length=100, timestamp_format=None),
+    FieldRule("source", required=True, max_length=100, timestamp_format=None),
+    FieldRule("happened_at", required=True, max_length=None, timestamp_format=SENT_FORMAT),
+)
+#: The API fields in the order they are sent and reported.
+FIELDS: tuple[str, ...] = tuple(rule.name for rule in RULES)
+#: Fields every activity must have.
+REQUIRED: tuple[str, ...] = tuple(rule.name for rule in RULES if rule.required)
+
+
+def field_rules() -> tuple[FieldRule, ...]:
+    """The rules per field (``RULES``), for code that checks a single payload."""
+    return RULES
 
 
 def text_lengths(data: pd.Series | np.ndarray) -> np.ndarray:
@@ -32,60 +67,31 @@ def text_lengths(data: pd.Series | np.ndarray) -> np.ndarray:
     return lengths
 
 
-def max_length(limit: int) -> pa.Check:
-    """Texts of at most ``limit`` characters (the built-in ``str_length``, vectorised)."""
-    return pa.Check(
-        lambda data: pd.Series(text_lengths(data) <= limit, index=data.index),
-        name="max_length",
-        statistics={"max_value": limit},
-        error=f"must be at most {limit} characters",
-    )
+def is_timestamp_column(dtype: object) -> bool:
+    """Whether a column of ``dtype`` holds what the schema's timestamp columns take (a
+    time-zone-naive ``datetime64`` of any unit: what ``pa.DateTime`` accepts)."""
+    return isinstance(dtype, np.dtype) and dtype.kind == "M"
 
 
-def _text(limit: int, *, required: bool) -> pa.Column:
-    return pa.Column(dtype=None, nullable=not required, checks=[max_length(limit)])
+@functools.cache
+def activity_schema() -> pa.DataFrameSchema:
+    """``RULES`` as one pandera schema (built once, at the first row that may fail)."""
+    import pandera.pandas as pa
 
+    def max_length(limit: int) -> pa.Check:
+        """Texts of at most ``limit`` characters (the built-in ``str_length``, vectorised)."""
+        return pa.Check(
+            lambda data: pd.Series(text_lengths(data) <= limit, index=data.index),
+            name="max_length",
+            statistics={"max_value": limit},
+            error=f"must be at most {limit} characters",
+        )
 
-ACTIVITY_SCHEMA = pa.DataFrameSchema(
-    {
-        "reference": _text(128, required=False),
-        "account": _text(255, required=True),
-        "contact": _text(255, required=False),
-        "type": _text(100, required=True),
-        "source": _text(100, required=True),
-        "happened_at": pa.Column(pa.DateTime, nullable=False),
-    },
-    name="activity",
-    strict=True,
-    ordered=True,
-)
-
-#: The API fields in the order they are sent and reported.
-FIELDS: tuple[str, ...] = tuple(ACTIVITY_SCHEMA.columns)
-#: Fields every activity must have.
-REQUIRED: tuple[str, ...] = tuple(
-    name for name, col in ACTIVITY_SCHEMA.columns.items() if not col.nullable
-)
-
-
-@dataclass(frozen=True)
-class FieldRule:
-    """One field's rules in plain values, for code that checks a single payload."""
-
-    name: str
-    required: bool
-    max_length: int | None
-    timestamp_format: str | None  # the field is a timestamp written in this format
-
-
-def field_rules() -> tuple[FieldRule, ...]:
-    """The schema's rules per field, read off ``ACTIVITY_SCHEMA`` itself."""
-    rules = []
-    for name, column in ACTIVITY_SCHEMA.columns.items():
-        max_length = None
-        for check in column.checks:
-            if check.name == "max_length":
-                max_length = (check.statistics or {}).get("max_value")
-        timestamp = SENT_FORMAT if isinstance(column.dtype, pandas_engine.DateTime) else None
-        rules.append(FieldRule(name, not column.nullable, max_length, timestamp))
-    return tuple(rules)
+    columns = {}
+    for rule in RULES:
+        if rule.timestamp_format is not None:
+            columns[rule.name] = pa.Column(pa.DateTime, nullable=not rule.required)
+        else:
+            checks = [] if rule.max_length is None else [max_length(rule.max_length)]
+            columns[rule.name] = pa.Column(dtype=None, nullable=not rule.required, checks=checks)
+    return pa.DataFrameSchema(columns, name="activity", strict=True, ordered=True)
