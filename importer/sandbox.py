@@ -1,8 +1,8 @@
 """A local stand-in for the Activities API, with switches for the faults real APIs have.
 
 It serves ``POST /oauth2/token`` (client credentials) and ``PUT /activities`` with the
-same rules as the importer's schema (read off ``schemas.activity.field_rules()``) and the
-same 200/401/422/429 shapes as the real API, plus:
+same rules as the importer's schema (``schemas.activity.field_rules()``, the table it is
+built from) and the same 200/401/422/429 shapes as the real API, plus:
 
 - ``rate_limit``: at most N requests in any sliding ``rate_limit_window`` seconds (one by
   default), else 429 with Retry-After; every answer announces the budget as Laravel does
