@@ -465,12 +465,13 @@ def test_a_large_csv_resumes_and_keeps_its_history_through_the_child(
 
 
 def test_a_large_sheet_is_checked_by_a_fork_as_here(
-    tmp_path: Path, excel_reader: str, excel_options
+    tmp_path: Path, excel_reader: str, excel_options, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the fork shares the sheet calamine read when the file was opened (this process lets
     # go of it); the openpyxl path streams the workbook in the child
     from openpyxl import Workbook
 
+    monkeypatch.setattr(checking, "SECOND_PROCESS_ROWS", 2_000)  # "large": a few slices
     book = Workbook(write_only=True)
     sheet = book.create_sheet("Activities")
     for row in [HEADER, *mixed_rows(checking.SECOND_PROCESS_ROWS + 500)]:
