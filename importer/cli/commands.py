@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from ..config import (
     ENDPOINT_OPTIONS,
@@ -265,6 +266,11 @@ def _settings(
         retry_format=getattr(args, "retry_format", "xlsx"),
     )
     if args.sandbox:
+        if args.api_url or args.token_url:
+            raise UsageError(
+                "--sandbox starts an API of its own: leave out --api-url and --token-url "
+                "(or leave out --sandbox to send to those URLs)"
+            )
         return settings  # URLs and demo credentials are filled in once the sandbox listens
     return _with_endpoint(settings, args)
 
@@ -308,14 +314,36 @@ def _check_sending_options(args: argparse.Namespace) -> None:
 def _with_endpoint(settings: Settings, args: argparse.Namespace) -> Settings:
     """``settings`` aimed at the region's API (or the URLs given), with the credentials."""
     api_url, token_url = region_urls(args.region)
+    chosen_api = check_url(args.api_url or api_url, "--api-url")
+    chosen_token = check_url(args.token_url or token_url, "--token-url")
+    _one_endpoint_elsewhere(args, api_url, token_url)
     client_id, client_secret = load_credentials()
     return replace(
         settings,
-        api_url=check_url(args.api_url or api_url, "--api-url"),
-        token_url=check_url(args.token_url or token_url, "--token-url"),
+        api_url=chosen_api,
+        token_url=chosen_token,
         client_id=client_id,
         client_secret=client_secret,
     )
+
+
+def _one_endpoint_elsewhere(args: argparse.Namespace, api_url: str, token_url: str) -> None:
+    """Refuse one of --api-url and --token-url aimed at another host than the region's while
+    the other stays the region's: the rows and the client secret would go to two places
+    (``--api-url http://127.0.0.1:8080/activities`` alone sent the secret to the region's
+    token host)."""
+    given = {"--api-url": (args.api_url, api_url), "--token-url": (args.token_url, token_url)}
+    alone = [(flag, url, default) for flag, (url, default) in given.items() if url]
+    if len(alone) != 1:
+        return
+    flag, url, default = alone[0]
+    if urlsplit(url).netloc.lower() != urlsplit(default).netloc.lower():
+        other = "--token-url" if flag == "--api-url" else "--api-url"
+        raise UsageError(
+            f"{flag} names another host than the region's, but {other} is still the "
+            f"region's ({urlsplit(given[other][1]).netloc}): give {other} too (the sandbox "
+            "prints both), so that the client secret goes only where you mean"
+        )
 
 
 def _inbox(args: argparse.Namespace) -> int:
