@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import datetime as dt
 import errno
-import hashlib
 import json
 import os
 import time
@@ -36,7 +35,7 @@ from .errors import (
 from .files import NAME_MAX, REPORT_STEM_MAX, fit_stem, refuse_link
 from .history import History
 from .inbox_summary import FileResult, InboxSummary
-from .journal import journal_input, journal_path, runs_of
+from .journal import file_sha256, journal_input, journal_path, runs_of
 from .notify import Delivery, Target, notify
 from .pipeline import import_file
 from .summary import RunSummary
@@ -270,7 +269,7 @@ async def _import_one(
     started = time.monotonic()
     path = where[0]
     name = path.name
-    sha256 = _sha256(path)
+    sha256 = file_sha256(path)
     if not left_over and not options.resend_all:
         duplicate = _set_aside_if_imported(path, sha256, options, history)
         if duplicate is not None:
@@ -427,11 +426,6 @@ def _move(path: Path, folder: Path) -> Path:
             f"cannot move {path} to {folder} ({err.strerror}); check the folder's permissions"
         ) from None
     return target
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _log(log_file: Path | None, line: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import os
 import sqlite3
 import time
@@ -247,6 +248,25 @@ def runs_of(folder: Path, stem: str) -> list[Path]:
         reverse=True,
     )
     return [j.with_name(j.name.removesuffix(".journal.sqlite")) for j in journals]
+
+
+def runs_of_input(folder: Path, sha256: str) -> list[Path]:
+    """The reports of earlier runs in ``folder`` of the input whose SHA-256 is ``sha256``,
+    newest first, whatever each report was named (found through their journals)."""
+    journals = sorted(
+        folder.glob("*.journal.sqlite"), key=lambda p: p.stat().st_mtime, reverse=True
+    )
+    return [
+        j.with_name(j.name.removesuffix(".journal.sqlite"))
+        for j in journals
+        if journal_input(j) == sha256
+    ]
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, in hex (what a journal names its input by)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def journal_input(path: Path) -> str | None:

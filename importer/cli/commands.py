@@ -30,7 +30,7 @@ from ..config import (
     resolve_timezone,
 )
 from ..errors import AuthError, ImporterError, SendingStopped, UsageError, internal_error
-from ..journal import runs_of
+from ..journal import file_sha256, runs_of, runs_of_input
 from ..mapping import Mapping, load_mapping
 from ..pipeline import import_file, validate_file
 from ..read import ReadOptions
@@ -443,7 +443,14 @@ def _masked(text: str) -> str:
 
 
 def _latest_report(input_path: Path) -> Path:
-    runs = runs_of(Path("reports"), input_path.stem)
+    """The report of the newest run of this input in reports/: by the input's contents,
+    whatever the report was named (a run given its own --report, then killed), else by
+    the input's name (--resume then says what changed in the file)."""
+    folder = Path("reports")
+    runs: list[Path] = []
+    with contextlib.suppress(OSError):  # an unreadable input: the run says so itself
+        runs = runs_of_input(folder, file_sha256(input_path))
+    runs = runs or runs_of(folder, input_path.stem)
     if not runs:
         raise UsageError(
             f"nothing to resume for {input_path.name} in reports/; "
