@@ -296,6 +296,16 @@ async def _import_one(
             note=f"left in processing/: the next run finishes it (the run stopped: {stop})",
         )
     except ImporterError as err:
+        if left_over:  # rows of it may be in: in failed/ nothing would ever finish them
+            return FileResult(
+                name,
+                "processing",
+                work,
+                report=settings.report,
+                seconds=time.monotonic() - started,
+                note=f"left in processing/: its earlier run is not finished and this run "
+                f"cannot finish it ({err}); run again with the settings it began with",
+            )
         moved = _move(work, options.folder / "failed")
         return FileResult(name, "failed", moved, seconds=time.monotonic() - started, note=str(err))
     result = FileResult(

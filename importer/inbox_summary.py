@@ -67,7 +67,8 @@ class InboxSummary:
             return 2
         if self.interrupted:
             return 130
-        return 1 if self.failed or self.stopped else 0
+        waits = any(f.outcome == "processing" for f in self.files)
+        return 1 if self.failed or self.stopped or waits else 0
 
     @property
     def failed(self) -> list[FileResult]:

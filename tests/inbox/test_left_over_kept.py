@@ -1,0 +1,57 @@
+"""A file left in processing/ by a run that died half-way holds rows already imported: the
+next run that cannot finish it (other settings, a mapping that does not fit) must leave it
+there, saying why, not file it in failed/, where nothing would ever finish it."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ..helpers import HEADER, activity_rows, api_args, read_report, subprocess_env, write_csv
+from .test_inbox import only_report
+
+pytestmark = pytest.mark.usefixtures("api_env")
+
+
+def _mapping(path: Path, reference: str) -> Path:
+    path.write_text(f'[columns]\nreference = "{reference}"\n', encoding="utf-8")
+    return path
+
+
+def test_a_half_imported_file_waits_for_the_settings_that_finish_it(cli, make_sandbox, tmp_path):
+    box = make_sandbox(latency=0.02)
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    header = ["Id", *HEADER[1:]]
+    write_csv(inbox / "big.csv", [header, *activity_rows(400)])
+    right = _mapping(tmp_path / "right.toml", "Id")
+    wrong = _mapping(tmp_path / "wrong.toml", "Ticket")
+    where = [*api_args(box), "--settle", "0", "--rate", "0", "--concurrency", "4"]
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "importer", "inbox", str(inbox), *where, "--mapping", str(right)],
+        env=subprocess_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while box.sandbox.stats.applied < 100 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(10)
+    assert [p.name for p in (inbox / "processing").iterdir()] == ["big.csv"]
+
+    refused = cli("inbox", inbox, *where, "--mapping", wrong, "--quiet")
+    assert refused.code != 0
+    assert [p.name for p in (inbox / "processing").iterdir()] == ["big.csv"]
+    assert not (inbox / "failed").exists() or not list((inbox / "failed").iterdir())
+
+    finished = cli("inbox", inbox, *where, "--mapping", right, "--quiet")
+    assert finished.code == 0, finished.output
+    assert [p.name for p in (inbox / "done").iterdir()] == ["big.csv"]
+    assert box.sandbox.stats.duplicates == 0 and len(box.sandbox.activities) == 400
+    assert len(read_report(only_report(inbox, "big"))) == 400
