@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -106,9 +107,13 @@ class Answer:
         body = _json(self.raw)
         data = body.get("data") if isinstance(body, dict) else None
         found = data.get("id") if isinstance(data, dict) else None
-        if found is None or found == "":
+        # an ID is a whole number or one printable word; anything else (false, [], {},
+        # "   ", NaN, a line break) proves nothing and must not go into the history
+        if isinstance(found, int) and not isinstance(found, bool):
+            return str(found)
+        if not isinstance(found, str) or not _ID.fullmatch(found):
             return None
-        return self._mask(str(found))
+        return self._mask(found)
 
     def snippet(self) -> str:
         # masked again: joining the lines may join a secret's pieces
@@ -119,6 +124,9 @@ class Answer:
         # masked again: the pieces, put together, may spell a secret
         return self._mask(_server_errors(self.status or 0, self.body, self.text))
 
+
+#: what an activity ID may look like: printable, no spaces, at most 255 characters
+_ID = re.compile(r"[^\s\x00-\x1f\x7f]{1,255}")
 
 Action = Literal["imported", "rejected", "failed", "retry", "throttled", "renew"]
 #: the actions that are a row's final outcome (its status)
