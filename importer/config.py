@@ -137,6 +137,13 @@ def load_credentials(environ: dict[str, str] | os._Environ[str] = os.environ) ->
     """CG_CLIENT_ID / CG_CLIENT_SECRET, else an owner-only credentials file."""
     client_id = environ.get("CG_CLIENT_ID", "").strip()
     client_secret = environ.get("CG_CLIENT_SECRET", "").strip()
+    for name, value in (("CG_CLIENT_ID", client_id), ("CG_CLIENT_SECRET", client_secret)):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a byte that is no UTF-8 (os.environ keeps it escaped)
+            raise UsageError(
+                f"{name} is not valid UTF-8 text; set it again, as the API gave it"
+            ) from None
     if client_id and client_secret:
         return client_id, client_secret
     path = Path(environ.get("CG_CREDENTIALS_FILE", str(CREDENTIALS_FILE))).expanduser()
