@@ -296,18 +296,7 @@ async def _import_one(
             note=f"left in processing/: the next run finishes it (the run stopped: {stop})",
         )
     except ImporterError as err:
-        if left_over:  # rows of it may be in: in failed/ nothing would ever finish them
-            return FileResult(
-                name,
-                "processing",
-                work,
-                report=settings.report,
-                seconds=time.monotonic() - started,
-                note=f"left in processing/: its earlier run is not finished and this run "
-                f"cannot finish it ({err}); run again with the settings it began with",
-            )
-        moved = _move(work, options.folder / "failed")
-        return FileResult(name, "failed", moved, seconds=time.monotonic() - started, note=str(err))
+        return _not_imported(name, work, options, settings, left_over, started, err)
     result = FileResult(
         name,
         "processing",
@@ -320,6 +309,30 @@ async def _import_one(
         problems=run.problems,
     )
     return _file_done(result, run, options, history, sha256, summary)
+
+
+def _not_imported(
+    name: str,
+    work: Path,
+    options: InboxOptions,
+    settings: Settings,
+    left_over: bool,
+    started: float,
+    err: ImporterError,
+) -> FileResult:
+    """A file this run could not import goes to failed/; one an earlier run began stays in
+    processing/ (rows of it may be in: in failed/ nothing would ever finish them)."""
+    seconds = time.monotonic() - started
+    if left_over:
+        note = (
+            f"left in processing/: its earlier run is not finished and this run cannot "
+            f"finish it ({err}); run again with the settings it began with"
+        )
+        return FileResult(
+            name, "processing", work, report=settings.report, seconds=seconds, note=note
+        )
+    moved = _move(work, options.folder / "failed")
+    return FileResult(name, "failed", moved, seconds=seconds, note=str(err))
 
 
 def _set_aside_if_imported(
