@@ -1,7 +1,5 @@
 """``python -m importer`` is the same program as ``cg-import``."""
 
-import sys
+from .cli import console
 
-from .cli import main
-
-sys.exit(main())
+console()

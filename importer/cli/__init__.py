@@ -25,8 +25,20 @@ if TYPE_CHECKING:
 def main(argv: Sequence[str] | None = None, *, read: ReadOptions | None = None) -> int:
     """Run the command line; returns the exit code. ``read``: how the input is read, for a
     program that embeds the command (the defaults are the measured ones)."""
+    return _main(argv, read, program=False)
+
+
+def console() -> None:
+    """``cg-import`` and ``python -m importer``: ``main``, then exit with its code. A Ctrl-C
+    or SIGTERM that comes once the work is done, while the interpreter ends, leaves that
+    code as it is (it made the exit -2 or 143, or was lost: a report whole, an exit that
+    says otherwise)."""
+    sys.exit(_main(None, None, program=True))
+
+
+def _main(argv: Sequence[str] | None, read: ReadOptions | None, *, program: bool) -> int:
     words = [str(word) for word in argv] if argv is not None else sys.argv[1:]
-    with _terminate_as_interrupt():
+    with _terminate_as_interrupt(program):
         try:
             from .commands import run_command
         except KeyboardInterrupt:
@@ -36,9 +48,10 @@ def main(argv: Sequence[str] | None = None, *, read: ReadOptions | None = None) 
 
 
 @contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
+def _terminate_as_interrupt(program: bool) -> Iterator[None]:
     """SIGTERM (a service stopped, ``kill``) ends the command as Ctrl-C does: the report is
-    written, the resume line printed, exit 130; the handler before it is put back after.
+    written, the resume line printed, exit 130; the handler before it is put back after,
+    or, in the ``program``, both signals are ignored from then on (its work is done).
     Only the main thread can set one (an embedding program may call ``main`` elsewhere)."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -47,7 +60,11 @@ def _terminate_as_interrupt() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, before)
+        if program:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        else:
+            signal.signal(signal.SIGTERM, before)
 
 
 def __getattr__(name: str) -> Any:
@@ -58,4 +75,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "console", "main"]
