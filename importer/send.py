@@ -105,16 +105,13 @@ class Sender:
         self._answered_at = loop.time()
         workers = [asyncio.create_task(self._worker()) for _ in range(self.options.concurrency)]
         watch = asyncio.create_task(self._watch_stall()) if self.options.stall > 0 else None
+        fed: Exception | None = None  # what stopped the rows coming (a lost checking child)
         try:
-            async for delivery in deliveries:
-                if self.stopping:
-                    break
-                waiting = self._busy.get(delivery.reference)
-                if waiting is not None:
-                    waiting.append(delivery)  # the worker on this reference sends it next
-                    continue
-                self._busy[delivery.reference] = deque()
-                await self._put(delivery)
+            try:
+                await self._feed(deliveries)
+            except Exception as err:  # a stop as any other: the requests in flight get the
+                fed = err  # grace to bring their answers, and are reported as they ended
+                self.stop()
             if not self.stopping:
                 for _ in workers:
                     await self._put(None)
@@ -128,12 +125,27 @@ class Sender:
                     await asyncio.sleep(0.05)
             if self._failure is not None:
                 raise self._failure
+            if fed is not None:
+                raise fed
         finally:
             for task in (*workers, watch):
                 if task is not None:
                     task.cancel()
             # a worker that does not end within the grace is let go: the run must end
             await asyncio.wait([*workers, *([watch] if watch else [])], timeout=self.options.grace)
+
+    async def _feed(self, deliveries: AsyncIterator[Delivery]) -> None:
+        """Hand each delivery to the workers, in order; one whose reference is being sent
+        waits for the worker on it (rows of a reference go out one after another)."""
+        async for delivery in deliveries:
+            if self.stopping:
+                break
+            waiting = self._busy.get(delivery.reference)
+            if waiting is not None:
+                waiting.append(delivery)  # the worker on this reference sends it next
+                continue
+            self._busy[delivery.reference] = deque()
+            await self._put(delivery)
 
     async def _watch_stall(self) -> None:
         """Halt the run when rows wait for the API and none got its final answer for
