@@ -205,9 +205,16 @@ def choose_encoding(path: Path, head: bytes, scan: ByteScan, encoding: str | Non
         _refuse_unclear_encoding(path, scan)
         chosen = "cp1252"
     try:
-        codecs.lookup(chosen)
+        named = codecs.lookup(chosen).name
     except LookupError:
         raise InputError(
             f"unknown encoding '{chosen}'; use e.g. utf-8 or cp1252 in the mapping"
         ) from None
+    if encoding and named in ("utf-8", "utf-8-sig") and not scan.is_utf8:
+        # read as UTF-8 anyway, its bytes would become U+FFFD and be sent so, unnoticed
+        raise InputError(
+            f"{path.name}: line {scan.first_bad_line:,} is not valid UTF-8, though the "
+            f"mapping says encoding = '{encoding}': fix that line, or set the encoding the "
+            'file is in (e.g. encoding = "cp1252")'
+        )
     return chosen

@@ -1,0 +1,27 @@
+"""A mapping that says ``encoding = "utf-8"`` for a file that is not: refused, naming the
+line, instead of reading its bytes as U+FFFD and sending them so (exit 0, unnoticed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..helpers import HEADER, activity_rows
+
+
+def test_a_file_declared_utf8_that_is_not_is_refused_at_its_line(cli, tmp_path: Path) -> None:
+    lines = [",".join(HEADER), *(",".join(row) for row in activity_rows(3000))]
+    data = ("\r\n".join(lines) + "\r\n").encode("utf-8").splitlines(keepends=True)
+    data[2500] = data[2500].replace(b"Account", "Caf\u00e9 \u00a9".encode("cp1252"), 1)
+    source = tmp_path / "export.csv"
+    source.write_bytes(b"".join(data))
+    mapping = tmp_path / "m.toml"
+    mapping.write_text('encoding = "utf-8"\n', encoding="utf-8")
+    result = cli("validate", source, "--mapping", mapping, "--report", tmp_path / "r.csv")
+    assert result.code == 2, result.output
+    assert result.err == (
+        "cg-import: error: export.csv: line 2,501 is not valid UTF-8, though the mapping "
+        "says encoding = 'utf-8': fix that line, or set the encoding the file is in "
+        '(e.g. encoding = "cp1252")\n'
+    )
+    mapping.write_text('encoding = "cp1252"\n', encoding="utf-8")
+    assert cli("validate", source, "--mapping", mapping, "--report", tmp_path / "r.csv").code == 0
