@@ -280,10 +280,9 @@ class Checker:
             raise payload
         if kind == "crash":
             raise RuntimeError(f"checking the rows failed in the second process:\n{payload}")
-        raise ImporterError(
-            f"the process checking the rows {payload.how()}; run the command again with "
-            "--resume: the rows sent are kept"
-        )
+        # once rows were sent, the run's stop adds how to finish it (--resume); before
+        # that, nothing is kept and there is nothing to resume
+        raise ImporterError(f"the process checking the rows {payload.how()}; run the command again")
 
 
 def _check_all(

@@ -175,7 +175,7 @@ def test_a_child_that_dies_stops_the_run_instead_of_losing_rows(tmp_path: Path) 
     rows, message = asyncio.run(asyncio.wait_for(go(), timeout=60))
     assert rows < 6000
     assert message.startswith("the process checking the rows ended unexpectedly (killed by ")
-    assert "--resume" in message
+    assert message.endswith("; run the command again")  # the CLI adds --resume once rows went
 
 
 def test_close_leaves_no_child(tmp_path: Path) -> None:
@@ -530,5 +530,5 @@ def test_a_child_killed_half_way_through_a_slice_stops_the_run_at_once(tmp_path:
     assert time.monotonic() - started < 20
     assert message == (
         "the process checking the rows ended unexpectedly (killed by signal 9; out of "
-        "memory?); run the command again with --resume: the rows sent are kept"
+        "memory?); run the command again"
     )
