@@ -420,10 +420,15 @@ def _inbox_run(args: argparse.Namespace, summary: Any) -> None:
     check_log(options.log_file)
 
     def told(result: Any) -> None:
-        if not args.quiet:
-            print(
-                f"{result.file} → {result.outcome}/" + (f"  ({result.note})" if result.note else "")
-            )
+        """One line a file: where it went, its counts, its report and retry file, why."""
+        if args.quiet:
+            return
+        counts = ", ".join(f"{status} {n:,}" for status, n in result.counts.items() if n)
+        said = [counts, result.note or ""]
+        said += [f"report {result.report}"] if result.report and result.counts else []
+        said += [f"retry file {result.retry_file}"] if result.retry_file else []
+        details = "; ".join(part for part in said if part)
+        print(f"{result.file} → {result.outcome}/" + (f"  ({details})" if details else ""))
 
     async def work(settings: Settings) -> Any:
         return await run_inbox(settings, options, told, summary)
