@@ -81,4 +81,16 @@ def print_summary(summary: RunSummary, out: TextIO) -> None:
     elif summary.retry_file:
         print(f"Retry file: {summary.retry_file}  (fix these rows, then run this file)", file=out)
     elif summary.command == "validate" and not summary.all_good:
-        print("Fix the rows marked invalid (see the errors column), then validate again.", file=out)
+        print(_next_step(summary), file=out)
+
+
+def _next_step(summary: RunSummary) -> str:
+    """What to do about the invalid rows of a ``validate``: the dates' format, when that is
+    what fails most (a mapping fixes every row at once), else the rows themselves."""
+    first = summary.problems[0]["message"] if summary.problems else ""
+    if "date_format" in first:
+        return (
+            "Most rows fail on the form of their dates: set date_format in a mapping file "
+            "(the errors column says which), then validate again."
+        )
+    return "Fix the rows marked invalid (see the errors column), then validate again."
