@@ -292,6 +292,7 @@ async def _import_one(
             "processing",
             work,
             report=settings.report,
+            counts={"imported": stop.imported},  # the rest is known once it is finished
             seconds=time.monotonic() - started,
             note=f"left in processing/: the next run finishes it (the run stopped: {stop})",
         )
