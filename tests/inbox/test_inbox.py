@@ -180,18 +180,7 @@ def test_a_run_killed_mid_file_is_finished_by_the_next_without_duplicates(make_s
         row[0] = ""  # derived references too
     drop(inbox, "big.csv", rows)
     argv = ["inbox", inbox, *api_args(box), "--settle", "0", "--rate", "0", "--concurrency", "4"]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    victim = subprocess.Popen(
-        [sys.executable, "-m", "importer", *map(str, argv), "--quiet"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while box.sandbox.stats.applied < 100 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(10)
+    killed_mid_file(argv, box, inbox)
     assert [p.name for p in (inbox / "processing").iterdir()] == ["big.csv"]
     applied = box.sandbox.stats.applied
     assert 100 <= applied < 400
@@ -205,6 +194,22 @@ def test_a_run_killed_mid_file_is_finished_by_the_next_without_duplicates(make_s
     # "unchanged": they were imported with exactly this content, by the killed run
     assert len(lines) == 400 and {line["status"] for line in lines} <= {"imported", "unchanged"}
     assert all(line["activity_id"] for line in lines)
+
+
+def killed_mid_file(argv: list[Any], box: Any, inbox: Path, applied: int = 100) -> None:
+    """``cg-import inbox …`` as a scheduler starts it, killed (SIGKILL) once the API took
+    ``applied`` rows: its file is left half-imported in processing/."""
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "importer", *map(str, argv), "--quiet"],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while box.sandbox.stats.applied < applied and time.monotonic() < deadline:
+        time.sleep(0.01)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(10)
 
 
 @contextmanager

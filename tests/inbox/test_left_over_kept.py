@@ -4,16 +4,12 @@ there, saying why, not file it in failed/, where nothing would ever finish it.""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from ..helpers import HEADER, activity_rows, api_args, read_report, subprocess_env, write_csv
-from .test_inbox import only_report
+from ..helpers import HEADER, activity_rows, api_args, read_report, write_csv
+from .test_inbox import killed_mid_file, only_report
 
 pytestmark = pytest.mark.usefixtures("api_env")
 
@@ -32,17 +28,7 @@ def test_a_half_imported_file_waits_for_the_settings_that_finish_it(cli, make_sa
     right = _mapping(tmp_path / "right.toml", "Id")
     wrong = _mapping(tmp_path / "wrong.toml", "Ticket")
     where = [*api_args(box), "--settle", "0", "--rate", "0", "--concurrency", "4"]
-    victim = subprocess.Popen(
-        [sys.executable, "-m", "importer", "inbox", str(inbox), *where, "--mapping", str(right)],
-        env=subprocess_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while box.sandbox.stats.applied < 100 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(10)
+    killed_mid_file(["inbox", inbox, *where, "--mapping", right], box, inbox)
     assert [p.name for p in (inbox / "processing").iterdir()] == ["big.csv"]
 
     refused = cli("inbox", inbox, *where, "--mapping", wrong, "--quiet")
