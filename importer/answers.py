@@ -107,11 +107,12 @@ class Answer:
         body = _json(self.raw)
         data = body.get("data") if isinstance(body, dict) else None
         found = data.get("id") if isinstance(data, dict) else None
-        # an ID is a whole number or one printable word; anything else (false, [], {},
-        # "   ", NaN, a line break) proves nothing and must not go into the history
+        # an ID is a positive whole number or one printable word; anything else (false,
+        # [], {}, "   ", NaN, a line break, a lone surrogate, a bidi override) proves
+        # nothing and must not go into the report or the history
         if isinstance(found, int) and not isinstance(found, bool):
-            return str(found)
-        if not isinstance(found, str) or not _ID.fullmatch(found):
+            return str(found) if 0 < found < _ID_NUMBER_LIMIT else None
+        if not isinstance(found, str) or not _ID.fullmatch(found) or not found.isprintable():
             return None
         return self._mask(found)
 
@@ -125,8 +126,11 @@ class Answer:
         return self._mask(_server_errors(self.status or 0, self.body, self.text))
 
 
-#: what an activity ID may look like: printable, no spaces, at most 255 characters
+#: what an activity ID may look like: printable (``str.isprintable``: no control, format
+#: or surrogate character either), no spaces, at most 255 characters; or a positive number
+#: below 10^30
 _ID = re.compile(r"[^\s\x00-\x1f\x7f]{1,255}")
+_ID_NUMBER_LIMIT = 10**30
 
 Action = Literal["imported", "rejected", "failed", "retry", "throttled", "renew"]
 #: the actions that are a row's final outcome (its status)

@@ -10,12 +10,15 @@ from importer.answers import Decision, Tries, decide
 
 from .test_answers import NOW, OPTIONS, answer
 
-JUNK = [False, True, [], {}, "   ", " A-1", "A 1", "A-1\n", "", 1.5, None]
+JUNK = [False, True, [], {}, "   ", " A-1", "A 1", "A-1\n", "", 1.5, None, 0, -1, 10**300]
+JUNK += ["\ud800", "A\u202e1", "A\u009b1", "A\u200b1", "\ufeffA", "A\u00ad1"]
 
 
 @pytest.mark.parametrize("junk", JUNK, ids=repr)
 def test_a_junk_id_is_no_proof_of_import(junk: object) -> None:
     raw = '{"data": {"id": NaN}}' if junk is None else None
+    if isinstance(junk, str) and "\ud800" in junk:
+        raw = '{"data": {"id": "\\ud800"}}'  # as a server writes it: an escape in JSON
     decided = decide(answer(200, raw or {"data": {"id": junk}}), Tries(), OPTIONS, 0, NOW)
     assert decided.action == "retry", decided
     assert decided.activity_id is None
