@@ -20,6 +20,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -272,7 +273,8 @@ def file_sha256(path: Path) -> str:
 def journal_input(path: Path) -> str | None:
     """The SHA-256 of the input a journal belongs to (None if it is no readable journal)."""
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        # the path quoted: a name holding %, # or ? is a file name, not part of the URI
+        db = sqlite3.connect(f"file:{quote(str(path.absolute()))}?mode=ro", uri=True)
         try:
             row = db.execute("SELECT value FROM meta WHERE key = 'input_sha256'").fetchone()
         finally:

@@ -56,3 +56,25 @@ def test_resume_finishes_the_killed_run_not_an_earlier_finished_one(
     assert len(read_report(killed)) == 600  # the killed run, finished
     assert {line["status"] for line in read_report(killed)} == {"imported"}
     assert sorted(Path("reports").glob("tickets-*.csv")) == [earlier]  # no new run
+
+
+@pytest.mark.parametrize("name", ["a%62.csv", "t#1.csv", "q?x.csv"])
+def test_a_report_name_with_uri_characters_is_read_as_a_name(
+    sandbox: RunningSandbox,
+    api_env: None,
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+) -> None:
+    # a journal is opened read-only through an SQLite URI: "%62" must not read as "b"
+    monkeypatch.chdir(tmp_path)
+    mine = write_csv(tmp_path / "x.csv", [HEADER, *activity_rows(3)])
+    other = write_csv(tmp_path / "y.csv", [HEADER, *activity_rows(4, prefix="Y")])
+    where = [*api_args(sandbox), "--rate", "0", "--quiet"]
+    assert cli("run", mine, *where, "--report", "reports/ab.csv").code == 0
+    assert cli("run", other, *where, "--report", f"reports/{name}").code == 0
+    resumed = cli("run", mine, *where, "--resume")
+    assert resumed.code == 0, resumed.output
+    assert len(read_report(Path("reports/ab.csv"))) == 3
+    assert sorted(p.name for p in Path("reports").iterdir() if "." not in p.name) == []
