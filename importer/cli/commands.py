@@ -337,13 +337,21 @@ def _one_endpoint_elsewhere(args: argparse.Namespace, api_url: str, token_url: s
     if len(alone) != 1:
         return
     flag, url, default = alone[0]
-    if urlsplit(url).netloc.lower() != urlsplit(default).netloc.lower():
+    if _host(url) != _host(default):
         other = "--token-url" if flag == "--api-url" else "--api-url"
         raise UsageError(
             f"{flag} names another host than the region's, but {other} is still the "
             f"region's ({urlsplit(given[other][1]).netloc}): give {other} too (the sandbox "
             "prints both), so that the client secret goes only where you mean"
         )
+
+
+def _host(url: str) -> tuple[str, int | None]:
+    """Where ``url`` goes: its host (any case, a trailing dot or not) and port (the
+    scheme's own if none is written)."""
+    parts = urlsplit(url)
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    return (parts.hostname or "").rstrip("."), parts.port or default
 
 
 def _inbox(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..helpers import HEADER, activity_rows, write_csv
+from ..helpers import HEADER, SAMPLES, activity_rows, write_csv
 
 
 def test_a_local_api_url_alone_does_not_send_the_secret_to_the_region(
@@ -36,3 +36,20 @@ def test_sandbox_with_an_api_url_is_refused(cli, api_env, tmp_path: Path) -> Non
     assert result.code == 2, result.output
     assert "--sandbox starts an API of its own" in result.err
     assert "Sandbox API started" not in result.output
+
+
+def test_the_region_s_own_host_however_written_is_the_region_s(cli, monkeypatch, tmp_path) -> None:
+    from importer.cli import commands
+
+    # no request is made: refused or not is decided before the credentials are read
+    monkeypatch.delenv("CG_CLIENT_ID", raising=False)
+    monkeypatch.delenv("CG_CLIENT_SECRET", raising=False)
+    monkeypatch.setenv("CG_CREDENTIALS_FILE", "/nonexistent/credentials.toml")
+    for flag, url in [
+        ("--api-url", "https://imports.api.eu.customergauge.com:443/activities"),
+        ("--token-url", "https://AUTH.eu.customergauge.com./oauth2/token"),
+    ]:
+        result = cli("run", SAMPLES / "activities.csv", flag, url, "--report", tmp_path / "r.csv")
+        assert "names another host" not in result.err, result.err
+        assert "no API credentials" in result.err  # the next check, reached
+    assert commands._host("https://a.example.:443/x") == commands._host("https://A.example/y")
