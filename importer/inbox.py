@@ -297,7 +297,7 @@ async def _import_one(
             note=f"left in processing/: the next run finishes it (the run stopped: {stop})",
         )
     except ImporterError as err:
-        return _not_imported(name, work, options, settings, left_over, started, err)
+        return _not_imported(name, work, options, settings, started, err)
     result = FileResult(
         name,
         "processing",
@@ -317,14 +317,14 @@ def _not_imported(
     work: Path,
     options: InboxOptions,
     settings: Settings,
-    left_over: bool,
     started: float,
     err: ImporterError,
 ) -> FileResult:
-    """A file this run could not import goes to failed/; one an earlier run began stays in
-    processing/ (rows of it may be in: in failed/ nothing would ever finish them)."""
+    """A file this run could not import goes to failed/; one whose earlier run sent rows
+    (this run resumes its journal) stays in processing/: in failed/ nothing would ever
+    finish them."""
     seconds = time.monotonic() - started
-    if left_over:
+    if settings.resume:
         note = (
             f"left in processing/: its earlier run is not finished and this run cannot "
             f"finish it ({err}); run again with the settings it began with"

@@ -41,3 +41,14 @@ def test_a_half_imported_file_waits_for_the_settings_that_finish_it(cli, make_sa
     assert [p.name for p in (inbox / "done").iterdir()] == ["big.csv"]
     assert box.sandbox.stats.duplicates == 0 and len(box.sandbox.activities) == 400
     assert len(read_report(only_report(inbox, "big"))) == 400
+
+
+def test_a_left_over_file_nothing_was_sent_of_goes_to_failed(cli, sandbox, tmp_path):
+    inbox = tmp_path / "in"
+    (inbox / "processing").mkdir(parents=True)
+    (inbox / "processing" / "bad.csv").write_bytes(b"PK\x03\x04garbage")  # no journal
+    api = ["--api-url", sandbox.api_url, "--token-url", sandbox.token_url]
+    result = cli("inbox", inbox, *api, "--settle", "0", "--quiet")
+    assert result.code == 1
+    assert [p.name for p in (inbox / "failed").iterdir()] == ["bad.csv"]
+    assert not list((inbox / "processing").iterdir())
