@@ -108,6 +108,7 @@ def _sniff_delimiter(text: str) -> str:
 def parsed_csv(table: CsvLayout, rows: int) -> Iterator[pd.DataFrame]:
     """The data rows as pandas parses them, ``rows`` at a time; a broken file → InputError."""
     width = len(table.headers)
+    read = 0  # rows handed over
     try:
         reader = pd.read_csv(
             table.path,
@@ -122,7 +123,9 @@ def parsed_csv(table: CsvLayout, rows: int) -> Iterator[pd.DataFrame]:
             na_filter=False,
             skip_blank_lines=False,
             encoding=table.encoding,
-            encoding_errors="replace",
+            # the chosen encoding reads every byte (the scan saw to that, unless a mapping
+            # declared one): a byte it cannot read stops the file, never becomes U+FFFD
+            encoding_errors="strict",
             chunksize=rows,
             engine="c",
             quotechar='"',
@@ -136,9 +139,16 @@ def parsed_csv(table: CsvLayout, rows: int) -> Iterator[pd.DataFrame]:
                     chunk = next(reader, None)
                 if chunk is None:
                     return
+                read += len(chunk)
                 yield chunk
     except (pd.errors.ParserError, pd.errors.ParserWarning) as err:
         raise InputError(_explain_parser_error(table, err)) from None
+    except UnicodeDecodeError as err:
+        raise InputError(
+            f"{table.path.name}: a row after the first {read:,} holds the byte "
+            f"0x{err.object[err.start]:02X}, which is not {table.encoding}; set the encoding "
+            'the file is in, e.g. encoding = "cp1252" in a mapping'
+        ) from None
     except pd.errors.EmptyDataError:
         return
 

@@ -25,3 +25,17 @@ def test_a_file_declared_utf8_that_is_not_is_refused_at_its_line(cli, tmp_path: 
     )
     mapping.write_text('encoding = "cp1252"\n', encoding="utf-8")
     assert cli("validate", source, "--mapping", mapping, "--report", tmp_path / "r.csv").code == 0
+
+
+def test_a_byte_the_declared_encoding_cannot_read_stops_the_file(cli, tmp_path: Path) -> None:
+    lines = [",".join(HEADER), *(",".join(row) for row in activity_rows(50))]
+    data = ("\r\n".join(lines) + "\r\n").encode("ascii").splitlines(keepends=True)
+    data[40] = data[40].replace(b"Account", "Caf\u00e9 M\u00fcller".encode("cp1252"), 1)
+    source = tmp_path / "export.csv"
+    source.write_bytes(b"".join(data))
+    mapping = tmp_path / "m.toml"
+    mapping.write_text('encoding = "ascii"\n', encoding="utf-8")
+    result = cli("validate", source, "--mapping", mapping, "--report", tmp_path / "r.csv")
+    assert result.code == 2, result.output
+    assert "holds the byte 0xE9, which is not ascii; set the encoding" in result.err
+    assert result.err.count("\n") == 1 and "Traceback" not in result.err
