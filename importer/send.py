@@ -37,6 +37,13 @@ _NOTHING_TO_MASK = Masker()  # for the answers that never came: only bearer valu
 _JSON = {"Accept": "application/json", "Content-Type": "application/json"}
 
 
+#: the error of a row whose request was out when the run ended without its answer
+NO_ANSWER_AT_THE_END = (
+    "sent, no answer before the run ended: the API may have taken it; --resume sends it "
+    "again (its reference keeps it one activity)"
+)
+
+
 class Delivery(NamedTuple):
     """One row to send (tuples: one is made for every row, at the speed of the requests)."""
 
@@ -240,7 +247,11 @@ class Sender:
             if number is None:
                 return self._unfinished(delivery, tries)
             token = self._tokens.current() or await self._tokens.bearer()
-            answer = await self._request(delivery, token)
+            try:
+                answer = await self._request(delivery, token)
+            except asyncio.CancelledError:
+                self._let_go(delivery, tries)
+                raise
             decision = self._heard(answer, number, token, tries)
             tries = decision.tries
             action = decision.action
@@ -286,6 +297,23 @@ class Sender:
         if decision.action == "imported":
             self.gate.succeeded()
         return decision
+
+    def _let_go(self, delivery: Delivery, tries: Tries) -> None:
+        """A request let go when the run ended (the grace ran out, a second Ctrl-C): the
+        row was sent and whether the API took it is unknown, so it is failed (the retry
+        file and --resume send it again; its reference keeps it one activity), never
+        'not attempted'."""
+        self._on_result(
+            Outcome(
+                delivery.source_row,
+                Status.FAILED,
+                delivery.reference,
+                None,
+                tries.last_status,
+                tries.attempts + 1,
+                NO_ANSWER_AT_THE_END,
+            )
+        )
 
     def _unfinished(self, delivery: Delivery, tries: Tries) -> Outcome | None:
         """A row caught by a stop: failed if the run halted after trying it, else unsent."""

@@ -20,6 +20,7 @@ from ..helpers import (
     assert_clean,
     assert_every_row,
     closed_port,
+    read_report,
     run_bounded,
     run_file,
     run_subprocess,
@@ -203,11 +204,14 @@ def test_a_second_interrupt_ends_the_wait_for_requests_in_flight(tmp_path: Path)
     """The first Ctrl-C lets the requests in flight finish within the grace (10 s); a
     second one ends the run at once, with the report and exit 130."""
     arrived = threading.Event()
+    taken: list[str] = []  # references whose request reached the API
 
     async def slow(request: web.Request) -> web.Response:
+        body = await request.json()
+        taken.append(body["reference"])
         arrived.set()
         await asyncio.sleep(60)
-        return imported(await request.json(), 1)
+        return imported(body, 1)
 
     source = write_csv(tmp_path / "a.csv", [HEADER, *activity_rows(20)])
     report = tmp_path / "a-report.csv"
@@ -234,6 +238,11 @@ def test_a_second_interrupt_ends_the_wait_for_requests_in_flight(tmp_path: Path)
     assert proc.returncode == 130, err
     assert "--resume" in err
     assert sum(statuses(report).values()) == 20
+    # the rows let go with their request out were sent: failed (unknown), not "not attempted"
+    lines = {line["reference"]: line for line in read_report(report)}
+    assert taken and all(lines[ref]["status"] == "failed" for ref in taken), taken
+    assert all(lines[ref]["errors"].startswith("sent, no answer before the run") for ref in taken)
+    assert all(lines[ref]["attempts"] == "1" for ref in taken)
 
 
 @pytest.mark.timeout(90)
