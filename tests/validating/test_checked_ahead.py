@@ -196,9 +196,12 @@ def test_close_leaves_no_child(tmp_path: Path) -> None:
 # --- the real CLI, a file large enough for the second process --------------------------
 
 #: rows of the runs stopped half-way: wide ones, so that the file is large enough for the
-#: child, and their bodies fill the pipe to it long before it has checked them all (the
-#: report an interrupted run writes costs a second per 10,000 rows: keep them few)
+#: child with few rows (the report an interrupted run writes costs a second per 10,000)
 STOPPED_ROWS = 4_000
+#: rows of the runs whose child is stopped (SIGSTOP) while the parent still waits for it:
+#: narrow and many, so that the child is far behind (wide ones fill the pipe in fewer
+#: slices, and a child slowed by a busy machine had sometimes handed over all of them)
+BEHIND_ROWS = 12_000
 
 
 def large_csv(path: Path, count: int = 3_000, *, pad: int = 300) -> Path:
@@ -310,9 +313,9 @@ def test_a_checking_child_killed_mid_run_ends_the_run_with_its_report(
 def _stopped_child_run(
     box: RunningSandbox, tmp_path: Path, silence: float
 ) -> tuple[subprocess.Popen[str], list[int], Path]:
-    """A run of ``STOPPED_ROWS`` rows whose checking child is stopped (SIGSTOP) once 200 rows went
+    """A run of ``BEHIND_ROWS`` rows whose checking child is stopped (SIGSTOP) once 200 rows went
     in, and which has sent what it was handed: it now waits on the child."""
-    source = large_csv(tmp_path / "large.csv", STOPPED_ROWS)
+    source = large_csv(tmp_path / "large.csv", BEHIND_ROWS, pad=0)
     report = tmp_path / "report.csv"
     patched = (
         f"import sys; from importer import checked_ahead; checked_ahead.SILENCE = {silence}; "
@@ -365,7 +368,7 @@ def test_a_stopped_checking_child_is_given_up_after_the_silence_limit(
     assert proc.returncode == 1, err  # rows were imported
     assert "the process checking the rows gave no sign of life for 2 seconds" in err, err
     assert "--resume" in err
-    assert len(read_report(report)) == STOPPED_ROWS
+    assert len(read_report(report)) == BEHIND_ROWS
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
@@ -382,7 +385,7 @@ def test_sigterm_ends_a_run_whose_checking_child_is_stopped(
     assert all_gone(children)
     assert proc.returncode == 130, err
     assert "--resume" in err
-    assert len(read_report(report)) == STOPPED_ROWS
+    assert len(read_report(report)) == BEHIND_ROWS
 
 
 # --- bodies encoded a column at a time: the bytes json.dumps gives --------------------
