@@ -192,14 +192,15 @@ class Child:
             daemon=True,  # a daemon may not start one: AssertionError, as multiprocessing does
         )
         try:
-            self.process.start()  # OSError (no process to be had): the caller does without
-            # once it runs, the child is killed whatever happens: a Ctrl-C before this
-            # constructor returns (the object is dropped), an owner that never closes it,
-            # the program's end (before multiprocessing joins its children: it would wait
-            # for ever on a child blocked writing to this process)
-            self._reaper = multiprocessing.util.Finalize(
-                self, _kill_and_reap, args=(self.process,), exitpriority=100
-            )
+            with _interrupts_held():
+                self.process.start()  # OSError (no process to be had): do without
+                # once it runs, the child is killed whatever happens: a Ctrl-C before this
+                # constructor returns (the object is dropped), an owner that never closes
+                # it, the program's end (before multiprocessing joins its children: it
+                # would wait for ever on a child blocked writing to this process)
+                self._reaper = multiprocessing.util.Finalize(
+                    self, _kill_and_reap, args=(self.process,), exitpriority=100
+                )
             self._closed = threading.Event()
             self._reading = threading.Lock()  # held while the descriptor is in use
             self.end = End(ours, self._ended)
@@ -274,6 +275,31 @@ class Child:
             return self.process.exitcode is not None
         except ValueError:
             return True  # closed here
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Within: Ctrl-C and SIGTERM are held, and handled as before once it ends. A
+    KeyboardInterrupt raised inside the fork's own hooks (logging's, run right after it)
+    is printed as 'Exception ignored' and lost: the program would go on as if never told
+    to stop. Only the main thread handles signals; elsewhere nothing is held."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    stops = (signal.SIGINT, signal.SIGTERM)
+    before = {sig: signal.signal(sig, lambda signum, _: held.append(signum)) for sig in stops}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+        if held:
+            handler = before[signal.Signals(held[0])]
+            if callable(handler):
+                handler(held[0], None)  # Python's own raises KeyboardInterrupt
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(held[0])
 
 
 def _kill_and_reap(process: Any) -> None:

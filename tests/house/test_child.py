@@ -128,3 +128,36 @@ def test_a_child_nobody_closes_does_not_keep_the_program_from_ending(how: str) -
         pytest.fail(f"{how}: the program never ended: it waits for its child")
     assert proc.returncode == 0, err
     assert all(gone(pid) for pid in children)
+
+
+_CTRL_C_IN_THE_FORK = """
+import os, signal, sys
+from importer.child import Child
+
+def quiet(end):
+    end.recv()
+
+# Ctrl-C lands while the fork's own hooks run (logging's, right after it): as there, a
+# KeyboardInterrupt raised in such a hook would be printed and lost
+os.register_at_fork(after_in_parent=lambda: os.kill(os.getpid(), signal.SIGINT))
+try:
+    child = Child(quiet, name="test")
+except KeyboardInterrupt:
+    print("interrupted")
+    sys.exit(0)
+child.close()
+print("went on")
+"""
+
+
+def test_a_ctrl_c_during_the_fork_is_not_lost() -> None:
+    import subprocess
+
+    from ..helpers import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-c", _CTRL_C_IN_THE_FORK],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.stdout.strip() == "interrupted", done.stdout + done.stderr
+    assert "Exception ignored" not in done.stderr, done.stderr
