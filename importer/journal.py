@@ -243,25 +243,20 @@ def _companions(path: Path) -> list[Path]:
 def runs_of(folder: Path, stem: str) -> list[Path]:
     """The reports of earlier runs of an input named ``stem`` in ``folder``, newest first
     (found through their journals: a report may not be written yet)."""
-    journals = sorted(
-        folder.glob(f"{glob.escape(stem)}-*.journal.sqlite"),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    )
-    return [j.with_name(j.name.removesuffix(".journal.sqlite")) for j in journals]
+    return _reports_of(folder.glob(f"{glob.escape(stem)}-*.journal.sqlite"))
 
 
 def runs_of_input(folder: Path, sha256: str) -> list[Path]:
     """The reports of earlier runs in ``folder`` of the input whose SHA-256 is ``sha256``,
     newest first, whatever each report was named (found through their journals)."""
-    journals = sorted(
-        folder.glob("*.journal.sqlite"), key=lambda p: p.stat().st_mtime, reverse=True
-    )
-    return [
-        j.with_name(j.name.removesuffix(".journal.sqlite"))
-        for j in journals
-        if journal_input(j) == sha256
-    ]
+    journals = folder.glob("*.journal.sqlite")
+    return _reports_of(j for j in journals if journal_input(j) == sha256)
+
+
+def _reports_of(journals: Iterable[Path]) -> list[Path]:
+    """The reports the ``journals`` belong to, the newest journal first."""
+    newest = sorted(journals, key=lambda p: p.stat().st_mtime, reverse=True)
+    return [j.with_name(j.name.removesuffix(".journal.sqlite")) for j in newest]
 
 
 def file_sha256(path: Path) -> str:
