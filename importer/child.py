@@ -204,11 +204,8 @@ class Child:
             self._closed = threading.Event()
             self._reading = threading.Lock()  # held while the descriptor is in use
             self.end = End(ours, self._ended)
-        except BaseException:
-            ours.close()
-            if self.process.pid is not None and not hasattr(self, "_reaper"):
-                with contextlib.suppress(OSError):  # forked, interrupted before the above
-                    os.kill(self.process.pid, signal.SIGKILL)
+        except BaseException:  # once started, the reaper ends the child: no signal comes
+            ours.close()  # between the start and it (they are held)
             raise
         finally:
             theirs.close()  # the child's alone now: its death is an end of file here
@@ -283,11 +280,14 @@ def _interrupts_held() -> Iterator[None]:
     KeyboardInterrupt raised inside the fork's own hooks (logging's, run right after it)
     is printed as 'Exception ignored' and lost: the program would go on as if never told
     to stop. Only the main thread handles signals; elsewhere nothing is held."""
-    if threading.current_thread() is not threading.main_thread():
+    stops = (signal.SIGINT, signal.SIGTERM)
+    # a handler set outside Python (None) could not be put back: such a program keeps its own
+    if threading.current_thread() is not threading.main_thread() or any(
+        signal.getsignal(sig) is None for sig in stops
+    ):
         yield
         return
     held: list[int] = []
-    stops = (signal.SIGINT, signal.SIGTERM)
     before = {sig: signal.signal(sig, lambda signum, _: held.append(signum)) for sig in stops}
     try:
         yield
