@@ -24,6 +24,7 @@ from importer.pipeline import validate_file
 from importer.read import ReadOptions
 from importer.sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, RunningSandbox
 
+from .forkserver import Launched, launch
 from .servers import Handler, Served, api_app, serve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -350,12 +351,25 @@ def run_subprocess(
     preexec: Callable[[], None] | None = None,
 ) -> CliResult:
     """Run ``python -m importer`` as a separate process, as a scheduler would (``env`` added to
-    this process's; ``preexec`` to set limits in the child); a run still going after
-    ``timeout`` seconds fails the test: it hangs."""
+    this process's; ``preexec`` to set limits in the child, which is then started anew, not
+    forked: ``forkserver``); a run still going after ``timeout`` seconds fails the test: it
+    hangs."""
     full_env = {**os.environ, **(env or {})}
+    args = [str(a) for a in argv]
+    if preexec is None:
+        proc = launch(args, full_env, cwd or Path.cwd())
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            hung = f"cg-import {argv[0]} still running after {timeout:.0f} s (it hangs)"
+            pytest.fail(f"{hung}:\n{err}")
+        assert proc.returncode is not None
+        return CliResult(proc.returncode, out, err)
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "importer", *[str(a) for a in argv]],
+            [sys.executable, "-m", "importer", *args],
             capture_output=True,
             text=True,
             env=full_env,
@@ -404,21 +418,19 @@ def run_file(
     return done, report, server
 
 
-def start_run(argv: list[str], tmp_path: Path) -> subprocess.Popen[str]:
-    """``python -m importer run …`` as a separate process, as a scheduler starts it; the test
-    goes on while it runs (to kill it, interrupt it, or start another)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "importer", *argv],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=subprocess_env(),
-        cwd=tmp_path,
-    )
+def start_run(
+    argv: list[str], tmp_path: Path, prelude: str = "", *, fresh: bool = False
+) -> Launched | subprocess.Popen[str]:
+    """``python -m importer …`` as a separate process, as a scheduler starts it; the test
+    goes on while it runs (to kill it, interrupt it, or start another). ``prelude``: Python
+    run in that process before the command (to set a module's constant); ``fresh``: started
+    anew, not forked by ``forkserver`` (a test of what happens while Python starts)."""
+    return launch(argv, subprocess_env(), tmp_path, prelude, fresh=fresh)
 
 
-def wait_until(condition: Callable[[], bool], proc: subprocess.Popen[str], timeout: float) -> None:
+def wait_until(
+    condition: Callable[[], bool], proc: Launched | subprocess.Popen[str], timeout: float
+) -> None:
     """Poll ``condition`` until true; fail if the process ends first or time runs out."""
     deadline = time.monotonic() + timeout
     while not condition():

@@ -23,7 +23,8 @@ def _loading_pandas(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc")
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_stop_while_the_program_loads_is_one_line_and_exit_130(tmp_path, sig):
-    proc = start_run(["validate", str(SAMPLES / "activities.csv"), "--quiet"], tmp_path)
+    argv = ["validate", str(SAMPLES / "activities.csv"), "--quiet"]
+    proc = start_run(argv, tmp_path, fresh=True)  # a real start: pandas not loaded yet
     try:
         wait_until(lambda: _loading_pandas(proc.pid), proc, timeout=30)
         proc.send_signal(sig)

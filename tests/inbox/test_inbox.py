@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +16,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from ..forkserver import launch
 from ..helpers import (
     HEADER,
     activity_rows,
@@ -157,9 +156,7 @@ def test_two_inbox_runs_at_once_import_each_file_once(make_sandbox, tmp_path):
     for number in range(3):
         drop(inbox, f"f{number}.csv", activity_rows(40, prefix=f"F{number}"))
     argv = ["inbox", inbox, *api_args(box), "--settle", "0", "--rate", "0", "--concurrency", "2"]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    command = [sys.executable, "-m", "importer", *map(str, argv)]
-    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = launch([str(a) for a in argv], dict(os.environ), tmp_path)
     deadline = time.monotonic() + 30
     while not any((inbox / "processing").glob("*.csv")) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -199,17 +196,12 @@ def test_a_run_killed_mid_file_is_finished_by_the_next_without_duplicates(make_s
 def killed_mid_file(argv: list[Any], box: Any, inbox: Path, applied: int = 100) -> None:
     """``cg-import inbox …`` as a scheduler starts it, killed (SIGKILL) once the API took
     ``applied`` rows: its file is left half-imported in processing/."""
-    victim = subprocess.Popen(
-        [sys.executable, "-m", "importer", *map(str, argv), "--quiet"],
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    victim = launch([*map(str, argv), "--quiet"], dict(os.environ), inbox.parent)
     deadline = time.monotonic() + 60
     while box.sandbox.stats.applied < applied and time.monotonic() < deadline:
         time.sleep(0.01)
     victim.send_signal(signal.SIGKILL)
-    victim.wait(10)
+    victim.communicate(timeout=10)
 
 
 @contextmanager

@@ -7,7 +7,7 @@ import tomllib
 
 import pytest
 
-from ..helpers import SAMPLES, write_csv
+from ..helpers import SAMPLES, run_subprocess, write_csv
 
 
 def test_a_freshdesk_export_lacking_some_profile_columns_is_still_recognised(cli, tmp_path):
@@ -114,21 +114,11 @@ def test_an_account_blank_on_some_rows_falls_back_to_another_customer_column(cli
 
 def test_init_asks_nothing_when_stdin_is_no_terminal(tmp_path):
     # a script or cron: the placeholders are written and init says what to fill in
-    import subprocess
-    import sys
-
     rows = [["ref", "caller", "opened"], ["AC-1", "Abel", "2024-03-04 10:00:00"]]
     source = write_csv(tmp_path / "export.csv", rows)
-    done = subprocess.run(
-        [sys.executable, "-m", "importer", "init", str(source), "--output", "m.toml"],
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 1
-    assert "type, source: no column found" in done.stderr
+    done = run_subprocess("init", source, "--output", "m.toml", cwd=tmp_path, timeout=60)
+    assert done.code == 1
+    assert "type, source: no column found" in done.err
 
 
 def test_the_files_name_gives_the_kind_no_column_gives(cli, tmp_path):

@@ -29,6 +29,7 @@ from importer.read.calamine_rows import AsideSheet
 from importer.read.cells import one_object_per_text
 from importer.read.loading_child import Aside
 
+from ..forkserver import launch
 from ..helpers import HEADER, activity_rows, all_gone, children_of, read_report
 
 pytestmark = pytest.mark.skipif(
@@ -267,8 +268,7 @@ def test_no_child_outlives_a_killed_validate(tmp_path):
 def test_ctrl_c_during_validate_leaves_no_child(tmp_path):
     path = write_book(tmp_path / "big.xlsx", 30_000)
     report = tmp_path / "report.csv"
-    command = [sys.executable, "-m", "importer", "validate", str(path), "--report", str(report)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = launch(["validate", str(path), "--report", str(report)], dict(os.environ), tmp_path)
     children: set[int] = set()
     deadline = time.monotonic() + 60
     while not children and time.monotonic() < deadline and process.poll() is None:

@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -43,7 +42,6 @@ from ..helpers import (
     children_of,
     read_report,
     start_run,
-    subprocess_env,
     wait_until,
     write_csv,
 )
@@ -317,20 +315,9 @@ def _stopped_child_run(
     in, and which has sent what it was handed: it now waits on the child."""
     source = large_csv(tmp_path / "large.csv", BEHIND_ROWS, pad=0)
     report = tmp_path / "report.csv"
-    patched = (
-        f"import sys; from importer import checked_ahead; checked_ahead.SILENCE = {silence}; "
-        "from importer.cli import main; sys.exit(main(sys.argv[1:]))"
-    )
+    patched = f"from importer import checked_ahead; checked_ahead.SILENCE = {silence}"
     argv = ["run", str(source), "--report", str(report), *api_args(box), *FAST_WIDE]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", patched, *argv],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=subprocess_env(),
-        cwd=tmp_path,
-    )
+    proc = start_run(argv, tmp_path, prelude=patched)
     wait_until(lambda: bool(children_of(proc.pid)), proc, timeout=60)
     children = children_of(proc.pid)
     wait_until(lambda: box.sandbox.stats.applied >= 200, proc, timeout=60)

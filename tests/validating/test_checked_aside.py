@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,7 +33,7 @@ from ..helpers import (
     all_gone,
     assert_a_broken_file_stops_both_ways_alike,
     children_of,
-    subprocess_env,
+    start_run,
     wait_until,
     write_csv,
 )
@@ -147,8 +145,7 @@ def test_a_child_that_dies_stops_validate_instead_of_losing_rows(
 
 
 AS_IF_A_CORE_WERE_FREE = (
-    "import sys; from importer import checked_aside; checked_aside.free_core = lambda: True; "
-    "from importer.cli import main; sys.exit(main(sys.argv[1:]))"
+    "from importer import checked_aside; checked_aside.free_core = lambda: True"
 )
 
 
@@ -158,15 +155,8 @@ def test_no_child_outlives_its_validate(tmp_path: Path, how: str) -> None:
     source = write_csv(tmp_path / "many.csv", [HEADER, *activity_rows(300_000)])
     report = tmp_path / "report.csv"
     argv = ["validate", str(source), "--report", str(report)]
-    proc = subprocess.Popen(  # as if a core were free, however busy the machine
-        [sys.executable, "-c", AS_IF_A_CORE_WERE_FREE, *argv],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=subprocess_env(),
-        cwd=tmp_path,
-    )
+    # as if a core were free, however busy the machine
+    proc = start_run(argv, tmp_path, prelude=AS_IF_A_CORE_WERE_FREE)
     try:
         wait_until(lambda: bool(children_of(proc.pid)), proc, timeout=60)
         children = children_of(proc.pid)
