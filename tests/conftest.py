@@ -31,6 +31,7 @@ from importer.sandbox import (
     serve_in_thread,
 )
 
+from . import checks_aside
 from .helpers import READER_OPTIONS, ROOT, CliResult
 from .servers import Served, serve
 
@@ -40,6 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
     asserts, compiled to bytecode. Where bytecode is not written (PYTHONDONTWRITEBYTECODE,
     as on CI), each of the four workers would compile them again (the tests: ~1.6 s of CPU
     each), and each process the tests start the package (~0.2 s)."""
+    checks_aside.start(config)  # mypy and the like, on what the tests leave idle
     if sys.dont_write_bytecode and not hasattr(config, "workerinput"):
         for package in ("importer", "schemas"):
             compileall.compile_dir(ROOT / package, quiet=1, workers=1)
@@ -52,6 +54,10 @@ def pytest_configure(config: pytest.Config) -> None:
                 importlib.import_module(".".join(path.relative_to(ROOT).with_suffix("").parts))
         finally:
             sys.dont_write_bytecode = True
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    checks_aside.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from .. import checks_aside
 from ..helpers import ROOT
 
 
@@ -28,22 +27,18 @@ def test_ruff_lint_and_format():
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
-def test_mypy_on_the_package():
-    done = subprocess.run([*_tool("mypy")], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout + done.stderr
+def test_mypy_on_the_package(tmp_path):
+    _tool("mypy")
+    code, output, _ = checks_aside.result("mypy", tmp_path)  # from cold: started aside
+    assert code == 0, output
 
 
 def test_the_layers_of_the_house_hold():
     """The import-linter contracts in pyproject.toml: nothing imports upwards, no cycles."""
     if importlib.util.find_spec("importlinter") is None:
         pytest.skip("import-linter is not installed (pip install -e '.[test]')")
-    beside = Path(sys.executable).with_name("lint-imports")
-    command = str(beside) if beside.exists() else shutil.which("lint-imports")
-    assert command, "import-linter is installed but its lint-imports command is not found"
-    done = subprocess.run(
-        [command, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    code, output, _ = checks_aside.result("lint-imports", ROOT, timeout=120)
+    assert code == 0, output
 
 
 #: the sizes a newcomer can read: a module is one concept, a function one step

@@ -39,8 +39,6 @@ import json
 import re
 import shlex
 import shutil
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -55,6 +53,7 @@ from importer.errors import MappingError, UsageError
 from importer.mapping import load_mapping
 from importer.sandbox import SandboxConfig, serve_in_thread
 
+from .. import checks_aside
 from ..helpers import ROOT
 
 DOCS = ROOT / "docs"
@@ -129,29 +128,12 @@ def commands(text: str) -> list[list[str]]:
 
 def test_the_site_builds_strict(tmp_path):
     pytest.importorskip("mkdocs", reason="mkdocs is not installed (pip install -e '.[test]')")
-    # not --quiet: mkdocs 1.6 then stops counting the warnings that --strict fails on
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "mkdocs", "build", "--strict"),
-            *("--config-file", str(ROOT / "mkdocs.yml"), "--site-dir", str(tmp_path / "site")),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**_environ(), "NO_MKDOCS_2_WARNING": "1"},
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert (tmp_path / "site" / "index.html").exists()
+    code, output, site = checks_aside.result("mkdocs", tmp_path / "site", timeout=120)
+    assert code == 0, output
+    assert (site / "index.html").exists()
     nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     unlisted = [page.name for page in DOCS.glob("*.md") if f": {page.name}" not in nav]
     assert not unlisted, f"pages missing from mkdocs.yml's nav: {unlisted}"
-
-
-def _environ() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
 
 
 def test_readme_holds_ci_test_command_verbatim_and_its_links_exist():
