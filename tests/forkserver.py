@@ -23,6 +23,7 @@ import contextlib
 import importlib
 import json
 import os
+import pkgutil
 import selectors
 import signal
 import socket
@@ -37,9 +38,16 @@ ROOT = Path(__file__).resolve().parents[1]
 #: server's is started as a real process
 _AT_START = ("PYTHON", "LANG", "LC_")
 _MAX_REQUEST = 1 << 20
-#: what every command imports before it starts (not pandera: a command loads it only for a
-#: row that may fail, as ``tests/validating/test_rules_table.py`` checks in a real process)
-_LOADED = ("importer.cli.commands", "importer.pipeline", "importer.sending")
+#: loaded before the server forks: every module of the package and what its commands load
+#: as they go (the HTTP client, pandera's checks, the Excel writers), so that a run pays
+#: for none of it. Whether pandera is loaded only for a row that may fail is a fact of a
+#: real start: ``tests/validating/test_rules_table.py`` checks it in a process of its own
+_LOADED = (
+    "aiohttp",
+    "pandera.backends.pandas.builtin_checks",
+    "xlsxwriter",
+    "openpyxl",
+)
 
 
 # --- the server (its own process) -------------------------------------------------------
@@ -49,8 +57,14 @@ def serve(control_fd: int) -> None:
     """Fork a child for each request on ``control_fd`` and pass back its pid, then its exit
     status; end once the worker that started the server is gone. Returns only in a child,
     which then runs its command (``_become``)."""
-    for module in _LOADED:
-        importlib.import_module(module)
+    import importer
+
+    for module in pkgutil.walk_packages(importer.__path__, "importer."):
+        if not module.name.endswith("__main__"):  # the program itself: runs when a child starts
+            importlib.import_module(module.name)
+    for name in _LOADED:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
 
     control = socket.socket(fileno=control_fd)
     waiting = selectors.DefaultSelector()
