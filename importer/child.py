@@ -39,6 +39,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .held_signals import interrupts_held
+
 #: how the child starts: a fork (at once, sharing what is loaded) where that is safe, else a
 #: fresh interpreter
 START = "fork" if sys.platform == "linux" else "spawn"
@@ -192,7 +194,7 @@ class Child:
             daemon=True,  # a daemon may not start one: AssertionError, as multiprocessing does
         )
         try:
-            with _interrupts_held():
+            with interrupts_held():
                 self.process.start()  # OSError (no process to be had): do without
                 # once it runs, the child is killed whatever happens: a Ctrl-C before this
                 # constructor returns (the object is dropped), an owner that never closes
@@ -272,34 +274,6 @@ class Child:
             return self.process.exitcode is not None
         except ValueError:
             return True  # closed here
-
-
-@contextlib.contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """Within: Ctrl-C and SIGTERM are held, and handled as before once it ends. A
-    KeyboardInterrupt raised inside the fork's own hooks (logging's, run right after it)
-    is printed as 'Exception ignored' and lost: the program would go on as if never told
-    to stop. Only the main thread handles signals; elsewhere nothing is held."""
-    stops = (signal.SIGINT, signal.SIGTERM)
-    # a handler set outside Python (None) could not be put back: such a program keeps its own
-    if threading.current_thread() is not threading.main_thread() or any(
-        signal.getsignal(sig) is None for sig in stops
-    ):
-        yield
-        return
-    held: list[int] = []
-    before = {sig: signal.signal(sig, lambda signum, _: held.append(signum)) for sig in stops}
-    try:
-        yield
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
-        if held:
-            handler = before[signal.Signals(held[0])]
-            if callable(handler):
-                handler(held[0], None)  # Python's own raises KeyboardInterrupt
-            elif handler == signal.SIG_DFL:
-                signal.raise_signal(held[0])
 
 
 def _kill_and_reap(process: Any) -> None:

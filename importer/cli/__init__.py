@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..held_signals import interrupts_held
 from .exit_codes import EXIT_INTERRUPTED
 
 if TYPE_CHECKING:
@@ -40,7 +41,8 @@ def _main(argv: Sequence[str] | None, read: ReadOptions | None, *, program: bool
     words = [str(word) for word in argv] if argv is not None else sys.argv[1:]
     with _terminate_as_interrupt(program):
         try:
-            from .commands import run_command
+            with interrupts_held():  # importlib's own callbacks would drop a Ctrl-C
+                from .commands import run_command
         except KeyboardInterrupt:
             print("cg-import: interrupted before anything was read", file=sys.stderr)
             return EXIT_INTERRUPTED
