@@ -113,6 +113,9 @@ def _become(message: dict[str, Any], stdio: list[int]) -> None:
     for target, fd in enumerate(stdio):
         os.dup2(fd, target)
         os.close(fd)
+    # Ctrl-C as in a program started from a terminal or a scheduler, even where the suite
+    # itself was started with it ignored (a background job of a script)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     os.chdir(message["cwd"])
     os.environ.clear()
     os.environ.update(message["env"])
