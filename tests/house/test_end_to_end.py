@@ -121,7 +121,7 @@ def test_shared_support_export_validates(cli, tmp_path):
 
     source = SHARED_DATA / "customer_support_tickets.csv"
     if not source.exists():
-        pytest.skip("shared data not present")
+        pytest.skip(f"shared data not present: {source} (the real exports beside the project)")
     mapping = tmp_path / "m.toml"
     mapping.write_text(
         '[columns]\nreference = "ticket_id"\naccount = "country"\nhappened_at = "created_date"\n'

@@ -43,12 +43,13 @@ def test_credentials_file_that_is_a_fifo_is_refused(sandbox, tmp_path):
     source = source_file(tmp_path, 2)
     env = {"CG_CLIENT_ID": "", "CG_CLIENT_SECRET": "", "CG_CREDENTIALS_FILE": str(credentials)}
 
-    result, seconds = run_bounded(
+    # a FIFO nobody writes to blocks a read for ever: a run still going after 30 s fails the
+    # test as a hang (no bound on the seconds it took: a busy machine is no hang)
+    result, _ = run_bounded(
         "run", source, "--report", tmp_path / "r.csv", *api_args(sandbox), *FAST,
-        env=env, timeout=15,
+        env=env, timeout=30,
     )  # fmt: skip
     assert result.code == 2, result.output
-    assert seconds < 10, f"took {seconds:.1f} s"
     assert_clean(result)
     assert sandbox.sandbox.stats.puts == 0
 
