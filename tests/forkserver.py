@@ -66,6 +66,7 @@ def serve(control_fd: int) -> None:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # it ends with its worker (the socket)
     control = socket.socket(fileno=control_fd)
     waiting = selectors.DefaultSelector()
     waiting.register(control, selectors.EVENT_READ, None)
@@ -84,12 +85,15 @@ def serve(control_fd: int) -> None:
                             os.close(held.fd)
                     waiting.close()
                     control.close()
-                    reply.close()
                     _become(message, stdio)
+                    # its pid, once it handles signals as the program does: a Ctrl-C the
+                    # test sends from then on is the program's (one sent before would be
+                    # lost in the fork, or ignored as the server ignores it)
+                    reply.sendall(f"{os.getpid()}\n".encode())
+                    reply.close()
                     return
                 for fd in stdio:
                     os.close(fd)
-                reply.sendall(f"{pid}\n".encode())
                 waiting.register(os.pidfd_open(pid), selectors.EVENT_READ, (pid, reply))
             else:
                 pid, reply = key.data
@@ -190,6 +194,11 @@ class Launched:
             socket.send_fds(
                 server.control, [message], [status_there.fileno(), stdin, out_write, err_write]
             )
+        except OSError as gone:
+            for fd in (out_read, err_read):
+                os.close(fd)
+            status_here.close()
+            raise RuntimeError(f"the fork server is gone: {self.args}") from gone
         finally:
             for fd in (stdin, out_write, err_write):
                 os.close(fd)
@@ -201,10 +210,14 @@ class Launched:
         self.pid = int(self._line(timeout=30))
 
     def _line(self, timeout: float | None) -> str:
-        """The server's next line (the pid, then the exit status), waiting ``timeout``."""
+        """The next line (the child's pid, then its exit status from the server), waiting
+        ``timeout`` seconds (``TimeoutError``)."""
         self._status.settimeout(timeout)
         while b"\n" not in self._pending:
-            chunk = self._status.recv(64)
+            try:
+                chunk = self._status.recv(64)
+            except BlockingIOError:  # a timeout of 0
+                raise TimeoutError from None
             if not chunk:
                 raise RuntimeError(f"the fork server is gone: {self.args}")
             self._pending += chunk
@@ -213,7 +226,7 @@ class Launched:
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            with contextlib.suppress(TimeoutError, BlockingIOError):
+            with contextlib.suppress(TimeoutError):
                 self.returncode = int(self._line(timeout=0))
         return self.returncode
 
@@ -261,6 +274,8 @@ class Launched:
         self.send_signal(signal.SIGKILL)
 
     def __del__(self) -> None:
+        if not hasattr(self, "_open"):  # the server refused the run: nothing was opened
+            return
         for fd in self._open:
             os.close(fd)
         self._open = []
@@ -276,8 +291,8 @@ def launch(
     the process just before the command (to set a module's constant); ``fresh``: a real
     process whatever the environment (a test of what happens while Python starts)."""
     global _server
-    if _server is None and not fresh:
-        _server = _Server()
+    if (_server is None or _server.process.poll() is not None) and not fresh:
+        _server = _Server()  # the first run of this worker, or its server died
     if fresh or _server is None or not _server.fits(env):
         command = [sys.executable, "-m", "importer", *argv]
         if prelude:

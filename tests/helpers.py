@@ -4,6 +4,7 @@ misbehaving APIs in ``servers.py``."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import socket
@@ -362,7 +363,9 @@ def run_subprocess(
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
-            out, err = proc.communicate()
+            err = "(its output still held open by a process it started)"
+            with contextlib.suppress(subprocess.TimeoutExpired):  # a child holds its pipes
+                out, err = proc.communicate(timeout=10)
             hung = f"cg-import {argv[0]} still running after {timeout:.0f} s (it hangs)"
             pytest.fail(f"{hung}:\n{err}")
         assert proc.returncode is not None
