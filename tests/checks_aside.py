@@ -33,19 +33,23 @@ os.replace(sys.argv[1] + ".part", sys.argv[1])
 _started: list[subprocess.Popen[bytes]] = []
 
 
-def commands(site: Path) -> dict[str, list[str]]:
-    """Each check's command, run in the project's folder (``site``: where mkdocs builds)."""
+def commands(site: Path | None) -> dict[str, list[str]]:
+    """Each check's command, run in the project's folder (``site``: where mkdocs builds,
+    which it does only where one is given)."""
     beside = Path(sys.executable).with_name("lint-imports")
     lint_imports = str(beside) if beside.exists() else shutil.which("lint-imports") or ""
-    return {
-        "mypy": [sys.executable, "-m", "mypy"],
-        "lint-imports": [lint_imports, "--no-cache"],
+    found = {"mypy": [sys.executable, "-m", "mypy"], "lint-imports": [lint_imports, "--no-cache"]}
+    if site is not None:
         # not --quiet: mkdocs 1.6 then stops counting the warnings that --strict fails on
-        "mkdocs": [
+        found["mkdocs"] = [
             *(sys.executable, "-m", "mkdocs", "build", "--strict"),
             *("--config-file", str(ROOT / "mkdocs.yml"), "--site-dir", str(site)),
-        ],
-    }
+        ]
+    return found
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
 
 
 def start(config: pytest.Config) -> None:
@@ -55,11 +59,10 @@ def start(config: pytest.Config) -> None:
         return
     folder = Path(tempfile.mkdtemp(prefix="cg-import-checks-"))
     os.environ[FOLDER] = str(folder)  # the workers inherit it
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     for name, command in commands(folder / "site").items():
         if command[0]:
             runner = [sys.executable, "-c", _RUNNER, str(folder / f"{name}.json"), *command]
-            _started.append(subprocess.Popen(runner, cwd=ROOT, env=env, start_new_session=True))
+            _started.append(subprocess.Popen(runner, cwd=ROOT, env=_env(), start_new_session=True))
 
 
 def stop() -> None:
@@ -76,16 +79,17 @@ def stop() -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def result(name: str, site: Path, timeout: float = 300) -> tuple[int, str, Path]:
-    """The check's exit code, output and site folder (``site``, unless built aside): from
-    the run started aside, else run now."""
+def result(
+    name: str, *, site: Path | None = None, timeout: float = 300
+) -> tuple[int, str, Path | None]:
+    """The check's exit code and output, and for mkdocs the site folder (``site``, unless
+    built aside): from the run started aside, else run now."""
     command = commands(site)[name]
     assert command[0], f"{name} is installed but its command is not found"
     folder = os.environ.get(FOLDER)
     if folder is None:
-        env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
         done = subprocess.run(
-            command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=timeout
+            command, cwd=ROOT, capture_output=True, text=True, env=_env(), timeout=timeout
         )
         return done.returncode, done.stdout + done.stderr, site
     found = Path(folder) / f"{name}.json"

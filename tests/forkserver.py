@@ -2,16 +2,17 @@
 again for Python's start and the imports every command makes (about 0.5 s of CPU a
 process: most of what the suite's ~60 runs in processes of their own cost).
 
-One server process per pytest worker imports what every command imports before it starts,
-then forks a child for each run. The child takes the run's standard streams, environment,
-working folder and arguments, and runs ``python -m importer`` (``runpy``, as ``-m`` does). It
-is a real process: signals, exit codes, its own children and its end are those of the
-program. What differs from ``subprocess.Popen([sys.executable, "-m", "importer", …])``:
+One server process per pytest worker loads the package and what its commands load as they
+go (``_LOADED``), then forks a child for each run. The child takes the run's standard
+streams, environment, working folder and arguments, and runs ``python -m importer``
+(``runpy``, as ``-m`` does). It is a real process: signals, exit codes, its own children
+and its end are those of the program. What differs from
+``subprocess.Popen([sys.executable, "-m", "importer", …])``:
 
 - its parent is the server, which passes its exit status back; ``Launched`` gives it as
   ``Popen`` does;
-- the modules every command loads are loaded before it starts (a test of what happens
-  while Python starts, or of which modules a command loads, starts a real process);
+- the modules are loaded before it starts (a test of what happens while Python starts,
+  or of which modules a command loads, starts a real process);
 - what Python reads from the environment only as it starts (``PYTHON*``, the locale) is the
   server's: a run asking for other values of these gets a real process (``launch``).
 """
@@ -53,10 +54,10 @@ _LOADED = (
 # --- the server (its own process) -------------------------------------------------------
 
 
-def serve(control_fd: int) -> None:
+def serve(control_fd: int) -> str:
     """Fork a child for each request on ``control_fd`` and pass back its pid, then its exit
     status; end once the worker that started the server is gone. Returns only in a child,
-    which then runs its command (``_become``)."""
+    set up for its run (``_become``): the prelude to run before the command."""
     import importer
 
     for module in pkgutil.walk_packages(importer.__path__, "importer."):
@@ -91,7 +92,7 @@ def serve(control_fd: int) -> None:
                     # lost in the fork, or ignored as the server ignores it)
                     reply.sendall(f"{os.getpid()}\n".encode())
                     reply.close()
-                    return
+                    return str(message["prelude"])
                 for fd in stdio:
                     os.close(fd)
                 waiting.register(os.pidfd_open(pid), selectors.EVENT_READ, (pid, reply))
@@ -130,13 +131,8 @@ def _become(message: dict[str, Any], stdio: list[int]) -> None:
 
 def main() -> None:
     """The server's process: serve, and in each child run the command it was given."""
-    serve(int(sys.argv[1]))
-    prelude = json.loads(os.environ.pop("_FORKSERVER_PRELUDE", '""'))
-    if prelude:
-        exec(prelude, {"__name__": "__prelude__"})
-    import runpy
-
-    runpy.run_module("importer", run_name="__main__", alter_sys=True)
+    prelude = serve(int(sys.argv[1]))
+    exec(_AS_MAIN.format(prelude=prelude), {"__name__": "__prelude__"})
 
 
 # --- the test's side ----------------------------------------------------------------------
@@ -182,14 +178,17 @@ class Launched:
     standard output and error piped): ``pid``, ``poll``, ``wait``, ``communicate``,
     ``send_signal``, ``terminate``, ``kill``, ``returncode``."""
 
-    def __init__(self, server: _Server, argv: list[str], env: dict[str, str], cwd: Path) -> None:
+    def __init__(
+        self, server: _Server, argv: list[str], env: dict[str, str], cwd: Path, prelude: str
+    ) -> None:
         self.args = [sys.executable, "-m", "importer", *argv]
         self.returncode: int | None = None
         status_here, status_there = socket.socketpair()
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
         stdin = os.open(os.devnull, os.O_RDONLY)
-        message = json.dumps({"argv": argv, "env": env, "cwd": str(cwd)}).encode()
+        request = {"argv": argv, "env": env, "cwd": str(cwd), "prelude": prelude}
+        message = json.dumps(request).encode()
         try:
             socket.send_fds(
                 server.control, [message], [status_there.fileno(), stdin, out_write, err_write]
@@ -306,11 +305,12 @@ def launch(
             env=env,
             cwd=cwd,
         )
-    return Launched(_server, argv, {**env, "_FORKSERVER_PRELUDE": json.dumps(prelude)}, cwd)
+    return Launched(_server, argv, env, cwd, prelude)
 
 
 _SERVER = "from tests.forkserver import main; main()"
-#: a real process with a prelude: what ``main`` does in a forked child
+#: ``python -m importer`` after a prelude: what a forked child runs, and a real process
+#: given a prelude
 _AS_MAIN = """{prelude}
 import runpy
 runpy.run_module("importer", run_name="__main__", alter_sys=True)"""

@@ -27,9 +27,9 @@ def test_ruff_lint_and_format():
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
-def test_mypy_on_the_package(tmp_path):
+def test_mypy_on_the_package():
     _tool("mypy")
-    code, output, _ = checks_aside.result("mypy", tmp_path)  # from cold: started aside
+    code, output, _ = checks_aside.result("mypy")  # from cold: started aside
     assert code == 0, output
 
 
@@ -37,7 +37,7 @@ def test_the_layers_of_the_house_hold():
     """The import-linter contracts in pyproject.toml: nothing imports upwards, no cycles."""
     if importlib.util.find_spec("importlinter") is None:
         pytest.skip("import-linter is not installed (pip install -e '.[test]')")
-    code, output, _ = checks_aside.result("lint-imports", ROOT, timeout=120)
+    code, output, _ = checks_aside.result("lint-imports", timeout=120)
     assert code == 0, output
 
 

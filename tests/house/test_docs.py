@@ -128,9 +128,9 @@ def commands(text: str) -> list[list[str]]:
 
 def test_the_site_builds_strict(tmp_path):
     pytest.importorskip("mkdocs", reason="mkdocs is not installed (pip install -e '.[test]')")
-    code, output, site = checks_aside.result("mkdocs", tmp_path / "site", timeout=120)
+    code, output, site = checks_aside.result("mkdocs", site=tmp_path / "site", timeout=120)
     assert code == 0, output
-    assert (site / "index.html").exists()
+    assert site is not None and (site / "index.html").exists()
     nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     unlisted = [page.name for page in DOCS.glob("*.md") if f": {page.name}" not in nav]
     assert not unlisted, f"pages missing from mkdocs.yml's nav: {unlisted}"
